@@ -1,0 +1,30 @@
+using System.CommandLine;
+using Bento.Cli.Output;
+using Bento.Core.Build;
+using Bento.Core.Spec;
+
+namespace Bento.Cli.Commands;
+
+/// <summary><c>bento build DIR</c>: the last line of stdout is exactly <c>name:version</c>.</summary>
+public static class BuildCommand
+{
+    public static Command Create()
+    {
+        var directory = new Argument<string>("DIR") { Description = "Folder holding bentofile.yaml (or the bentofile's path)", DefaultValueFactory = _ => "." };
+        var command = new Command("build", "Build a bento from a bentofile and a Hugging Face model folder into the local store") { directory };
+        command.SetAction(async (parse, ct) =>
+        {
+            var store = CommandRunner.Store();
+            var bentofile = BentofileParser.Locate(parse.GetValue(directory)!);
+            var result = await ProgressBars.RunAsync(observer => new BentoBuilder(store, observer).BuildAsync(bentofile, ct));
+            var m = result.Manifest;
+            var ingest = string.Join(", ", result.Ingest.Where(kv => kv.Value > 0).Select(kv => $"{kv.Value} {kv.Key.ToString().ToLowerInvariant()}"));
+            Console.Error.WriteLine(result.Created
+                ? $"Built {m.Tag}: {m.Model.Files.Count + m.Files.Count} files, {OutputFormat.Size(m.TotalSize)} ({result.FilesHashed} hashed, {result.FilesFromCache} from cache; blobs: {ingest})"
+                : $"{m.Tag} already exists with identical content; nothing to do ({result.FilesHashed} hashed, {result.FilesFromCache} from cache)");
+            Console.Out.WriteLine(m.Tag);
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,22 @@
+using System.CommandLine;
+using Bento.Cli;
+using Bento.Cli.Commands;
+
+// Thin wiring only: each command lives in Commands/, and all logic in Bento.Core.
+var root = new RootCommand("BentoBuilder: package Hugging Face Llama models into versioned bentos and OCI images");
+root.Options.Add(CommandRunner.Verbose);
+foreach (var command in new[]
+         {
+             BuildCommand.Create(), ListCommand.Create(), GetCommand.Create(), DeleteCommand.Create(),
+             ExportCommand.Create(), ImportCommand.Create(), VerifyCommand.Create(), NewCommand.Create(),
+         })
+    root.Subcommands.Add(command);
+
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
+    Console.Error.WriteLine("Run 'bento --help' (or 'bento COMMAND --help') for usage.");
+    return 2;
+}
+return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

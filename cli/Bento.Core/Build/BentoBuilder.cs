@@ -1,0 +1,204 @@
+using System.Reflection;
+using Bento.Core.IO;
+using Bento.Core.Manifest;
+using Bento.Core.Model;
+using Bento.Core.Spec;
+using Bento.Core.Store;
+
+namespace Bento.Core.Build;
+
+/// <summary>
+/// <c>bento build</c>: validate the bentofile and model folder, hash every file (in parallel, through the hash cache),
+/// derive the version from the content, then — holding the store lock only for this short step — link blobs and the
+/// bento directory under tmp/ and rename it into place. A failure at any point leaves the store as it was.
+/// </summary>
+public sealed class BentoBuilder
+{
+    private readonly BentoStore _store;
+    private readonly IBuildObserver _observer;
+
+    public BentoBuilder(BentoStore store, IBuildObserver? observer = null)
+    {
+        _store = store;
+        _observer = observer ?? IBuildObserver.None;
+    }
+
+    public static string ToolVersion =>
+        typeof(BentoBuilder).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public async Task<BuildResult> BuildAsync(string bentofilePath, CancellationToken ct = default)
+    {
+        var spec = BentofileParser.Load(bentofilePath);
+        var model = await ModelInspector.InspectAsync(spec.ModelDirectory, ct);
+
+        var modelPaths = model.Files.Select(f => Path.GetFullPath(f.FullPath)).ToHashSet(StringComparer.Ordinal);
+        var sources = SourceSelector.ForDirectory(spec.Directory, spec.Include, spec.Exclude).Select(spec.Directory, modelPaths);
+
+        var inputs = model.Files.Select(f => new Input(f.FullPath, BentoManifest.ModelDirectory, f.RelativePath))
+            .Concat(sources.Select(s => new Input(Path.Combine(spec.Directory, s), BentoManifest.SourceDirectory, s)))
+            .ToList();
+
+        var cache = _store.LoadHashCache();
+        var (hashed, fromCache) = await HashAllAsync(inputs, cache, ct);
+        try { await cache.SaveAsync(ct); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _observer.Message($"warning: could not save the hash cache: {e.Message}"); }
+
+        var manifest = ComposeManifest(spec, model, inputs);
+        var ingest = new Dictionary<IngestMethod, int>();
+
+        if (_store.Exists(manifest.Name, manifest.Version))
+        {
+            using (await _store.LockAsync(_observer.Message, ct))
+                await _store.WriteLatestAsync(manifest.Name, manifest.Version, ct);
+            return new BuildResult(_store.Resolve(new BentoTag(manifest.Name, manifest.Version)), false, hashed, fromCache, ingest);
+        }
+
+        using var storeLock = await _store.LockAsync(_observer.Message, ct);
+        _store.RemoveStaleTempDirectories();
+        var work = _store.CreateTempDirectory("build");
+        var blobs = new BlobWriter(_store, work);
+        var committed = false;
+        try
+        {
+            var bentoDir = Path.Combine(work, "bento");
+            foreach (var input in inputs)
+            {
+                ct.ThrowIfCancellationRequested();
+                var method = await blobs.IngestAsync(input.FullPath, input.Sha256!, input.Identity, ct);
+                ingest[method] = ingest.GetValueOrDefault(method) + 1;
+                var destination = Path.Combine(bentoDir, input.Directory, input.RelativePath);
+                Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+                var errno = Posix.TryHardLink(_store.BlobPath(input.Sha256!), destination);
+                if (errno != 0) throw new IOException($"cannot link into the bento: {Posix.Describe(errno)}", errno);
+            }
+            await AtomicFile.WriteAllTextAsync(Path.Combine(bentoDir, BentoManifest.FileName), ManifestSerializer.ToYaml(manifest), ct);
+            var created = await _store.CommitAsync(bentoDir, manifest, ct);
+            committed = true;
+            return new BuildResult(_store.Resolve(new BentoTag(manifest.Name, manifest.Version)), created, hashed, fromCache, ingest);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw _store.StoreError($"write {manifest.Tag}", e);
+        }
+        finally
+        {
+            if (!committed) blobs.RollBack();
+            BentoStore.TryDeleteDirectory(work);
+        }
+    }
+
+    private sealed record Input(string FullPath, string Directory, string RelativePath)
+    {
+        public string? Sha256 { get; set; }
+        public FileIdentity Identity { get; set; }
+    }
+
+    private async Task<(int Hashed, int FromCache)> HashAllAsync(List<Input> inputs, HashCache cache, CancellationToken ct)
+    {
+        int hashed = 0, fromCache = 0;
+        // Biggest first, so two large shards run side by side instead of one waiting behind small files.
+        var order = inputs.Select(i => (Input: i, Id: Identify(i.FullPath))).OrderByDescending(x => x.Id.Size).ToList();
+        await Parallel.ForEachAsync(order, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct },
+            async (item, token) =>
+            {
+                var (input, id) = item;
+                var label = $"{input.Directory}/{input.RelativePath}";
+                var real = RealPath(input.FullPath);
+                input.Identity = id;
+                var known = cache.Lookup(real, id);
+                if (known is not null)
+                {
+                    input.Sha256 = known;
+                    Interlocked.Increment(ref fromCache);
+                    _observer.HashFinished(label, fromCache: true);
+                    return;
+                }
+                _observer.HashStarted(label, id.Size);
+                var sha = await FileHasher.HashAsync(input.FullPath, n => _observer.HashProgress(label, n), token);
+                var after = Identify(input.FullPath);
+                if (after.MtimeNs != id.MtimeNs || after.Size != id.Size)
+                    throw new BentoException($"{BentofileParser.DisplayPath(input.FullPath)} changed while it was being hashed; build again");
+                input.Sha256 = sha;
+                cache.Remember(real, id, sha);
+                Interlocked.Increment(ref hashed);
+                _observer.HashFinished(label, fromCache: false);
+            });
+        return (hashed, fromCache);
+    }
+
+    /// <summary>Identity of the file's content; symlinks (as in Hugging Face's cache) are followed to the real file.</summary>
+    private static FileIdentity Identify(string path)
+    {
+        try { return Posix.Identify(RealPath(path)); }
+        catch (IOException e) { throw new BentoException($"{BentofileParser.DisplayPath(path)}: {e.Message}"); }
+    }
+
+    private static string RealPath(string path)
+    {
+        var info = new FileInfo(path);
+        return info.LinkTarget is null ? info.FullName : info.ResolveLinkTarget(true)?.FullName ?? info.FullName;
+    }
+
+    private static BentoManifest ComposeManifest(Bentofile spec, ModelFolder model, List<Input> inputs)
+    {
+        var manifest = new BentoManifest
+        {
+            Name = spec.Name,
+            Created = CreatedTimestamp(),
+            Description = spec.Description,
+            Labels = new SortedDictionary<string, string>(spec.Labels.ToDictionary(), StringComparer.Ordinal),
+            Envs = spec.Envs.Select(e => new ManifestEnv { Name = e.Name, Value = e.Value }).ToList(),
+            Model = new ManifestModel
+            {
+                Architecture = model.Config.Architecture,
+                TorchDtype = model.Config.TorchDtype,
+                Parameters = model.Parameters,
+                MaxPositionEmbeddings = model.Config.MaxPositionEmbeddings,
+                Files = Files(inputs, BentoManifest.ModelDirectory),
+            },
+            Runtime = new ManifestRuntime
+            {
+                EnforceEager = new ManifestEnforceEager
+                {
+                    Value = spec.Runtime.EnforceEager.Value,
+                    Overridable = spec.Runtime.EnforceEager.Overridable,
+                    Env = spec.Runtime.EnforceEager.Env,
+                },
+                MaxModelLen = spec.Runtime.MaxModelLen ?? model.Config.MaxPositionEmbeddings,
+                MaxNumSeqs = spec.Runtime.MaxNumSeqs ?? 16,
+                Dtype = spec.Runtime.Dtype,
+                GpuMemoryUtilization = spec.Runtime.GpuMemoryUtilization,
+                Port = spec.Runtime.Port ?? 3000,
+            },
+            Docker = new ManifestDocker
+            {
+                BaseImage = spec.Docker.BaseImage,
+                Labels = new SortedDictionary<string, string>(spec.Docker.Labels.ToDictionary(), StringComparer.Ordinal),
+            },
+            Files = Files(inputs, BentoManifest.SourceDirectory),
+            Build = new ManifestBuild { Tool = $"bentobuilder {ToolVersion}" },
+        };
+        if (manifest.Runtime.MaxModelLen > model.Config.MaxPositionEmbeddings)
+            throw new BentoException($"{BentofileParser.DisplayPath(spec.FilePath)}: runtime.max_model_len ({manifest.Runtime.MaxModelLen}) exceeds the model's max_position_embeddings ({model.Config.MaxPositionEmbeddings})");
+        manifest.Version = ManifestVersion.Compute(manifest);
+        return manifest;
+    }
+
+    private static List<ManifestFile> Files(List<Input> inputs, string directory) =>
+        inputs.Where(i => i.Directory == directory)
+            .Select(i => new ManifestFile { Path = i.RelativePath, Size = i.Identity.Size, Sha256 = i.Sha256! })
+            .OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
+
+    /// <summary>SOURCE_DATE_EPOCH when set (reproducible builds), else now; whole seconds, UTC.</summary>
+    public static DateTimeOffset CreatedTimestamp()
+    {
+        var epoch = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
+        if (!string.IsNullOrEmpty(epoch))
+        {
+            if (!long.TryParse(epoch, out var seconds) || seconds < 0)
+                throw new BentoException($"SOURCE_DATE_EPOCH='{epoch}' is not a non-negative number of seconds");
+            return DateTimeOffset.FromUnixTimeSeconds(seconds);
+        }
+        return DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+    }
+}

@@ -1,0 +1,114 @@
+using System.Runtime.InteropServices;
+
+namespace Bento.Core.IO;
+
+/// <summary>
+/// The few POSIX calls .NET does not expose: hard links, reflinks and inode identity (for the hash cache).
+/// statx is used rather than stat because its struct layout is the same on every architecture.
+/// </summary>
+public static partial class Posix
+{
+    public const int EXDEV = 18;
+    public const int EEXIST = 17;
+    public const int ENOSPC = 28;
+    public const int EACCES = 13;
+    public const int EPERM = 1;
+    public const int EROFS = 30;
+
+    private const int AtFdCwd = -100;
+    private const uint StatxBasicStats = 0x7ff;
+    private const ulong Ficlone = 0x40049409;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct StatxTimestamp
+    {
+        public long Seconds;
+        public uint Nanoseconds;
+        public int Reserved;
+    }
+
+    [StructLayout(LayoutKind.Sequential, Size = 256)]
+    private struct Statx
+    {
+        public uint Mask;
+        public uint BlockSize;
+        public ulong Attributes;
+        public uint LinkCount;
+        public uint Uid;
+        public uint Gid;
+        public ushort Mode;
+        public ushort Spare0;
+        public ulong Inode;
+        public ulong Size;
+        public ulong Blocks;
+        public ulong AttributesMask;
+        public StatxTimestamp AccessTime;
+        public StatxTimestamp BirthTime;
+        public StatxTimestamp ChangeTime;
+        public StatxTimestamp ModifyTime;
+        public uint RdevMajor;
+        public uint RdevMinor;
+        public uint DevMajor;
+        public uint DevMinor;
+    }
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int StatxNative(int dirfd, string path, int flags, uint mask, out Statx buffer);
+
+    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int LinkNative(string existing, string newPath);
+
+    [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static partial int IoctlNative(int fd, ulong request, int arg);
+
+    /// <summary>Identity of a file's content as git's index sees it: if none of these changed, the bytes did not.</summary>
+    public static FileIdentity Identify(string path)
+    {
+        if (StatxNative(AtFdCwd, path, 0, StatxBasicStats, out var st) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"cannot stat '{path}': {Describe(errno)}", errno);
+        }
+        return new FileIdentity(
+            (long)st.Size,
+            st.ModifyTime.Seconds * 1_000_000_000L + st.ModifyTime.Nanoseconds,
+            st.ChangeTime.Seconds * 1_000_000_000L + st.ChangeTime.Nanoseconds,
+            st.Inode,
+            ((ulong)st.DevMajor << 32) | st.DevMinor,
+            st.LinkCount);
+    }
+
+    /// <summary>Creates <paramref name="newPath"/> as a hard link; returns errno (0 on success) so callers can fall back.</summary>
+    public static int TryHardLink(string existing, string newPath)
+        => LinkNative(existing, newPath) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>
+    /// Copy-on-write clone (btrfs, XFS, bcachefs): a private copy that shares blocks until either side is written.
+    /// Returns errno (0 on success); on failure the destination is removed.
+    /// </summary>
+    public static int TryReflink(string source, string destination)
+    {
+        using var src = File.OpenHandle(source, FileMode.Open, FileAccess.Read);
+        int errno;
+        using (var dst = File.OpenHandle(destination, FileMode.CreateNew, FileAccess.Write))
+        {
+            var rc = IoctlNative((int)dst.DangerousGetHandle(), Ficlone, (int)src.DangerousGetHandle());
+            errno = rc == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+        if (errno != 0) File.Delete(destination);
+        return errno;
+    }
+
+    public static string Describe(int errno) => errno switch
+    {
+        ENOSPC => "no space left on device",
+        EACCES or EPERM => "permission denied",
+        EROFS => "read-only file system",
+        EXDEV => "different file systems",
+        EEXIST => "file exists",
+        2 => "no such file or directory",
+        _ => Marshal.GetPInvokeErrorMessage(errno),
+    };
+}
+
+public readonly record struct FileIdentity(long Size, long MtimeNs, long CtimeNs, ulong Inode, ulong Device, uint LinkCount);

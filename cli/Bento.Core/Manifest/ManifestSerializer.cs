@@ -1,0 +1,68 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace Bento.Core.Manifest;
+
+/// <summary>Reads and writes <see cref="BentoManifest"/> as YAML (bento.yaml) or JSON (<c>-o json</c>).</summary>
+public static class ManifestSerializer
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = null,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+    };
+
+    public static JsonNode ToJsonNode(BentoManifest manifest) => JsonSerializer.SerializeToNode(manifest, Options)!;
+
+    public static string ToJson(BentoManifest manifest) => JsonSerializer.Serialize(manifest, Options);
+
+    public static string ToYaml(BentoManifest manifest) => JsonYaml.ToYaml(ToJsonNode(manifest));
+
+    /// <summary>Parses bento.yaml; <paramref name="source"/> names it in errors.</summary>
+    public static BentoManifest FromYaml(string text, string source)
+    {
+        JsonNode? node;
+        try { node = JsonYaml.FromYaml(text); }
+        catch (Exception e) when (e is YamlDotNet.Core.YamlException or FormatException or InvalidCastException)
+        {
+            throw new BentoException($"{source}: the bento manifest is not valid YAML ({e.Message})");
+        }
+        return FromJsonNode(node, source);
+    }
+
+    public static BentoManifest FromJsonNode(JsonNode? node, string source)
+    {
+        if (node is not JsonObject obj) throw new BentoException($"{source}: the bento manifest is not a mapping");
+        var schema = obj["schema"] is JsonValue v && v.TryGetValue<long>(out var s) ? s : 0;
+        if (schema < 1) throw new BentoException($"{source}: not a bento manifest (no 'schema' number)");
+        if (schema > BentoManifest.CurrentSchema)
+            throw new BentoException($"{source}: manifest schema {schema} is newer than this BentoBuilder understands ({BentoManifest.CurrentSchema}); upgrade BentoBuilder");
+        BentoManifest manifest;
+        try { manifest = node.Deserialize<BentoManifest>(Options)!; }
+        catch (JsonException e) { throw new BentoException($"{source}: the bento manifest does not match schema {schema}: {e.Message}"); }
+        Validate(manifest, source);
+        return manifest;
+    }
+
+    /// <summary>Rejects manifests whose paths could escape the bento directory or whose hashes are malformed.</summary>
+    private static void Validate(BentoManifest manifest, string source)
+    {
+        if (BentoTag.ExplainInvalidName(manifest.Name) is { } nameProblem) throw new BentoException($"{source}: name '{manifest.Name}' {nameProblem}");
+        if (BentoTag.ExplainInvalidName(manifest.Version) is { } versionProblem) throw new BentoException($"{source}: version '{manifest.Version}' {versionProblem}");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (bentoPath, file) in manifest.AllFiles())
+        {
+            if (!SafeRelativePath.IsSafe(file.Path))
+                throw new BentoException($"{source}: file path '{file.Path}' is not a plain relative path");
+            if (file.Sha256.Length != 64 || !file.Sha256.All(char.IsAsciiHexDigitLower))
+                throw new BentoException($"{source}: '{file.Path}' has a malformed sha256 '{file.Sha256}'");
+            if (file.Size < 0) throw new BentoException($"{source}: '{file.Path}' has a negative size");
+            if (!seen.Add(bentoPath)) throw new BentoException($"{source}: '{bentoPath}' is listed twice");
+        }
+    }
+}

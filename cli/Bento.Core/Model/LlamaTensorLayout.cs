@@ -1,0 +1,46 @@
+namespace Bento.Core.Model;
+
+/// <summary>The tensors a Hugging Face Llama checkpoint must hold, by name and shape, derived from its config.</summary>
+public static class LlamaTensorLayout
+{
+    public static IReadOnlyDictionary<string, long[]> Expected(ModelConfig c)
+    {
+        long h = c.HiddenSize, q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim, i = c.IntermediateSize;
+        var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal)
+        {
+            ["model.embed_tokens.weight"] = [c.VocabSize, h],
+            ["model.norm.weight"] = [h],
+        };
+        if (!c.TieWordEmbeddings) shapes["lm_head.weight"] = [c.VocabSize, h];
+        for (var layer = 0; layer < c.NumHiddenLayers; layer++)
+        {
+            var p = $"model.layers.{layer}.";
+            shapes[p + "self_attn.q_proj.weight"] = [q, h];
+            shapes[p + "self_attn.k_proj.weight"] = [kv, h];
+            shapes[p + "self_attn.v_proj.weight"] = [kv, h];
+            shapes[p + "self_attn.o_proj.weight"] = [h, q];
+            shapes[p + "mlp.gate_proj.weight"] = [i, h];
+            shapes[p + "mlp.up_proj.weight"] = [i, h];
+            shapes[p + "mlp.down_proj.weight"] = [h, i];
+            shapes[p + "input_layernorm.weight"] = [h];
+            shapes[p + "post_attention_layernorm.weight"] = [h];
+            if (c.AttentionBias)
+            {
+                shapes[p + "self_attn.q_proj.bias"] = [q];
+                shapes[p + "self_attn.k_proj.bias"] = [kv];
+                shapes[p + "self_attn.v_proj.bias"] = [kv];
+                shapes[p + "self_attn.o_proj.bias"] = [h];
+            }
+            if (c.MlpBias)
+            {
+                shapes[p + "mlp.gate_proj.bias"] = [i];
+                shapes[p + "mlp.up_proj.bias"] = [i];
+                shapes[p + "mlp.down_proj.bias"] = [h];
+            }
+        }
+        return shapes;
+    }
+
+    /// <summary>Tensors older exports carry that the runtime recomputes and may ignore.</summary>
+    public static bool IsIgnorable(string name) => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal);
+}

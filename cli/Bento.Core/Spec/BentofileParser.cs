@@ -1,0 +1,207 @@
+using System.Text.RegularExpressions;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Bento.Core.Spec;
+
+/// <summary>
+/// Reads and validates <c>bentofile.yaml</c>. Every error names file, line and column, the key, and what is expected.
+/// </summary>
+public static partial class BentofileParser
+{
+    public const string FileName = "bentofile.yaml";
+
+    private static readonly string[] TopKeys = ["name", "description", "labels", "include", "exclude", "envs", "model", "runtime", "docker"];
+    private static readonly string[] RuntimeKeys = ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "port"];
+    private static readonly string[] EagerKeys = ["value", "overridable", "env"];
+    private static readonly string[] DockerKeys = ["base_image", "labels"];
+    private static readonly string[] ModelKeys = ["path"];
+    private static readonly string[] EnvKeys = ["name", "value"];
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex EnvName();
+
+    /// <summary>Finds the bentofile for a build argument: a directory holding bentofile.yaml, or the file itself.</summary>
+    public static string Locate(string argument)
+    {
+        var full = Path.GetFullPath(argument);
+        if (File.Exists(full)) return full;
+        if (Directory.Exists(full))
+        {
+            var candidate = Path.Combine(full, FileName);
+            if (File.Exists(candidate)) return candidate;
+            throw new BentoException($"{argument}: no {FileName} in this directory; create one with 'bento new NAME' or pass the file's path");
+        }
+        throw new BentoException($"{argument}: no such file or directory");
+    }
+
+    public static Bentofile Load(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BentoException($"{path}: cannot read: {e.Message}", e);
+        }
+        return Parse(text, path);
+    }
+
+    public static Bentofile Parse(string text, string path)
+    {
+        var display = DisplayPath(path);
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(text)); }
+        catch (YamlException e)
+        {
+            var reason = (e.InnerException?.Message ?? e.Message).Trim();
+            reason = StripLocation(reason);
+            throw new SpecException(display, e.Start, "", $"invalid YAML: {reason}");
+        }
+        if (stream.Documents.Count == 0 || YamlFields.IsNull(stream.Documents[0].RootNode))
+            throw new SpecException(display, Mark.Empty, "", "the file is empty; expected a mapping with at least 'name' (see 'bento new')");
+        if (stream.Documents.Count > 1)
+            throw new SpecException(display, stream.Documents[1].RootNode.Start, "", "expected one YAML document, found several");
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new SpecException(display, stream.Documents[0].RootNode, "", $"expected a mapping (key: value lines) at the top level, got {YamlFields.Describe(stream.Documents[0].RootNode)}");
+
+        var top = new YamlFields(display, root, "");
+        top.RejectUnknownKeys(TopKeys);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+
+        var name = top.String("name") ?? DefaultName(directory);
+        var nameProblem = BentoTag.ExplainInvalidName(name);
+        if (nameProblem is not null)
+        {
+            if (top.Get("name") is null)
+                throw new SpecException(display, root, "name", $"missing; the folder name '{name}' cannot serve as a default because it {nameProblem}");
+            throw top.Fail("name", $"'{name}' {nameProblem}");
+        }
+
+        return new Bentofile(
+            Path.GetFullPath(path),
+            name,
+            top.String("description"),
+            top.StringMap("labels"),
+            top.StringList("include") ?? ["**"],
+            top.StringList("exclude") ?? [],
+            ParseEnvs(top),
+            ParseModel(top, directory),
+            ParseRuntime(top),
+            ParseDocker(top));
+    }
+
+    private static IReadOnlyList<EnvVar> ParseEnvs(YamlFields top)
+    {
+        var node = top.Get("envs");
+        var envs = new List<EnvVar>();
+        switch (node)
+        {
+            case null:
+                return envs;
+            case YamlMappingNode:
+                foreach (var (name, value) in top.StringMap("envs")) envs.Add(new EnvVar(name, value));
+                break;
+            case YamlSequenceNode seq:
+                for (var i = 0; i < seq.Children.Count; i++)
+                {
+                    var itemPath = $"envs[{i}]";
+                    if (seq.Children[i] is not YamlMappingNode item)
+                        throw top.Fail(seq.Children[i], itemPath, $"expected a mapping with 'name' and 'value', got {YamlFields.Describe(seq.Children[i])}");
+                    var fields = new YamlFields(top.DisplayFile, item, itemPath);
+                    fields.RejectUnknownKeys(EnvKeys);
+                    var envName = fields.String("name") ?? throw top.Fail(item, itemPath, "missing 'name'");
+                    envs.Add(new EnvVar(envName, fields.String("value") ?? ""));
+                }
+                break;
+            default:
+                throw top.Fail("envs", $"expected a list of {{name, value}} or a mapping of NAME: value, got {YamlFields.Describe(node)}");
+        }
+        foreach (var env in envs)
+            if (!EnvName().IsMatch(env.Name))
+                throw top.Fail("envs", $"'{env.Name}' is not a valid environment variable name (letters, digits and '_', not starting with a digit)");
+        var duplicate = envs.GroupBy(e => e.Name).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw top.Fail("envs", $"'{duplicate.Key}' is set more than once");
+        return envs;
+    }
+
+    private static string ParseModel(YamlFields top, string directory)
+    {
+        var node = top.Get("model");
+        string relative;
+        if (node is null) relative = ".";
+        else if (node is YamlMappingNode)
+        {
+            var model = top.Mapping("model")!;
+            model.RejectUnknownKeys(ModelKeys);
+            relative = model.String("path") ?? ".";
+        }
+        else relative = top.Scalar(node, "model", "the path of a Hugging Face model folder");
+
+        var full = Path.GetFullPath(Path.Combine(directory, relative));
+        if (!Directory.Exists(full))
+            throw top.Fail("model", $"the model folder '{relative}' does not exist (resolved to {full}); point 'model' at a folder with config.json and *.safetensors");
+        return full;
+    }
+
+    private static RuntimeSpec ParseRuntime(YamlFields top)
+    {
+        var runtime = top.Mapping("runtime");
+        if (runtime is null) return new RuntimeSpec(EnforceEagerSpec.Default, null, null, "auto", 0.9, null);
+        runtime.RejectUnknownKeys(RuntimeKeys);
+
+        var dtype = runtime.String("dtype") ?? "auto";
+        dtype = dtype switch { "half" => "float16", "float" => "float32", _ => dtype };
+        if (!RuntimeSpec.Dtypes.Contains(dtype))
+            throw runtime.Fail("dtype", $"expected one of {string.Join(", ", RuntimeSpec.Dtypes)}, got '{dtype}'");
+
+        return new RuntimeSpec(
+            ParseEnforceEager(runtime),
+            runtime.Int("max_model_len", 1, 16_777_216),
+            runtime.Int("max_num_seqs", 1, 65_536),
+            dtype,
+            runtime.Double("gpu_memory_utilization", 0, 1) ?? 0.9,
+            runtime.Int("port", 1, 65_535));
+    }
+
+    private static EnforceEagerSpec ParseEnforceEager(YamlFields runtime)
+    {
+        var node = runtime.Get("enforce_eager");
+        if (node is null) return EnforceEagerSpec.Default;
+        if (node is YamlScalarNode) return EnforceEagerSpec.Default with { Value = runtime.ParseBool(node, runtime.KeyPath("enforce_eager")) };
+
+        var eager = runtime.Mapping("enforce_eager")!;
+        eager.RejectUnknownKeys(EagerKeys);
+        var env = eager.String("env") ?? EnforceEagerSpec.DefaultEnv;
+        if (!EnvName().IsMatch(env))
+            throw eager.Fail("env", $"'{env}' is not a valid environment variable name (letters, digits and '_', not starting with a digit)");
+        return new EnforceEagerSpec(eager.Bool("value") ?? false, eager.Bool("overridable") ?? true, env);
+    }
+
+    private static DockerSpec ParseDocker(YamlFields top)
+    {
+        var docker = top.Mapping("docker");
+        if (docker is null) return new DockerSpec(null, new SortedDictionary<string, string>());
+        docker.RejectUnknownKeys(DockerKeys);
+        var baseImage = docker.String("base_image");
+        if (baseImage is not null && (baseImage.Length == 0 || baseImage.Any(char.IsWhiteSpace)))
+            throw docker.Fail("base_image", $"expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', got '{baseImage}'");
+        return new DockerSpec(baseImage, docker.StringMap("labels"));
+    }
+
+    private static string DefaultName(string directory) => Path.GetFileName(directory).ToLowerInvariant();
+
+    /// <summary>Paths in messages: relative to the working directory when that is shorter.</summary>
+    public static string DisplayPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var relative = Path.GetRelativePath(Environment.CurrentDirectory, full);
+        return relative.StartsWith("..", StringComparison.Ordinal) ? full : relative;
+    }
+
+    private static string StripLocation(string message)
+    {
+        // YamlDotNet prefixes "(Line: 3, Col: 5, Idx: 20) - (Line: ...): " — we print our own location.
+        var marker = message.IndexOf("): ", StringComparison.Ordinal);
+        return message.StartsWith("(Line:", StringComparison.Ordinal) && marker > 0 ? message[(marker + 3)..] : message;
+    }
+}

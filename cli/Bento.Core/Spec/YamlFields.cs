@@ -1,0 +1,162 @@
+using System.Globalization;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Bento.Core.Spec;
+
+/// <summary>
+/// Typed, located access to a YAML mapping: every read either returns a well-typed value or throws a
+/// <see cref="SpecException"/> pointing at the offending node. Keeps the bentofile parser free of plumbing.
+/// </summary>
+internal sealed class YamlFields
+{
+    private readonly string _file;
+    private readonly YamlMappingNode _map;
+    private readonly string _path;
+
+    public YamlFields(string file, YamlMappingNode map, string path)
+    {
+        (_file, _map, _path) = (file, map, path);
+    }
+
+    public YamlMappingNode Node => _map;
+
+    public string DisplayFile => _file;
+
+    public string KeyPath(string key) => _path.Length == 0 ? key : $"{_path}.{key}";
+
+    /// <summary>Rejects keys outside <paramref name="allowed"/>, with a "did you mean" hint.</summary>
+    public void RejectUnknownKeys(IReadOnlyCollection<string> allowed)
+    {
+        foreach (var (keyNode, _) in _map.Children)
+        {
+            var key = Scalar(keyNode, _path, "a key");
+            if (allowed.Contains(key)) continue;
+            var hint = Suggest.Closest(key, allowed);
+            var where = _path.Length == 0 ? "at the top level" : $"under '{_path}'";
+            throw new SpecException(_file, keyNode, KeyPath(key),
+                $"unknown key {where}" + (hint is null ? "" : $"; did you mean '{hint}'?") +
+                $" (allowed: {string.Join(", ", allowed)})");
+        }
+    }
+
+    public YamlNode? Get(string key)
+    {
+        foreach (var (k, v) in _map.Children)
+            if (k is YamlScalarNode s && s.Value == key) return IsNull(v) ? null : v;
+        return null;
+    }
+
+    public Mark MarkOf(string key)
+    {
+        foreach (var (k, _) in _map.Children)
+            if (k is YamlScalarNode s && s.Value == key) return k.Start;
+        return _map.Start;
+    }
+
+    public string? String(string key)
+    {
+        var node = Get(key);
+        return node is null ? null : Scalar(node, KeyPath(key), "a string");
+    }
+
+    public bool? Bool(string key)
+    {
+        var node = Get(key);
+        return node is null ? null : ParseBool(node, KeyPath(key));
+    }
+
+    public int? Int(string key, int min, int max)
+    {
+        var node = Get(key);
+        if (node is null) return null;
+        var text = PlainScalar(node, KeyPath(key), $"an integer from {min} to {max}");
+        if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+            throw Fail(node, KeyPath(key), $"expected an integer from {min} to {max}, got '{text}'");
+        return value;
+    }
+
+    public double? Double(string key, double minExclusive, double maxInclusive)
+    {
+        var node = Get(key);
+        if (node is null) return null;
+        var expectation = $"a number greater than {minExclusive} and at most {maxInclusive}";
+        var text = PlainScalar(node, KeyPath(key), expectation);
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ||
+            double.IsNaN(value) || value <= minExclusive || value > maxInclusive)
+            throw Fail(node, KeyPath(key), $"expected {expectation}, got '{text}'");
+        return value;
+    }
+
+    public YamlFields? Mapping(string key)
+    {
+        var node = Get(key);
+        if (node is null) return null;
+        if (node is not YamlMappingNode map) throw Fail(node, KeyPath(key), $"expected a mapping (key: value lines), got {Describe(node)}");
+        return new YamlFields(_file, map, KeyPath(key));
+    }
+
+    /// <summary>A mapping of string to string (labels); values may be any scalar and are kept as written.</summary>
+    public IReadOnlyDictionary<string, string> StringMap(string key)
+    {
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var map = Mapping(key);
+        if (map is null) return result;
+        foreach (var (k, v) in map.Node.Children)
+        {
+            var name = Scalar(k, map._path, "a string key");
+            result[name] = Scalar(v, map.KeyPath(name), "a string value");
+        }
+        return result;
+    }
+
+    /// <summary>A list of strings; a single string is accepted as a one-element list.</summary>
+    public IReadOnlyList<string>? StringList(string key)
+    {
+        var node = Get(key);
+        if (node is null) return null;
+        if (node is YamlScalarNode) return [Scalar(node, KeyPath(key), "a string")];
+        if (node is not YamlSequenceNode seq) throw Fail(node, KeyPath(key), $"expected a list of strings, got {Describe(node)}");
+        return seq.Children.Select((item, i) => Scalar(item, $"{KeyPath(key)}[{i}]", "a string")).ToList();
+    }
+
+    public string Scalar(YamlNode node, string keyPath, string expected)
+    {
+        if (node is not YamlScalarNode scalar) throw Fail(node, keyPath, $"expected {expected}, got {Describe(node)}");
+        return scalar.Value ?? "";
+    }
+
+    private string PlainScalar(YamlNode node, string keyPath, string expected)
+    {
+        var text = Scalar(node, keyPath, expected);
+        if (((YamlScalarNode)node).Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted)
+            throw Fail(node, keyPath, $"expected {expected}, got the quoted string \"{text}\" (remove the quotes)");
+        return text;
+    }
+
+    public bool ParseBool(YamlNode node, string keyPath)
+    {
+        var text = PlainScalar(node, keyPath, "true or false");
+        switch (text.ToLowerInvariant())
+        {
+            case "true" or "yes" or "on": return true;
+            case "false" or "no" or "off": return false;
+            default: throw Fail(node, keyPath, $"expected true or false, got '{text}'");
+        }
+    }
+
+    public SpecException Fail(YamlNode node, string keyPath, string message) => new(_file, node, keyPath, message);
+
+    public SpecException Fail(string key, string message) => new(_file, Get(key)?.Start ?? MarkOf(key), KeyPath(key), message);
+
+    public static bool IsNull(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" or "Null" or "NULL" };
+
+    public static string Describe(YamlNode node) => node switch
+    {
+        YamlMappingNode => "a mapping",
+        YamlSequenceNode => "a list",
+        YamlScalarNode s => $"'{s.Value}'",
+        _ => "something else",
+    };
+}

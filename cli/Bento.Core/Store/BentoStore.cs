@@ -1,0 +1,254 @@
+using Bento.Core.IO;
+using Bento.Core.Manifest;
+
+namespace Bento.Core.Store;
+
+/// <summary>
+/// The local store at <c>$BENTO_HOME</c> (default <c>~/.bento</c>):
+/// <code>
+///   blobs/sha256/HEX            every file's content, once (hard link or reflink of the source where possible)
+///   bentos/NAME/VERSION/        bento.yaml + model/ + src/, each file a hard link to its blob
+///   bentos/NAME/.latest         the version NAME and NAME:latest resolve to
+///   tmp/PID-*/                  work in progress; renamed into place on commit, removed on failure
+///   cache/hashes.json           the hash cache
+///   .lock                       held while committing, deleting and collecting garbage
+/// </code>
+/// </summary>
+public sealed class BentoStore
+{
+    public const string LatestPointer = ".latest";
+
+    public BentoStore(string root)
+    {
+        Root = Path.GetFullPath(root);
+    }
+
+    public string Root { get; }
+    public string BlobsDirectory => Path.Combine(Root, "blobs", "sha256");
+    public string BentosDirectory => Path.Combine(Root, "bentos");
+    public string TempDirectory => Path.Combine(Root, "tmp");
+    public string CacheDirectory => Path.Combine(Root, "cache");
+    public string LockPath => Path.Combine(Root, ".lock");
+
+    public static string DefaultRoot() =>
+        Environment.GetEnvironmentVariable("BENTO_HOME") is { Length: > 0 } home
+            ? home
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".bento");
+
+    public static BentoStore Open() => new(DefaultRoot());
+
+    public string BlobPath(string sha256) => Path.Combine(BlobsDirectory, sha256);
+
+    public string BentoDirectory(string name, string version) => Path.Combine(BentosDirectory, name, version);
+
+    public HashCache LoadHashCache() => HashCache.Load(Path.Combine(CacheDirectory, "hashes.json"));
+
+    /// <summary>Creates the store's directories; a store that cannot be created is reported with its path.</summary>
+    public void EnsureCreated()
+    {
+        try
+        {
+            foreach (var dir in new[] { BlobsDirectory, BentosDirectory, TempDirectory, CacheDirectory })
+                Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw StoreError("create the store", e);
+        }
+    }
+
+    public Task<StoreLock> LockAsync(Action<string>? onWait = null, CancellationToken ct = default)
+    {
+        EnsureCreated();
+        return StoreLock.AcquireAsync(LockPath, onWait, ct: ct);
+    }
+
+    /// <summary>A private work directory under tmp/, named with our pid so stale ones from dead processes can be told apart.</summary>
+    public string CreateTempDirectory(string purpose)
+    {
+        EnsureCreated();
+        var dir = Path.Combine(TempDirectory, $"{Environment.ProcessId}-{purpose}-{Guid.NewGuid():N}");
+        try { Directory.CreateDirectory(dir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StoreError("create a work directory", e); }
+        return dir;
+    }
+
+    /// <summary>Removes work directories left by processes that no longer exist (killed builds). Call with the lock held.</summary>
+    public void RemoveStaleTempDirectories()
+    {
+        if (!Directory.Exists(TempDirectory)) return;
+        foreach (var dir in Directory.EnumerateDirectories(TempDirectory))
+        {
+            var name = Path.GetFileName(dir);
+            var dash = name.IndexOf('-');
+            if (dash > 0 && int.TryParse(name[..dash], out var pid) && pid != Environment.ProcessId && !ProcessExists(pid))
+                TryDeleteDirectory(dir);
+        }
+    }
+
+    private static bool ProcessExists(int pid) => Directory.Exists($"/proc/{pid}");
+
+    public IEnumerable<StoredBento> List()
+    {
+        if (!Directory.Exists(BentosDirectory)) yield break;
+        foreach (var nameDir in Directory.EnumerateDirectories(BentosDirectory).Order(StringComparer.Ordinal))
+        foreach (var versionDir in Directory.EnumerateDirectories(nameDir).Order(StringComparer.Ordinal))
+        {
+            var manifestPath = Path.Combine(versionDir, BentoManifest.FileName);
+            if (!File.Exists(manifestPath)) continue;
+            yield return Load(versionDir);
+        }
+    }
+
+    public StoredBento Load(string bentoDirectory)
+    {
+        var manifestPath = Path.Combine(bentoDirectory, BentoManifest.FileName);
+        var manifest = ManifestSerializer.FromYaml(File.ReadAllText(manifestPath), manifestPath);
+        return new StoredBento(manifest, bentoDirectory);
+    }
+
+    public bool Exists(string name, string version) =>
+        File.Exists(Path.Combine(BentoDirectory(name, version), BentoManifest.FileName));
+
+    /// <summary>NAME, NAME:latest, NAME:VERSION or NAME:PREFIX (unique version prefix).</summary>
+    public StoredBento Resolve(BentoTag tag)
+    {
+        var nameDir = Path.Combine(BentosDirectory, tag.Name);
+        var versions = Directory.Exists(nameDir)
+            ? Directory.EnumerateDirectories(nameDir).Select(Path.GetFileName).Where(v => Exists(tag.Name, v!)).Cast<string>().ToList()
+            : [];
+        if (versions.Count == 0)
+            throw new BentoException($"bento '{tag}' not found in {Root}" + SuggestName(tag.Name));
+
+        if (tag.IsLatest)
+        {
+            var pointer = ReadLatest(tag.Name);
+            var version = pointer is not null && versions.Contains(pointer) ? pointer : NewestVersion(tag.Name, versions);
+            return Load(BentoDirectory(tag.Name, version));
+        }
+        if (versions.Contains(tag.Version!)) return Load(BentoDirectory(tag.Name, tag.Version!));
+        var matches = versions.Where(v => v.StartsWith(tag.Version!, StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        return matches.Count switch
+        {
+            1 => Load(BentoDirectory(tag.Name, matches[0])),
+            0 => throw new BentoException($"bento '{tag}' not found: '{tag.Name}' has versions {string.Join(", ", versions.Order(StringComparer.Ordinal))}"),
+            _ => throw new BentoException($"'{tag}' is ambiguous: it matches {string.Join(", ", matches.Select(m => $"{tag.Name}:{m}"))}; give more of the version"),
+        };
+    }
+
+    private string SuggestName(string name)
+    {
+        if (!Directory.Exists(BentosDirectory)) return "";
+        var hint = Spec.Suggest.Closest(name, Directory.EnumerateDirectories(BentosDirectory).Select(d => Path.GetFileName(d)!));
+        return hint is null ? " (see 'bento list')" : $"; did you mean '{hint}'?";
+    }
+
+    private string NewestVersion(string name, IEnumerable<string> versions) =>
+        versions.Select(v => Load(BentoDirectory(name, v)).Manifest)
+            .OrderByDescending(m => m.Created).ThenBy(m => m.Version, StringComparer.Ordinal).First().Version;
+
+    public string? ReadLatest(string name)
+    {
+        var pointer = Path.Combine(BentosDirectory, name, LatestPointer);
+        return File.Exists(pointer) ? File.ReadAllText(pointer).Trim() : null;
+    }
+
+    public Task WriteLatestAsync(string name, string version, CancellationToken ct = default) =>
+        AtomicFile.WriteAllTextAsync(Path.Combine(BentosDirectory, name, LatestPointer), version + "\n", ct);
+
+    /// <summary>
+    /// Moves a fully written bento directory into place. Returns false (and discards the work) when that version
+    /// exists already: same version means same content. Call with the lock held.
+    /// </summary>
+    public async Task<bool> CommitAsync(string preparedDirectory, BentoManifest manifest, CancellationToken ct = default)
+    {
+        var target = BentoDirectory(manifest.Name, manifest.Version);
+        var created = false;
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            if (!Exists(manifest.Name, manifest.Version))
+            {
+                if (Directory.Exists(target)) TryDeleteDirectory(target); // a directory without bento.yaml is debris
+                Directory.Move(preparedDirectory, target);
+                created = true;
+            }
+            await WriteLatestAsync(manifest.Name, manifest.Version, ct);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw StoreError($"commit {manifest.Tag}", e);
+        }
+        return created;
+    }
+
+    /// <summary>Deletes a bento, re-points latest, and removes blobs no bento references any more. Call with the lock held.</summary>
+    public async Task<IReadOnlyList<string>> DeleteAsync(StoredBento bento, CancellationToken ct = default)
+    {
+        var name = bento.Manifest.Name;
+        var trash = Path.Combine(CreateTempDirectory("delete"), "bento");
+        try
+        {
+            Directory.Move(bento.Directory, trash);
+            var remaining = List().Where(b => b.Manifest.Name == name).Select(b => b.Manifest).ToList();
+            var pointer = Path.Combine(BentosDirectory, name, LatestPointer);
+            if (remaining.Count == 0)
+            {
+                AtomicFile.TryDelete(pointer);
+                TryDeleteDirectory(Path.Combine(BentosDirectory, name));
+            }
+            else if (ReadLatest(name) == bento.Manifest.Version)
+            {
+                var newest = remaining.OrderByDescending(m => m.Created).ThenBy(m => m.Version, StringComparer.Ordinal).First();
+                await WriteLatestAsync(name, newest.Version, ct);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw StoreError($"delete {bento.Tag}", e);
+        }
+        finally
+        {
+            TryDeleteDirectory(Path.GetDirectoryName(trash)!);
+        }
+        return CollectGarbage();
+    }
+
+    /// <summary>Removes blobs that no bento references (after deletes, or left by a killed build). Call with the lock held.</summary>
+    public IReadOnlyList<string> CollectGarbage()
+    {
+        var referenced = ReferencedBlobs();
+        var removed = new List<string>();
+        if (!Directory.Exists(BlobsDirectory)) return removed;
+        foreach (var blob in Directory.EnumerateFiles(BlobsDirectory))
+        {
+            var sha = Path.GetFileName(blob);
+            if (referenced.Contains(sha)) continue;
+            File.Delete(blob);
+            removed.Add(sha);
+        }
+        return removed;
+    }
+
+    public HashSet<string> ReferencedBlobs() =>
+        List().SelectMany(b => b.Manifest.AllFiles().Select(f => f.File.Sha256)).ToHashSet(StringComparer.Ordinal);
+
+    public static void TryDeleteDirectory(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    public BentoException StoreError(string action, Exception e) =>
+        new($"cannot {action} in the store {Root}: {e.Message.TrimEnd('.')}" + Advice(e), e);
+
+    private static string Advice(Exception e) => e.HResult switch
+    {
+        Posix.ENOSPC => " (free some space or point BENTO_HOME elsewhere)",
+        Posix.EACCES or Posix.EPERM or Posix.EROFS => " (check the permissions of BENTO_HOME or point it elsewhere)",
+        _ when e is UnauthorizedAccessException => " (check the permissions of BENTO_HOME or point it elsewhere)",
+        _ when e.Message.Contains("No space", StringComparison.OrdinalIgnoreCase) => " (free some space or point BENTO_HOME elsewhere)",
+        _ => "",
+    };
+}
