@@ -1,0 +1,171 @@
+using Bento.Core.Spec;
+
+namespace Bento.Core.Tests;
+
+public class BentofileParserTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private Bentofile Parse(string yaml) => BentofileParser.Parse(yaml, _dir.Combine("bentofile.yaml"));
+
+    private SpecException Fails(string yaml) => Assert.Throws<SpecException>(() => Parse(yaml));
+
+    [Fact]
+    public void Full_form_is_read_with_every_field()
+    {
+        Directory.CreateDirectory(_dir.Combine("weights"));
+        var spec = Parse("""
+            name: my-model
+            description: a test
+            labels: {owner: me, tier: 1}
+            include: ["*.md"]
+            exclude: ["secret.txt"]
+            envs:
+              - name: HF_HOME
+                value: /cache
+            model: weights
+            runtime:
+              enforce_eager: {value: true, overridable: false, env: MY_EAGER}
+              max_model_len: 256
+              max_num_seqs: 4
+              dtype: bfloat16
+              gpu_memory_utilization: 0.5
+              port: 8080
+            docker:
+              base_image: example.com/base:1
+              labels: {a: b}
+            """);
+        Assert.Equal("my-model", spec.Name);
+        Assert.Equal("a test", spec.Description);
+        Assert.Equal("1", spec.Labels["tier"]);
+        Assert.Equal(["*.md"], spec.Include);
+        Assert.Equal(["secret.txt"], spec.Exclude);
+        Assert.Equal(new EnvVar("HF_HOME", "/cache"), Assert.Single(spec.Envs));
+        Assert.Equal(_dir.Combine("weights"), spec.ModelDirectory);
+        Assert.Equal(new EnforceEagerSpec(true, false, "MY_EAGER"), spec.Runtime.EnforceEager);
+        Assert.Equal(256, spec.Runtime.MaxModelLen);
+        Assert.Equal(4, spec.Runtime.MaxNumSeqs);
+        Assert.Equal("bfloat16", spec.Runtime.Dtype);
+        Assert.Equal(0.5, spec.Runtime.GpuMemoryUtilization);
+        Assert.Equal(8080, spec.Runtime.Port);
+        Assert.Equal("example.com/base:1", spec.Docker.BaseImage);
+        Assert.Equal("b", spec.Docker.Labels["a"]);
+    }
+
+    [Fact]
+    public void Short_form_enforce_eager_keeps_overridable_default_and_env_name()
+    {
+        var spec = Parse("name: m\nruntime:\n  enforce_eager: true\n");
+        Assert.Equal(new EnforceEagerSpec(true, true, "BENTO_ENFORCE_EAGER"), spec.Runtime.EnforceEager);
+    }
+
+    [Fact]
+    public void Defaults_apply_when_keys_are_absent()
+    {
+        var spec = Parse("name: m\n");
+        Assert.Equal(EnforceEagerSpec.Default, spec.Runtime.EnforceEager);
+        Assert.Equal("auto", spec.Runtime.Dtype);
+        Assert.Equal(0.9, spec.Runtime.GpuMemoryUtilization);
+        Assert.Null(spec.Runtime.Port);
+        Assert.Equal(_dir.Path, spec.ModelDirectory);
+        Assert.Equal(["**"], spec.Include);
+    }
+
+    [Fact]
+    public void Envs_accept_a_mapping_too()
+    {
+        var spec = Parse("name: m\nenvs:\n  A: '1'\n  B: two\n");
+        Assert.Equal([new EnvVar("A", "1"), new EnvVar("B", "two")], spec.Envs);
+    }
+
+    [Fact]
+    public void Yaml_syntax_error_names_file_and_line()
+    {
+        var e = Fails("name: m\nruntime:\n  port: [1, 2\n");
+        Assert.Matches(@"bentofile\.yaml:\d+:\d+: invalid YAML", e.Message);
+        Assert.DoesNotContain("(Line:", e.Message);
+    }
+
+    [Fact]
+    public void Wrong_boolean_names_line_column_key_and_expectation()
+    {
+        var e = Fails("name: m\nruntime:\n  enforce_eager: maybe\n");
+        Assert.Contains("bentofile.yaml:3:18: runtime.enforce_eager: expected true or false, got 'maybe'", e.Message);
+    }
+
+    [Fact]
+    public void Quoted_boolean_is_rejected_with_advice()
+    {
+        var e = Fails("name: m\nruntime:\n  enforce_eager:\n    value: \"true\"\n");
+        Assert.Contains("runtime.enforce_eager.value", e.Message);
+        Assert.Contains("remove the quotes", e.Message);
+    }
+
+    [Fact]
+    public void Unknown_key_suggests_the_closest()
+    {
+        var e = Fails("name: m\nruntime:\n  enforce_eagr: true\n");
+        Assert.Contains("bentofile.yaml:3:3: runtime.enforce_eagr: unknown key under 'runtime'; did you mean 'enforce_eager'?", e.Message);
+    }
+
+    [Fact]
+    public void Unknown_top_level_key_without_close_match_lists_allowed_keys()
+    {
+        var e = Fails("name: m\nservice: svc:Thing\n");
+        Assert.Contains("service: unknown key at the top level", e.Message);
+        Assert.Contains("allowed: name, description", e.Message);
+    }
+
+    [Theory]
+    [InlineData("runtime:\n  port: 70000\n", "runtime.port: expected an integer from 1 to 65535, got '70000'")]
+    [InlineData("runtime:\n  max_num_seqs: many\n", "runtime.max_num_seqs: expected an integer")]
+    [InlineData("runtime:\n  gpu_memory_utilization: 1.5\n", "runtime.gpu_memory_utilization: expected a number greater than 0 and at most 1")]
+    [InlineData("runtime:\n  dtype: int4\n", "runtime.dtype: expected one of auto, float32, float16, bfloat16, got 'int4'")]
+    [InlineData("labels: [a, b]\n", "labels: expected a mapping")]
+    [InlineData("envs:\n  - name: 1BAD\n    value: x\n", "'1BAD' is not a valid environment variable name")]
+    [InlineData("runtime:\n  enforce_eager: {value: true, env: 'has space'}\n", "runtime.enforce_eager.env: 'has space' is not a valid environment variable name")]
+    [InlineData("docker:\n  base_image: ''\n", "docker.base_image: expected an image reference")]
+    public void Wrong_types_and_ranges_are_explained(string body, string expected)
+    {
+        var e = Fails("name: m\n" + body);
+        Assert.Contains(expected, e.Message);
+        Assert.StartsWith(_dir.Combine("bentofile.yaml").Replace(Environment.CurrentDirectory + "/", ""), e.Message);
+    }
+
+    [Fact]
+    public void Invalid_name_is_rejected()
+    {
+        var e = Fails("name: My Model!\n");
+        Assert.Contains("bentofile.yaml:1:7: name: 'My Model!' may use only lowercase letters", e.Message);
+    }
+
+    [Fact]
+    public void Missing_model_folder_is_named()
+    {
+        var e = Fails("name: m\nmodel: ./nowhere\n");
+        Assert.Contains("bentofile.yaml:2:8: model: the model folder './nowhere' does not exist", e.Message);
+    }
+
+    [Fact]
+    public void Empty_file_and_non_mapping_are_rejected()
+    {
+        Assert.Contains("the file is empty", Fails("").Message);
+        Assert.Contains("expected a mapping", Fails("- a\n- b\n").Message);
+    }
+
+    [Fact]
+    public void Duplicate_keys_are_a_yaml_error()
+    {
+        var e = Fails("name: m\nname: n\n");
+        Assert.Contains("bentofile.yaml:2:1", e.Message);
+    }
+
+    [Fact]
+    public void Suggest_finds_near_misses_only()
+    {
+        Assert.Equal("max_num_seqs", Suggest.Closest("max_num_seq", ["max_model_len", "max_num_seqs"]));
+        Assert.Null(Suggest.Closest("completely_different", ["port", "dtype"]));
+    }
+}

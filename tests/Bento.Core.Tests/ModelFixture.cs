@@ -1,0 +1,47 @@
+using Bento.ModelGen;
+
+namespace Bento.Core.Tests;
+
+/// <summary>
+/// Small generated Llama model folders for tests. Generated once per test run (BPE training takes a moment) and
+/// copied into each test's own directory, so tests can corrupt their copy freely.
+/// </summary>
+public static class ModelFixture
+{
+    private static readonly Lazy<Task<string>> Template = new(() => GenerateAsync(new RandomModelSpec
+    {
+        HiddenSize = 64, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2, MaxPositionEmbeddings = 256,
+    }, shards: 1));
+
+    private static readonly Lazy<Task<string>> ShardedTemplate = new(() => GenerateAsync(new RandomModelSpec
+    {
+        HiddenSize = 64, IntermediateSize = 128, Layers = 4, Heads = 4, KeyValueHeads = 2, MaxPositionEmbeddings = 256, Shards = 2,
+    }, shards: 2));
+
+    private static async Task<string> GenerateAsync(RandomModelSpec spec, int shards)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"bento-fixture-{Environment.ProcessId}-{shards}");
+        if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        await ModelFolderGenerator.GenerateAsync(dir, ModelPresets.Random(spec with { Shards = shards }));
+        return dir;
+    }
+
+    /// <summary>Copies a generated model into <paramref name="destination"/> (created if needed) and returns it.</summary>
+    public static async Task<string> CopyToAsync(string destination, bool sharded = false)
+    {
+        var source = await (sharded ? ShardedTemplate : Template).Value;
+        Directory.CreateDirectory(destination);
+        foreach (var file in Directory.EnumerateFiles(source))
+            File.Copy(file, Path.Combine(destination, Path.GetFileName(file)), overwrite: true);
+        return destination;
+    }
+
+    /// <summary>A build directory: model files plus a bentofile.yaml with <paramref name="bentofile"/>.</summary>
+    public static async Task<string> BuildDirectoryAsync(TempDirectory temp, string bentofile = "name: fixture\n", string sub = "project", bool sharded = false)
+    {
+        var dir = temp.Combine(sub);
+        await CopyToAsync(dir, sharded);
+        File.WriteAllText(Path.Combine(dir, "bentofile.yaml"), bentofile);
+        return dir;
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The one command that runs every test on a fresh Debian/Ubuntu machine with the .NET 10 SDK.
+# It installs what the tests need (apt packages, NuGet restore), builds everything, runs each test project and
+# prints one closing line "N passed, N failed, N skipped".
+#   tests/run.sh          all tests, slow end-to-end ones included (what .ci/run does)
+#   tests/run.sh --fast   skip tests marked [Trait("Category", "Slow")]
+set -euo pipefail
+repo="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+cd "$repo"
+
+filter=()
+if [[ "${1:-}" == "--fast" ]]; then filter=(--filter "Category!=Slow"); fi
+
+log() { echo "==> $*" >&2; }
+
+# --- system packages -------------------------------------------------------------------------------------------
+# util-linux: flock/runuser/mount (store locking and permission tests); openssl: hashing baseline; time: max RSS.
+packages=(util-linux openssl time)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "error: the .NET 10 SDK is required (dotnet not on PATH)" >&2
+  exit 1
+fi
+
+# --- build ------------------------------------------------------------------------------------------------------
+log "restoring and building (Release)"
+dotnet build BentoBuilder.sln -c Release --nologo -v quiet -clp:ErrorsOnly
+# The end-to-end tests drive ./bento; make sure its own build is current so no test pays for it.
+./bento --version >/dev/null
+
+# --- test -------------------------------------------------------------------------------------------------------
+passed=0; failed=0; skipped=0; status=0
+results="$repo/.build/test-results"
+rm -rf "$results"; mkdir -p "$results"
+for project in tests/*/*.Tests.csproj; do
+  name="$(basename "$project" .csproj)"
+  log "testing $name"
+  set +e
+  dotnet test "$project" -c Release --no-build --nologo "${filter[@]}" \
+    --logger "trx;LogFileName=$name.trx" --results-directory "$results" 2>&1 | tee "$results/$name.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  # "Passed!  - Failed:     0, Passed:    42, Skipped:     0, Total:    42, Duration: ..."
+  summary="$(grep -E '(Passed|Failed)! +- Failed:' "$results/$name.log" | tail -1 || true)"
+  if [[ -n "$summary" ]]; then
+    f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$summary")
+    p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$summary")
+    s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$summary")
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  elif [[ $rc -ne 0 ]]; then
+    failed=$((failed + 1))
+  fi
+  [[ $rc -ne 0 ]] && status=1
+done
+
+echo "$passed passed, $failed failed, $skipped skipped"
+if ((passed == 0)); then echo "error: no test ran" >&2; exit 1; fi
+exit $status
