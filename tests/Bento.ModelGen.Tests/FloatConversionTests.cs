@@ -51,8 +51,10 @@ public class FloatConversionTests
         {
             var x = (float)random.NextGaussian();
             var back = FloatConversion.FromBFloat16Bits(FloatConversion.ToBFloat16Bits(x));
-            // bfloat16 keeps 8 significant bits: relative error at most 2^-9.
-            Assert.True(Math.Abs(back - x) <= Math.Abs(x) / 512 + 1e-30, $"{x} -> {back}");
+            // bfloat16 keeps 8 significant bits, so rounding to nearest moves a value by at most half a
+            // unit in the last place: 2^-8 of the power of two at or below |x|.
+            var halfUlp = Math.Pow(2, Math.Floor(Math.Log2(Math.Abs(x))) - 8);
+            Assert.True(Math.Abs(back - x) <= halfUlp, $"{x} -> {back}");
         }
     }
 

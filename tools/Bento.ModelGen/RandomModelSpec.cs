@@ -1,0 +1,30 @@
+namespace Bento.ModelGen;
+
+/// <summary>
+/// Knobs of <c>bento-modelgen random</c>: dimensions of a randomly initialised Llama model for tests
+/// and benchmarks.
+/// </summary>
+public sealed record RandomModelSpec
+{
+    public int HiddenSize { get; init; } = 512;
+    public int IntermediateSize { get; init; } = 1536;
+    public int Layers { get; init; } = 2;
+    public int Heads { get; init; } = 8;
+    public int KeyValueHeads { get; init; } = 4;
+
+    /// <summary>vocab_size of the model; null means the tokenizer's total size. The tokenizer is trained
+    /// to this size when the corpus allows; otherwise the embedding is larger than the tokenizer, which
+    /// transformers accepts.</summary>
+    public int? VocabSize { get; init; }
+
+    public int MaxPositionEmbeddings { get; init; } = 2048;
+    public bool TiedEmbeddings { get; init; }
+    public string TorchDtype { get; init; } = "float32";
+    public int Shards { get; init; } = 1;
+
+    /// <summary>When set, <see cref="Layers"/> is ignored and the layer count is chosen so the weights
+    /// total about this many bytes.</summary>
+    public long? TargetBytes { get; init; }
+
+    public ulong Seed { get; init; } = 42;
+}
