@@ -12,7 +12,7 @@ public static class CommandRunner
 {
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces and extra detail on errors", Recursive = true };
 
-    public static void SetAction(this Command command, Func<ParseResult, CancellationToken, Task<int>> body) =>
+    public static void SetGuardedAction(this Command command, Func<ParseResult, CancellationToken, Task<int>> body) =>
         command.SetAction(async (ParseResult parse, CancellationToken ct) =>
         {
             var verbose = parse.GetValue(Verbose);

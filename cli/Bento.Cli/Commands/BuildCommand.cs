@@ -12,10 +12,12 @@ public static class BuildCommand
     {
         var directory = new Argument<string>("DIR") { Description = "Folder holding bentofile.yaml (or the bentofile's path)", DefaultValueFactory = _ => "." };
         var command = new Command("build", "Build a bento from a bentofile and a Hugging Face model folder into the local store") { directory };
-        command.SetAction(async (parse, ct) =>
+        command.SetGuardedAction(async (parse, ct) =>
         {
             var store = CommandRunner.Store();
-            var bentofile = BentofileParser.Locate(parse.GetValue(directory)!);
+            var argument = parse.GetValue(directory)!;
+            if (argument.StartsWith('-')) throw new Bento.Core.UsageException($"unknown option '{argument}' for 'bento build' (see 'bento build --help')");
+            var bentofile = BentofileParser.Locate(argument);
             var result = await ProgressBars.RunAsync(observer => new BentoBuilder(store, observer).BuildAsync(bentofile, ct));
             var m = result.Manifest;
             var ingest = string.Join(", ", result.Ingest.Where(kv => kv.Value > 0).Select(kv => $"{kv.Value} {kv.Key.ToString().ToLowerInvariant()}"));

@@ -12,7 +12,7 @@ public static class DeleteCommand
         var tag = new Argument<string>("TAG") { Description = "NAME:VERSION (or NAME / NAME:latest for the latest version)" };
         var yes = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation" };
         var command = new Command("delete", "Delete a bento from the local store") { tag, yes };
-        command.SetAction(async (parse, ct) =>
+        command.SetGuardedAction(async (parse, ct) =>
         {
             var store = CommandRunner.Store();
             var bento = store.Resolve(CommandRunner.Tag(parse, tag));

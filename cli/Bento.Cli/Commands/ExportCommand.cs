@@ -12,7 +12,7 @@ public static class ExportCommand
         var tag = new Argument<string>("TAG") { Description = "The bento to export" };
         var file = new Argument<string>("FILE") { Description = "Destination; '.bento' is appended if missing" };
         var command = new Command("export", "Export a bento to a .bento archive") { tag, file };
-        command.SetAction(async (parse, ct) =>
+        command.SetGuardedAction(async (parse, ct) =>
         {
             var bento = CommandRunner.Store().Resolve(CommandRunner.Tag(parse, tag));
             var destination = parse.GetValue(file)!;
@@ -33,7 +33,7 @@ public static class ImportCommand
     {
         var file = new Argument<string>("FILE") { Description = "A .bento archive" };
         var command = new Command("import", "Import a .bento archive into the local store") { file };
-        command.SetAction(async (parse, ct) =>
+        command.SetGuardedAction(async (parse, ct) =>
         {
             var (bento, created) = await BentoArchive.ImportAsync(CommandRunner.Store(), parse.GetValue(file)!, Console.Error.WriteLine, ct);
             Console.Error.WriteLine(created ? $"Imported {bento.Tag}" : $"{bento.Tag} is already in the store; nothing to do");

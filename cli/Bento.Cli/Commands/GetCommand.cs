@@ -12,7 +12,7 @@ public static class GetCommand
         var tag = new Argument<string>("TAG") { Description = "NAME, NAME:latest, NAME:VERSION or a unique version prefix" };
         var output = OutputFormat.Option("yaml", "json", "yaml", "path");
         var command = new Command("get", "Show a bento's manifest") { tag, output };
-        command.SetAction((parse, _) =>
+        command.SetGuardedAction((parse, _) =>
         {
             var bento = CommandRunner.Store().Resolve(CommandRunner.Tag(parse, tag));
             switch (parse.GetValue(output))

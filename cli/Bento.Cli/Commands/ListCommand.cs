@@ -12,7 +12,7 @@ public static class ListCommand
         var name = new Argument<string?>("NAME") { Description = "Only bentos with this name", Arity = ArgumentArity.ZeroOrOne };
         var output = OutputFormat.Option("table", "table", "json", "yaml");
         var command = new Command("list", "List the bentos in the local store") { name, output };
-        command.SetAction((parse, _) =>
+        command.SetGuardedAction((parse, _) =>
         {
             var store = CommandRunner.Store();
             var filter = parse.GetValue(name);

@@ -11,7 +11,7 @@ public static class NewCommand
         var name = new Argument<string>("NAME") { Description = "The bento name (lowercase letters, digits, '_', '.', '-')" };
         var directory = new Argument<string?>("DIR") { Description = "Where to create it (default: ./NAME)", Arity = ArgumentArity.ZeroOrOne };
         var command = new Command("new", "Scaffold a new bentofile.yaml and README.md") { name, directory };
-        command.SetAction((parse, _) =>
+        command.SetGuardedAction((parse, _) =>
         {
             var bentoName = parse.GetValue(name)!;
             var target = parse.GetValue(directory) ?? bentoName;

@@ -10,7 +10,7 @@ public static class VerifyCommand
     {
         var tag = new Argument<string?>("TAG") { Description = "Only this bento (default: all)", Arity = ArgumentArity.ZeroOrOne };
         var command = new Command("verify", "Re-hash bentos in the store and report corruption") { tag };
-        command.SetAction(async (parse, ct) =>
+        command.SetGuardedAction(async (parse, ct) =>
         {
             var store = CommandRunner.Store();
             var text = parse.GetValue(tag);
