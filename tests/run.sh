@@ -38,6 +38,14 @@ dotnet build BentoBuilder.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 ./bento --version >/dev/null
 
 # --- test -------------------------------------------------------------------------------------------------------
+# TorchSharp (runtime tests) needs libstdc++ from GCC 13+; on older hosts those tests run inside a cached Debian 13
+# rootfs (scripts/trixie creates it on first use, mounts, runs and cleans up).
+native_torch=0
+for lib in /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6 /usr/lib/libstdc++.so.6; do
+  [[ -e "$lib" ]] && grep -aq GLIBCXX_3.4.32 "$lib" && native_torch=1 && break
+done
+needs_torch() { grep -q 'Bento.Runtime' "$1"; }
+
 passed=0; failed=0; skipped=0; status=0
 results="$repo/.build/test-results"
 rm -rf "$results"; mkdir -p "$results"
@@ -45,7 +53,12 @@ for project in tests/*/*.Tests.csproj; do
   name="$(basename "$project" .csproj)"
   log "testing $name"
   set +e
-  dotnet test "$project" -c Release --no-build --nologo "${filter[@]}" \
+  runner=()
+  if needs_torch "$project" && ((native_torch == 0)); then
+    log "$name needs GLIBCXX_3.4.32 (TorchSharp): running it inside the Debian 13 rootfs"
+    runner=(scripts/trixie run --)
+  fi
+  "${runner[@]}" dotnet test "$project" -c Release --no-build --nologo "${filter[@]}" \
     --logger "trx;LogFileName=$name.trx" --results-directory "$results" 2>&1 | tee "$results/$name.log"
   rc=${PIPESTATUS[0]}
   set -e

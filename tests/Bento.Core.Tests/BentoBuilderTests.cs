@@ -210,18 +210,29 @@ public class BentoBuilderTests : StoreTestBase
     }
 
     [Fact]
-    public async Task Source_date_epoch_fixes_the_created_time()
+    public void Source_date_epoch_fixes_the_created_time()
+    {
+        // CreatedTimestamp reads the variable; set it only around the call (tests in other classes build in parallel).
+        lock (EnvironmentLock)
+        {
+            Environment.SetEnvironmentVariable("SOURCE_DATE_EPOCH", "1700000000");
+            try { Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1700000000), Build.BentoBuilder.CreatedTimestamp()); }
+            finally { Environment.SetEnvironmentVariable("SOURCE_DATE_EPOCH", null); }
+        }
+        Assert.NotEqual(DateTimeOffset.FromUnixTimeSeconds(1700000000), Build.BentoBuilder.CreatedTimestamp());
+    }
+
+    [Fact]
+    public async Task The_clock_sets_created_but_not_the_version()
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp);
-        Environment.SetEnvironmentVariable("SOURCE_DATE_EPOCH", "1700000000");
-        try
-        {
-            var m = (await BuildAsync(dir)).Manifest;
-            Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1700000000), m.Created);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("SOURCE_DATE_EPOCH", null);
-        }
+        var at = DateTimeOffset.FromUnixTimeSeconds(1_600_000_000);
+        var m = (await new Build.BentoBuilder(Store, clock: () => at).BuildAsync(Path.Combine(dir, "bentofile.yaml"))).Manifest;
+        Assert.Equal(at, m.Created);
+        var other = new BentoStore(Temp.Combine("store-b"));
+        var m2 = (await new Build.BentoBuilder(other, clock: () => at.AddDays(3)).BuildAsync(Path.Combine(dir, "bentofile.yaml"))).Manifest;
+        Assert.Equal(m.Version, m2.Version);
     }
+
+    private static readonly object EnvironmentLock = new();
 }

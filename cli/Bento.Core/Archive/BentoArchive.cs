@@ -91,22 +91,14 @@ public static class BentoArchive
             var committed = false;
             try
             {
-                var bentoDir = Path.Combine(work, "bento");
                 foreach (var (bentoPath, file) in manifest.AllFiles())
                 {
                     var blob = store.BlobPath(file.Sha256);
-                    if (!File.Exists(blob) || new FileInfo(blob).Length != file.Size)
-                    {
-                        File.Move(staged[bentoPath], blob, overwrite: true);
-                        added.Add(file.Sha256);
-                    }
-                    var target = Path.Combine(bentoDir, bentoPath);
-                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                    var errno = IO.Posix.TryHardLink(blob, target);
-                    if (errno != 0) throw new IOException($"cannot link into the bento: {IO.Posix.Describe(errno)}", errno);
+                    if (File.Exists(blob) && new FileInfo(blob).Length == file.Size) continue;
+                    File.Move(staged[bentoPath], blob, overwrite: true);
+                    added.Add(file.Sha256);
                 }
-                await IO.AtomicFile.WriteAllTextAsync(Path.Combine(bentoDir, BentoManifest.FileName), ManifestSerializer.ToYaml(manifest), ct);
-                var created = await store.CommitAsync(bentoDir, manifest, ct);
+                var created = await store.AssembleAndCommitAsync(work, manifest, ct);
                 committed = true;
                 return (store.Resolve(new BentoTag(manifest.Name, manifest.Version)), created);
             }

@@ -16,11 +16,14 @@ public sealed class BentoBuilder
 {
     private readonly BentoStore _store;
     private readonly IBuildObserver _observer;
+    private readonly Func<DateTimeOffset> _clock;
 
-    public BentoBuilder(BentoStore store, IBuildObserver? observer = null)
+    /// <param name="clock">When the bento is created; default <see cref="CreatedTimestamp"/> (SOURCE_DATE_EPOCH or now).</param>
+    public BentoBuilder(BentoStore store, IBuildObserver? observer = null, Func<DateTimeOffset>? clock = null)
     {
         _store = store;
         _observer = observer ?? IBuildObserver.None;
+        _clock = clock ?? CreatedTimestamp;
     }
 
     public static string ToolVersion =>
@@ -43,7 +46,7 @@ public sealed class BentoBuilder
         try { await cache.SaveAsync(ct); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _observer.Message($"warning: could not save the hash cache: {e.Message}"); }
 
-        var manifest = ComposeManifest(spec, model, inputs);
+        var manifest = ComposeManifest(spec, model, inputs, _clock());
         var ingest = new Dictionary<IngestMethod, int>();
 
         if (_store.Exists(manifest.Name, manifest.Version))
@@ -60,19 +63,13 @@ public sealed class BentoBuilder
         var committed = false;
         try
         {
-            var bentoDir = Path.Combine(work, "bento");
             foreach (var input in inputs)
             {
                 ct.ThrowIfCancellationRequested();
                 var method = await blobs.IngestAsync(input.FullPath, input.Sha256!, input.Identity, ct);
                 ingest[method] = ingest.GetValueOrDefault(method) + 1;
-                var destination = Path.Combine(bentoDir, input.Directory, input.RelativePath);
-                Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
-                var errno = Posix.TryHardLink(_store.BlobPath(input.Sha256!), destination);
-                if (errno != 0) throw new IOException($"cannot link into the bento: {Posix.Describe(errno)}", errno);
             }
-            await AtomicFile.WriteAllTextAsync(Path.Combine(bentoDir, BentoManifest.FileName), ManifestSerializer.ToYaml(manifest), ct);
-            var created = await _store.CommitAsync(bentoDir, manifest, ct);
+            var created = await _store.AssembleAndCommitAsync(work, manifest, ct);
             committed = true;
             return new BuildResult(_store.Resolve(new BentoTag(manifest.Name, manifest.Version)), created, hashed, fromCache, ingest);
         }
@@ -139,12 +136,12 @@ public sealed class BentoBuilder
         return info.LinkTarget is null ? info.FullName : info.ResolveLinkTarget(true)?.FullName ?? info.FullName;
     }
 
-    private static BentoManifest ComposeManifest(Bentofile spec, ModelFolder model, List<Input> inputs)
+    private static BentoManifest ComposeManifest(Bentofile spec, ModelFolder model, List<Input> inputs, DateTimeOffset created)
     {
         var manifest = new BentoManifest
         {
             Name = spec.Name,
-            Created = CreatedTimestamp(),
+            Created = created,
             Description = spec.Description,
             Labels = new SortedDictionary<string, string>(spec.Labels.ToDictionary(), StringComparer.Ordinal),
             Envs = spec.Envs.Select(e => new ManifestEnv { Name = e.Name, Value = e.Value }).ToList(),

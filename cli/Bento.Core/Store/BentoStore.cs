@@ -182,6 +182,25 @@ public sealed class BentoStore
         return created;
     }
 
+    /// <summary>
+    /// Lays out a bento under <paramref name="workDirectory"/> from blobs already in the store (one hard link per file,
+    /// plus bento.yaml) and commits it with <see cref="CommitAsync"/>. Call with the lock held.
+    /// </summary>
+    public async Task<bool> AssembleAndCommitAsync(string workDirectory, BentoManifest manifest, CancellationToken ct = default)
+    {
+        var bentoDir = Path.Combine(workDirectory, "bento");
+        foreach (var (bentoPath, file) in manifest.AllFiles())
+        {
+            ct.ThrowIfCancellationRequested();
+            var destination = Path.Combine(bentoDir, bentoPath);
+            Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+            var errno = Posix.TryHardLink(BlobPath(file.Sha256), destination);
+            if (errno != 0) throw new IOException($"cannot link {bentoPath} into the bento: {Posix.Describe(errno)}", errno);
+        }
+        await AtomicFile.WriteAllTextAsync(Path.Combine(bentoDir, BentoManifest.FileName), ManifestSerializer.ToYaml(manifest), ct);
+        return await CommitAsync(bentoDir, manifest, ct);
+    }
+
     /// <summary>Deletes a bento, re-points latest, and removes blobs no bento references any more. Call with the lock held.</summary>
     public async Task<IReadOnlyList<string>> DeleteAsync(StoredBento bento, CancellationToken ct = default)
     {
