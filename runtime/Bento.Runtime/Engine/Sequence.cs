@@ -1,0 +1,35 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Bento.Runtime.Tokenization;
+
+namespace Bento.Runtime.Engine;
+
+/// <summary>A request as the scheduler tracks it: its KV slot, how much of the prompt is in the cache, its output.</summary>
+internal sealed class Sequence
+{
+    public Sequence(GenerationRequest request, ITextTokenizer tokenizer, ChannelWriter<GenerationEvent> output, CancellationToken cancellation)
+    {
+        Request = request;
+        Output = output;
+        Cancellation = cancellation;
+        Text = new OutputText(tokenizer, request.Sampling.Stop);
+        Random = request.Sampling.Seed is { } seed ? new Random(unchecked((int)(seed ^ (seed >> 32)))) : new Random();
+    }
+
+    public GenerationRequest Request { get; }
+    public ChannelWriter<GenerationEvent> Output { get; }
+    public CancellationToken Cancellation { get; }
+    public OutputText Text { get; }
+    public Random Random { get; }
+    public long ArrivalTicks { get; } = Stopwatch.GetTimestamp();
+    public long LastTokenTicks { get; set; }
+
+    public int Slot { get; set; } = -1;
+    /// <summary>Prompt tokens already written to the KV cache.</summary>
+    public int Prefilled { get; set; }
+    public List<int> Generated { get; } = [];
+
+    public bool PrefillDone => Prefilled >= Request.PromptTokens.Count;
+    /// <summary>Tokens in the KV cache: the prompt, then every generated token but the newest (it is fed next step).</summary>
+    public int CachedTokens => Prefilled + Math.Max(0, Generated.Count - 1);
+}
