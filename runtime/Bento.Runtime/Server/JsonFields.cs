@@ -1,0 +1,96 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Bento.Runtime.Server;
+
+/// <summary>Typed access to a request body: a wrong type or range is a 400 that names the field, never a 500.</summary>
+internal sealed class JsonFields
+{
+    private readonly JsonObject _body;
+
+    public JsonFields(JsonObject body) => _body = body;
+
+    public static async Task<JsonFields> ReadAsync(HttpRequest request, CancellationToken ct)
+    {
+        JsonNode? node;
+        try
+        {
+            node = await JsonNode.ParseAsync(request.Body, cancellationToken: ct);
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest($"the request body is not valid JSON: {e.Message}");
+        }
+        if (node is not JsonObject obj) throw ApiException.BadRequest("the request body must be a JSON object");
+        return new JsonFields(obj);
+    }
+
+    public JsonNode? this[string name] => _body[name];
+
+    public bool Has(string name) => _body[name] is not null;
+
+    public string? String(string name)
+    {
+        var node = _body[name];
+        if (node is null) return null;
+        if (node is JsonValue v && v.TryGetValue<string>(out var s)) return s;
+        throw ApiException.BadRequest($"'{name}' must be a string", name);
+    }
+
+    public bool? Bool(string name)
+    {
+        var node = _body[name];
+        if (node is null) return null;
+        if (node is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False) return v.GetValue<bool>();
+        throw ApiException.BadRequest($"'{name}' must be a boolean", name);
+    }
+
+    public long? Integer(string name, long min, long max)
+    {
+        var node = _body[name];
+        if (node is null) return null;
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number)
+        {
+            var d = v.GetValue<double>();
+            if (d == Math.Floor(d) && d >= min && d <= max) return (long)d;
+            throw ApiException.BadRequest($"'{name}' must be an integer from {min} to {max}, got {v.ToJsonString()}", name);
+        }
+        throw ApiException.BadRequest($"'{name}' must be an integer", name);
+    }
+
+    public double? Number(string name, double min, double max)
+    {
+        var node = _body[name];
+        if (node is null) return null;
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number)
+        {
+            var d = v.GetValue<double>();
+            if (!double.IsNaN(d) && d >= min && d <= max) return d;
+            throw ApiException.BadRequest($"'{name}' must be a number from {min} to {max}, got {v.ToJsonString()}", name);
+        }
+        throw ApiException.BadRequest($"'{name}' must be a number", name);
+    }
+
+    /// <summary>A string or a list of strings (OpenAI's <c>stop</c>).</summary>
+    public IReadOnlyList<string> StringOrList(string name)
+    {
+        var node = _body[name];
+        switch (node)
+        {
+            case null: return [];
+            case JsonValue v when v.TryGetValue<string>(out var s): return [s];
+            case JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue<string>(out _)):
+                return a.Select(x => x!.GetValue<string>()).ToList();
+            default: throw ApiException.BadRequest($"'{name}' must be a string or a list of strings", name);
+        }
+    }
+
+    public IReadOnlyList<int> IntList(string name)
+    {
+        var node = _body[name];
+        if (node is null) return [];
+        if (node is JsonArray a && a.All(x => x is JsonValue xv && xv.TryGetValue<int>(out _)))
+            return a.Select(x => x!.GetValue<int>()).ToList();
+        throw ApiException.BadRequest($"'{name}' must be a list of integers", name);
+    }
+}

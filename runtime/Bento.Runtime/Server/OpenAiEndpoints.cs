@@ -1,0 +1,235 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Bento.Runtime.Engine;
+
+namespace Bento.Runtime.Server;
+
+/// <summary>
+/// vLLM's OpenAI-compatible surface: /v1/models, /v1/completions, /v1/chat/completions (with SSE streaming ending in
+/// <c>data: [DONE]</c>), /health, /ready and /metrics. A client disconnect cancels the request and frees its KV slot.
+/// </summary>
+public static class OpenAiEndpoints
+{
+    private static readonly JsonSerializerOptions Compact = new() { WriteIndented = false };
+
+    public static void Map(WebApplication app, ServingState state)
+    {
+        app.Use(async (ctx, next) =>
+        {
+            try
+            {
+                if (state.ApiKey is { } key && ctx.Request.Path.StartsWithSegments("/v1") &&
+                    ctx.Request.Headers.Authorization.ToString() != $"Bearer {key}")
+                    throw new ApiException(401, "Incorrect or missing API key; send 'Authorization: Bearer KEY'", "authentication_error", code: "invalid_api_key");
+                await next(ctx);
+            }
+            catch (ApiException e) when (!ctx.Response.HasStarted)
+            {
+                if (e.Status == 503) ctx.Response.Headers.RetryAfter = "1";
+                await WriteJson(ctx, e.Status, e.ToJson());
+            }
+            catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { }
+            catch (Exception e) when (!ctx.Response.HasStarted && e is not OperationCanceledException)
+            {
+                ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("bento").LogError(e, "request failed");
+                await WriteJson(ctx, 500, ApiException.Body($"internal error: {e.Message}", "internal_error"));
+            }
+        });
+
+        app.MapGet("/health", (HttpContext ctx) => WriteJson(ctx, state.LoadError is null && state.Model?.Engine.Fault is null ? 200 : 503, Health(state)));
+        app.MapGet("/ready", (HttpContext ctx) =>
+            state.Model is not null && state.Model.Engine.Fault is null
+                ? WriteJson(ctx, 200, new JsonObject { ["ready"] = true })
+                : WriteJson(ctx, 503, new JsonObject { ["ready"] = false, ["error"] = state.LoadError?.Message ?? state.Model?.Engine.Fault?.Message }));
+        app.MapGet("/metrics", async (HttpContext ctx) =>
+        {
+            ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            var stats = state.Model?.Engine.Stats ?? new EngineStats(0, 0, 0, 0);
+            await state.Metrics.ExportAsync(stats, ctx.Response.Body, ctx.RequestAborted);
+        });
+        app.MapGet("/v1/models", (HttpContext ctx) => WriteJson(ctx, 200, new JsonObject
+        {
+            ["object"] = "list",
+            ["data"] = new JsonArray(new JsonObject
+            {
+                ["id"] = state.ModelName,
+                ["object"] = "model",
+                ["created"] = state.Created.ToUnixTimeSeconds(),
+                ["owned_by"] = "bentobuilder",
+                ["root"] = state.BentoTag,
+                ["max_model_len"] = state.MaxModelLen,
+            }),
+        }));
+        app.MapPost("/v1/completions", (HttpContext ctx) => Generate(ctx, state, chat: false));
+        app.MapPost("/v1/chat/completions", (HttpContext ctx) => Generate(ctx, state, chat: true));
+    }
+
+    public static JsonObject Health(ServingState state)
+    {
+        var runner = state.Model?.Runner;
+        var stats = state.Model?.Engine.Stats;
+        var eager = (JsonObject)state.Settings["enforce_eager"]!.DeepClone();
+        return new JsonObject
+        {
+            ["status"] = state.LoadError is not null ? "error" : state.Model is null ? "loading" : state.Model.Engine.Fault is not null ? "error" : "ok",
+            ["ready"] = state.Model is not null && state.Model.Engine.Fault is null,
+            ["model"] = state.ModelName,
+            ["bento"] = state.BentoTag,
+            ["error"] = state.LoadError?.Message ?? state.Model?.Engine.Fault?.Message,
+            ["engine"] = new JsonObject
+            {
+                ["enforce_eager"] = eager,
+                ["device"] = runner?.Device,
+                ["dtype"] = runner?.Dtype,
+                ["cuda_graphs"] = new JsonObject
+                {
+                    ["enabled"] = runner?.CudaGraphs ?? false,
+                    ["state"] = runner?.GraphState ?? "model not loaded yet",
+                },
+                ["weight_bytes"] = runner?.WeightBytes,
+                ["kv_cache_bytes"] = runner?.KvCacheBytes,
+                ["running"] = stats?.Running ?? 0,
+                ["waiting"] = stats?.Waiting ?? 0,
+                ["kv_cache_usage"] = stats?.KvCacheUsage ?? 0,
+            },
+            ["settings"] = state.Settings.DeepClone(),
+        };
+    }
+
+    private static async Task Generate(HttpContext ctx, ServingState state, bool chat)
+    {
+        var model = state.Model ?? throw new ApiException(503, state.LoadError is null ? "the model is still loading; retry shortly" : $"the model failed to load: {state.LoadError.Message}", "service_unavailable");
+        var fields = await JsonFields.ReadAsync(ctx.Request, ctx.RequestAborted);
+        var request = chat
+            ? OpenAiRequestParser.Chat(fields, model.Tokenizer, model.Chat, model.Engine.Options.MaxModelLen)
+            : OpenAiRequestParser.Completion(fields, model.Tokenizer, model.Engine.Options.MaxModelLen);
+        if (request.Model != state.ModelName && request.Model != state.BentoTag)
+            throw new ApiException(404, $"The model '{request.Model}' does not exist; this server serves '{state.ModelName}'", "invalid_request_error", "model", "model_not_found");
+
+        var id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N")[..24];
+        var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        System.Threading.Channels.ChannelReader<GenerationEvent> events;
+        try
+        {
+            events = model.Engine.Submit(new GenerationRequest(id, request.PromptTokens, request.Sampling), ctx.RequestAborted);
+        }
+        catch (InvalidRequestException e) { throw ApiException.BadRequest(e.Message, e.Param); }
+        catch (EngineOverloadedException e) { throw new ApiException(503, e.Message, "service_unavailable", code: "server_overloaded"); }
+
+        var shape = new ResponseShape(id, created, state.ModelName, chat);
+        if (request.Stream) await StreamAsync(ctx, events, shape, request.IncludeUsage);
+        else await CompleteAsync(ctx, events, shape);
+    }
+
+    private static async Task CompleteAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<GenerationEvent> events, ResponseShape shape)
+    {
+        var text = new StringBuilder();
+        GenerationFinished? end = null;
+        await foreach (var e in events.ReadAllAsync(ctx.RequestAborted))
+        {
+            if (e is TokenGenerated t) text.Append(t.TextDelta);
+            else if (e is GenerationFinished f) { text.Append(f.TextDelta); end = f; }
+        }
+        if (end is null || end.Reason == FinishReason.Abort) return;
+        await WriteJson(ctx, 200, shape.Final(text.ToString(), end));
+    }
+
+    private static async Task StreamAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<GenerationEvent> events, ResponseShape shape, bool includeUsage)
+    {
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "text/event-stream; charset=utf-8";
+        ctx.Response.Headers.CacheControl = "no-cache";
+        ctx.Response.Headers["X-Accel-Buffering"] = "no";
+        var ct = ctx.RequestAborted;
+        if (shape.Chat) await Send(ctx, shape.Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, null), ct);
+        await foreach (var e in events.ReadAllAsync(ct))
+        {
+            switch (e)
+            {
+                case TokenGenerated { TextDelta.Length: > 0 } t:
+                    await Send(ctx, shape.Chunk(shape.Chat ? new JsonObject { ["content"] = t.TextDelta } : null, null, t.TextDelta), ct);
+                    break;
+                case GenerationFinished f when f.Reason != FinishReason.Abort:
+                    await Send(ctx, shape.Chunk(shape.Chat ? (f.TextDelta.Length > 0 ? new JsonObject { ["content"] = f.TextDelta } : new JsonObject()) : null, f, f.TextDelta), ct);
+                    if (includeUsage) await Send(ctx, shape.UsageChunk(f), ct);
+                    break;
+            }
+        }
+        await ctx.Response.WriteAsync("data: [DONE]\n\n", ct);
+        await ctx.Response.Body.FlushAsync(ct);
+    }
+
+    private static async Task Send(HttpContext ctx, JsonObject chunk, CancellationToken ct)
+    {
+        await ctx.Response.WriteAsync("data: " + chunk.ToJsonString(Compact) + "\n\n", ct);
+        await ctx.Response.Body.FlushAsync(ct);
+    }
+
+    public static Task WriteJson(HttpContext ctx, int status, JsonNode body)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        return ctx.Response.WriteAsync(body.ToJsonString(Compact) + "\n", ctx.RequestAborted);
+    }
+
+    /// <summary>Builds completion and chat.completion bodies and chunks in OpenAI's exact shapes.</summary>
+    private sealed record ResponseShape(string Id, long Created, string Model, bool Chat)
+    {
+        private string Object(bool chunk) => Chat ? chunk ? "chat.completion.chunk" : "chat.completion" : "text_completion";
+
+        private static string? Reason(GenerationFinished? f) => f?.Reason switch
+        {
+            FinishReason.Stop => "stop",
+            FinishReason.Length => "length",
+            _ => null,
+        };
+
+        private JsonObject Envelope(bool chunk, JsonArray choices) => new()
+        {
+            ["id"] = Id,
+            ["object"] = Object(chunk),
+            ["created"] = Created,
+            ["model"] = Model,
+            ["choices"] = choices,
+        };
+
+        private static JsonObject Usage(GenerationFinished f) => new()
+        {
+            ["prompt_tokens"] = f.PromptTokens,
+            ["completion_tokens"] = f.CompletionTokens,
+            ["total_tokens"] = f.PromptTokens + f.CompletionTokens,
+        };
+
+        public JsonObject Final(string text, GenerationFinished f)
+        {
+            var choice = new JsonObject { ["index"] = 0 };
+            if (Chat) choice["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text };
+            else choice["text"] = text;
+            choice["logprobs"] = null;
+            choice["finish_reason"] = Reason(f);
+            choice["stop_reason"] = f.MatchedStop;
+            var body = Envelope(false, new JsonArray(choice));
+            body["usage"] = Usage(f);
+            return body;
+        }
+
+        public JsonObject Chunk(JsonObject? delta, GenerationFinished? f, string text = "")
+        {
+            var choice = new JsonObject { ["index"] = 0 };
+            if (Chat) choice["delta"] = delta ?? new JsonObject();
+            else choice["text"] = text;
+            choice["logprobs"] = null;
+            choice["finish_reason"] = Reason(f);
+            return Envelope(true, new JsonArray(choice));
+        }
+
+        public JsonObject UsageChunk(GenerationFinished f)
+        {
+            var body = Envelope(true, new JsonArray());
+            body["usage"] = Usage(f);
+            return body;
+        }
+    }
+}

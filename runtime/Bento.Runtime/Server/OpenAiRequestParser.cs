@@ -1,0 +1,105 @@
+using System.Text.Json.Nodes;
+using Bento.Runtime.Engine;
+using Bento.Runtime.Tokenization;
+
+namespace Bento.Runtime.Server;
+
+/// <summary>A validated /v1/completions or /v1/chat/completions request.</summary>
+internal sealed record ParsedRequest(string Model, IReadOnlyList<int> PromptTokens, SamplingParams Sampling, bool Stream, bool IncludeUsage);
+
+/// <summary>
+/// Reads OpenAI request bodies (plus vLLM's extras that benchmark tools send: top_k, min_tokens, ignore_eos,
+/// stop_token_ids). Options we do not implement are refused with a 400 rather than silently ignored.
+/// </summary>
+internal static class OpenAiRequestParser
+{
+    public static ParsedRequest Completion(JsonFields f, ITextTokenizer tokenizer, int maxModelLen)
+    {
+        var model = Model(f);
+        RejectUnsupported(f);
+        if (f.Bool("echo") == true) throw ApiException.BadRequest("echo is not supported by this server", "echo");
+        IReadOnlyList<int> prompt = f["prompt"] switch
+        {
+            null => throw ApiException.BadRequest("'prompt' is required", "prompt"),
+            JsonValue v when v.TryGetValue<string>(out var text) => tokenizer.Encode(text, addSpecialTokens: true),
+            JsonArray { Count: 1 } a when a[0] is JsonValue v && v.TryGetValue<string>(out var text) => tokenizer.Encode(text, addSpecialTokens: true),
+            JsonArray a when a.Count > 0 && a.All(x => x is JsonValue xv && xv.TryGetValue<int>(out _)) => f.IntList("prompt"),
+            JsonArray { Count: > 1 } => throw ApiException.BadRequest("only one prompt per request is supported", "prompt"),
+            _ => throw ApiException.BadRequest("'prompt' must be a string or a list of token ids", "prompt"),
+        };
+        return new ParsedRequest(model, prompt, Sampling(f, prompt.Count, maxModelLen, defaultMaxTokens: 16), f.Bool("stream") ?? false, IncludeUsage(f));
+    }
+
+    public static ParsedRequest Chat(JsonFields f, ITextTokenizer tokenizer, IChatPromptRenderer renderer, int maxModelLen)
+    {
+        var model = Model(f);
+        RejectUnsupported(f);
+        if (f["tools"] is JsonArray { Count: > 0 }) throw ApiException.BadRequest("tools are not supported by this server", "tools");
+        if (f["messages"] is not JsonArray array) throw ApiException.BadRequest("'messages' must be a list of {role, content}", "messages");
+        if (array.Count == 0) throw ApiException.BadRequest("'messages' must not be empty", "messages");
+        var messages = array.Select((m, i) => Message(m, i)).ToList();
+        var addGenerationPrompt = f.Bool("add_generation_prompt") ?? true;
+        var text = renderer.Render(messages, addGenerationPrompt);
+        // The template already wrote the BOS token where the model expects it.
+        var prompt = tokenizer.Encode(text, addSpecialTokens: false);
+        var defaultMax = Math.Max(1, maxModelLen - prompt.Count);
+        var sampling = Sampling(f, prompt.Count, maxModelLen, defaultMax, "max_completion_tokens");
+        return new ParsedRequest(model, prompt, sampling, f.Bool("stream") ?? false, IncludeUsage(f));
+    }
+
+    private static ChatMessage Message(JsonNode? node, int index)
+    {
+        var where = $"messages[{index}]";
+        if (node is not JsonObject m) throw ApiException.BadRequest($"{where} must be an object with 'role' and 'content'", "messages");
+        var role = m["role"] is JsonValue r && r.TryGetValue<string>(out var rs) ? rs : throw ApiException.BadRequest($"{where}.role must be a string", "messages");
+        if (role is not ("system" or "user" or "assistant" or "developer" or "tool"))
+            throw ApiException.BadRequest($"{where}.role must be system, user, assistant, developer or tool, got '{role}'", "messages");
+        var content = m["content"] switch
+        {
+            null => "",
+            JsonValue v when v.TryGetValue<string>(out var s) => s,
+            JsonArray parts => string.Concat(parts.Select(p => p is JsonObject po && po["type"]?.GetValue<string>() == "text" && po["text"] is JsonValue t && t.TryGetValue<string>(out var ts)
+                ? ts
+                : throw ApiException.BadRequest($"{where}.content: only text parts are supported", "messages"))),
+            _ => throw ApiException.BadRequest($"{where}.content must be a string or a list of text parts", "messages"),
+        };
+        return new ChatMessage(role == "developer" ? "system" : role, content);
+    }
+
+    private static string Model(JsonFields f) =>
+        f.String("model") ?? throw ApiException.BadRequest("'model' is required", "model");
+
+    private static bool IncludeUsage(JsonFields f) =>
+        f["stream_options"] is JsonObject o && o["include_usage"] is JsonValue v && v.TryGetValue<bool>(out var b) && b;
+
+    private static void RejectUnsupported(JsonFields f)
+    {
+        if (f.Integer("n", 1, 128) is > 1) throw ApiException.BadRequest("n > 1 is not supported by this server", "n");
+        if (f.Integer("best_of", 1, 128) is > 1) throw ApiException.BadRequest("best_of > 1 is not supported by this server", "best_of");
+        if (f["logprobs"] is JsonValue lp && !(lp.TryGetValue<bool>(out var b) && !b)) throw ApiException.BadRequest("logprobs are not supported by this server", "logprobs");
+        foreach (var penalty in new[] { "presence_penalty", "frequency_penalty" })
+            if (f.Number(penalty, -2, 2) is { } p && p != 0) throw ApiException.BadRequest($"{penalty} is not supported by this server (use 0)", penalty);
+        if (f.Number("repetition_penalty", 0, 10) is { } r && r != 1) throw ApiException.BadRequest("repetition_penalty is not supported by this server (use 1)", "repetition_penalty");
+        if (f["logit_bias"] is JsonObject { Count: > 0 }) throw ApiException.BadRequest("logit_bias is not supported by this server", "logit_bias");
+    }
+
+    private static SamplingParams Sampling(JsonFields f, int promptTokens, int maxModelLen, int defaultMaxTokens, string? altMaxField = null)
+    {
+        var maxTokens = f.Integer("max_tokens", 0, int.MaxValue) ?? (altMaxField is null ? null : f.Integer(altMaxField, 0, int.MaxValue)) ?? defaultMaxTokens;
+        var sampling = new SamplingParams
+        {
+            MaxTokens = (int)maxTokens,
+            Temperature = (float)(f.Number("temperature", 0, 2) ?? 1.0),
+            TopP = (float)(f.Number("top_p", 0, 1) ?? 1.0),
+            TopK = (int)(f.Integer("top_k", -1, int.MaxValue) ?? 0),
+            Seed = f.Integer("seed", long.MinValue, long.MaxValue),
+            Stop = f.StringOrList("stop"),
+            StopTokenIds = f.IntList("stop_token_ids"),
+            IgnoreEos = f.Bool("ignore_eos") ?? false,
+            MinTokens = (int)(f.Integer("min_tokens", 0, int.MaxValue) ?? 0),
+        };
+        try { sampling.Validate(promptTokens, maxModelLen); }
+        catch (InvalidRequestException e) { throw ApiException.BadRequest(e.Message, e.Param); }
+        return sampling;
+    }
+}

@@ -1,0 +1,27 @@
+using System.Text.Json.Nodes;
+using Bento.Runtime.Engine;
+using Bento.Runtime.Tokenization;
+
+namespace Bento.Runtime.Server;
+
+/// <summary>
+/// What the HTTP layer serves. The server starts listening before the model is loaded, so /health answers during a
+/// long load; <see cref="Model"/> is set once loading finished (then /ready turns 200).
+/// </summary>
+public sealed class ServingState
+{
+    public required string ModelName { get; init; }
+    public required string BentoTag { get; init; }
+    public required int MaxModelLen { get; init; }
+    public string? ApiKey { get; init; }
+    /// <summary>The effective settings with their sources, for /health.</summary>
+    public required JsonObject Settings { get; init; }
+    public required EngineMetrics Metrics { get; init; }
+    public DateTimeOffset Created { get; init; } = DateTimeOffset.UtcNow;
+
+    public LoadedModel? Model { get; set; }
+    public Exception? LoadError { get; set; }
+}
+
+/// <summary>The parts that exist once the model is loaded.</summary>
+public sealed record LoadedModel(LlmEngine Engine, ITextTokenizer Tokenizer, IChatPromptRenderer Chat, Model.RunnerInfo Runner);

@@ -1,0 +1,20 @@
+namespace Bento.Runtime.Settings;
+
+/// <summary>
+/// Built-in values used when neither the bento, the environment nor the command line sets a setting. They match what
+/// the builder writes into a manifest when the bentofile is silent, so a bento and a bare start behave alike.
+/// </summary>
+public static class EngineDefaults
+{
+    public const bool EnforceEager = false;
+    /// <summary>Null: the engine takes the context length from the model's config.json when it loads the model.</summary>
+    public static readonly int? MaxModelLen = null;
+    public const int MaxNumSeqs = 16;
+    public const string Dtype = "auto";
+    public const double GpuMemoryUtilization = 0.9;
+    public const int Port = 3000;
+    /// <summary>All interfaces, because the runtime normally runs in a container whose port is published.</summary>
+    public const string Host = "0.0.0.0";
+    /// <summary>No key: requests are not authenticated unless the operator sets one.</summary>
+    public static readonly string? ApiKey = null;
+}
