@@ -8,7 +8,7 @@ root.Options.Add(CommandRunner.Verbose);
 foreach (var command in new[]
          {
              BuildCommand.Create(), ListCommand.Create(), GetCommand.Create(), DeleteCommand.Create(),
-             ExportCommand.Create(), ImportCommand.Create(), VerifyCommand.Create(), NewCommand.Create(),
+             ExportCommand.Create(), ImportCommand.Create(), VerifyCommand.Create(), NewCommand.Create(), ServeCommand.Create(),
          })
     root.Subcommands.Add(command);
 
