@@ -40,6 +40,8 @@ dotnet build BentoBuilder.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 # --- test -------------------------------------------------------------------------------------------------------
 # TorchSharp (runtime tests) needs libstdc++ from GCC 13+; on older hosts those tests run inside a cached Debian 13
 # rootfs (scripts/trixie creates it on first use, mounts, runs and cleans up).
+# The rootfs is cached outside the checkout so fresh clones (CI) on the same machine reuse it.
+export BENTO_TRIXIE_ROOT="${BENTO_TRIXIE_ROOT:-/var/cache/bentobuilder/trixie-rootfs}"
 native_torch=0
 for lib in /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib64/libstdc++.so.6 /usr/lib/libstdc++.so.6; do
   [[ -e "$lib" ]] && grep -aq GLIBCXX_3.4.32 "$lib" && native_torch=1 && break
