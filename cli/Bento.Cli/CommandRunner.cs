@@ -47,5 +47,11 @@ public static class CommandRunner
 
     public static BentoStore Store() => BentoStore.Open();
 
-    public static BentoTag Tag(ParseResult parse, Argument<string> argument) => BentoTag.Parse(parse.GetValue(argument)!);
+    public static BentoTag Tag(ParseResult parse, Argument<string> argument)
+    {
+        var text = parse.GetValue(argument)!;
+        // System.CommandLine hands unknown options to a string argument; say what they are.
+        if (text.StartsWith('-')) throw new UsageException($"unknown option '{text}' (see 'bento {parse.CommandResult.Command.Name} --help')");
+        return BentoTag.Parse(text);
+    }
 }

@@ -43,9 +43,21 @@ public sealed class BentoBuilder
 
         var cache = _store.LoadHashCache();
         var (hashed, fromCache) = await HashAllAsync(inputs, cache, ct);
-        try { await cache.SaveAsync(ct); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _observer.Message($"warning: could not save the hash cache: {e.Message}"); }
+        try
+        {
+            return await CommitAsync(spec, model, inputs, hashed, fromCache, ct);
+        }
+        finally
+        {
+            // The hashes are right whatever happened to the commit; the cache is best effort (an unwritable store
+            // is reported by the commit itself).
+            try { await cache.SaveAsync(CancellationToken.None); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
 
+    private async Task<BuildResult> CommitAsync(Bentofile spec, ModelFolder model, List<Input> inputs, int hashed, int fromCache, CancellationToken ct)
+    {
         var manifest = ComposeManifest(spec, model, inputs, _clock());
         var ingest = new Dictionary<IngestMethod, int>();
 

@@ -53,14 +53,15 @@ public sealed class BentoStore
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw StoreError("create the store", e);
+            throw StoreError("create directories", e);
         }
     }
 
-    public Task<StoreLock> LockAsync(Action<string>? onWait = null, CancellationToken ct = default)
+    public async Task<StoreLock> LockAsync(Action<string>? onWait = null, CancellationToken ct = default)
     {
         EnsureCreated();
-        return StoreLock.AcquireAsync(LockPath, onWait, ct: ct);
+        try { return await StoreLock.AcquireAsync(LockPath, onWait, ct: ct); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StoreError("lock", e); }
     }
 
     /// <summary>A private work directory under tmp/, named with our pid so stale ones from dead processes can be told apart.</summary>
@@ -260,7 +261,15 @@ public sealed class BentoStore
     }
 
     public BentoException StoreError(string action, Exception e) =>
-        new($"cannot {action} in the store {Root}: {e.Message.TrimEnd('.')}" + Advice(e), e);
+        new($"cannot {action} in the store {Root}: {Describe(e)}" + Advice(e), e);
+
+    /// <summary>.NET's messages vary ("Access to the path ... is denied"); lead with the plain cause.</summary>
+    private static string Describe(Exception e) => e switch
+    {
+        UnauthorizedAccessException => $"permission denied ({e.Message.TrimEnd('.')})",
+        IOException { HResult: Posix.EACCES or Posix.EPERM } => $"permission denied ({e.Message.TrimEnd('.')})",
+        _ => e.Message.TrimEnd('.'),
+    };
 
     private static string Advice(Exception e) => e.HResult switch
     {

@@ -6,6 +6,7 @@ namespace Bento.Core.Store;
 /// </summary>
 public sealed class StoreLock : IDisposable
 {
+    private const int EAgain = 11;
     private readonly FileStream _stream;
 
     private StoreLock(FileStream stream) => _stream = stream;
@@ -26,7 +27,8 @@ public sealed class StoreLock : IDisposable
                 stream.Flush();
                 return new StoreLock(stream);
             }
-            catch (IOException) when (DateTime.UtcNow < deadline && !ct.IsCancellationRequested)
+            // EAGAIN (11) is the flock conflict; anything else (read-only file system, permissions) is a real error.
+            catch (IOException e) when (e.HResult == EAgain && DateTime.UtcNow < deadline && !ct.IsCancellationRequested)
             {
                 if (!told && DateTime.UtcNow - started > TimeSpan.FromSeconds(1))
                 {
@@ -35,7 +37,7 @@ public sealed class StoreLock : IDisposable
                 }
                 await Task.Delay(50, ct);
             }
-            catch (IOException e)
+            catch (IOException e) when (e.HResult == EAgain)
             {
                 ct.ThrowIfCancellationRequested();
                 throw new BentoException($"timed out waiting for the store lock {path}: {e.Message}");

@@ -1,0 +1,71 @@
+namespace Bento.EndToEnd.Tests.Infrastructure;
+
+/// <summary>How to run one <c>./bento</c> command.</summary>
+public sealed record CliOptions
+{
+    /// <summary>BENTO_HOME for the child.</summary>
+    public required string Home { get; init; }
+
+    public required string WorkingDirectory { get; init; }
+
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Run as this user through <c>runuser -u USER -- env HOME=… DOTNET_CLI_HOME=…</c>.</summary>
+    public string? RunAsUser { get; init; }
+
+    /// <summary>HOME and DOTNET_CLI_HOME for <see cref="RunAsUser"/>: a folder that user can write.</summary>
+    public string? UserHome { get; init; }
+
+    /// <summary>Extra environment variables (null removes one).</summary>
+    public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
+}
+
+/// <summary>
+/// Runs the real launcher script as a child process. The CLI is built once per test run (<see cref="EnsureBuilt"/>)
+/// so that parallel tests never race the launcher's first-use build.
+/// </summary>
+public static class BentoCli
+{
+    private static readonly Lazy<ProcessResult> Build = new(() =>
+        Task.Run(() => RunAsync(["--version"], new CliOptions
+        {
+            Home = Path.Combine(Path.GetTempPath(), $"bento-e2e-unused-home-{System.Environment.ProcessId}"),
+            WorkingDirectory = Path.GetTempPath(),
+            Timeout = TimeSpan.FromMinutes(10),
+        })).GetAwaiter().GetResult(), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>Builds the CLI through the launcher (<c>./bento --version</c>) the first time it is called; later calls return at once.</summary>
+    public static ProcessResult EnsureBuilt()
+    {
+        var result = Build.Value;
+        if (result.TimedOut || result.ExitCode != 0 || !System.Text.RegularExpressions.Regex.IsMatch(result.LastStdoutLine, @"^\d+\.\d+\.\d+"))
+            throw new InvalidOperationException($"building the CLI through ./bento --version failed:\n{result}");
+        return result;
+    }
+
+    public static Task<ProcessResult> RunAsync(IEnumerable<string> args, CliOptions options)
+    {
+        var env = new Dictionary<string, string?>
+        {
+            ["BENTO_HOME"] = options.Home,
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+            ["DOTNET_NOLOGO"] = "1",
+            ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
+            ["SOURCE_DATE_EPOCH"] = null,
+            ["NO_COLOR"] = null,
+        };
+        // `dotnet test` exports MSBuild variables; a launcher rebuild inside a test must not inherit them.
+        foreach (var key in System.Environment.GetEnvironmentVariables().Keys.Cast<string>())
+            if (key.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || key.StartsWith("VSTEST_", StringComparison.Ordinal))
+                env[key] = null;
+        foreach (var (key, value) in options.Environment) env[key] = value;
+
+        if (options.RunAsUser is null)
+            return ProcessRunner.RunAsync(Repo.Launcher, args, options.WorkingDirectory, env, options.Timeout);
+
+        var userHome = options.UserHome ?? throw new ArgumentException("UserHome is required with RunAsUser");
+        var wrapped = new List<string> { "-u", options.RunAsUser, "--", "env", $"HOME={userHome}", $"DOTNET_CLI_HOME={userHome}", $"BENTO_HOME={options.Home}", Repo.Launcher };
+        wrapped.AddRange(args);
+        return ProcessRunner.RunAsync("runuser", wrapped, options.WorkingDirectory, env, options.Timeout);
+    }
+}
