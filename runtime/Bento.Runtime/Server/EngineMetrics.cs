@@ -29,10 +29,10 @@ public sealed class EngineMetrics : IEngineObserver
         _running = factory.CreateGauge(Prefix + "num_requests_running", "Number of requests currently running on the engine.", labels).WithLabels(modelName);
         _waiting = factory.CreateGauge(Prefix + "num_requests_waiting", "Number of requests waiting to be processed.", labels).WithLabels(modelName);
         _kvUsage = factory.CreateGauge(Prefix + "kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels).WithLabels(modelName);
-        // prometheus-net appends _total to counters itself, as vLLM's names have it.
-        _promptTokens = factory.CreateCounter(Prefix + "prompt_tokens", "Number of prefill tokens processed.", labels).WithLabels(modelName);
-        _generationTokens = factory.CreateCounter(Prefix + "generation_tokens", "Number of generation tokens processed.", labels).WithLabels(modelName);
-        _success = factory.CreateCounter(Prefix + "request_success", "Count of successfully processed requests.", ["model_name", "finished_reason"]);
+        // Counter names carry _total themselves (prometheus-net 8 does not add it), as vLLM's do.
+        _promptTokens = factory.CreateCounter(Prefix + "prompt_tokens_total", "Number of prefill tokens processed.", labels).WithLabels(modelName);
+        _generationTokens = factory.CreateCounter(Prefix + "generation_tokens_total", "Number of generation tokens processed.", labels).WithLabels(modelName);
+        _success = factory.CreateCounter(Prefix + "request_success_total", "Count of successfully processed requests.", ["model_name", "finished_reason"]);
         _ttft = factory.CreateHistogram(Prefix + "time_to_first_token_seconds", "Histogram of time to first token in seconds.", new HistogramConfiguration { LabelNames = labels, Buckets = LatencyBuckets }).WithLabels(modelName);
         _interToken = factory.CreateHistogram(Prefix + "inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", new HistogramConfiguration { LabelNames = labels, Buckets = LatencyBuckets }).WithLabels(modelName);
         _e2e = factory.CreateHistogram(Prefix + "e2e_request_latency_seconds", "Histogram of end to end request latency in seconds.", new HistogramConfiguration { LabelNames = labels, Buckets = LatencyBuckets }).WithLabels(modelName);

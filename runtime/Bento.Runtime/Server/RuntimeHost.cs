@@ -1,11 +1,134 @@
+using System.Collections;
+using Bento.Core.Manifest;
+using Bento.Runtime.Engine;
+using Bento.Runtime.Model;
+using Bento.Runtime.Settings;
+using Bento.Runtime.Tokenization;
+
 namespace Bento.Runtime.Server;
 
-/// <summary>Starts the runtime for a bento directory. (Filled in as the server lands.)</summary>
+/// <summary>
+/// The runtime's start-up: check the native requirements, read the bento, resolve settings (default &lt; bento &lt;
+/// env &lt; flags) and log them in one line, start listening at once (so /health answers during loading), load the
+/// tokenizer, chat template and model in the background, then serve until SIGINT/SIGTERM.
+/// </summary>
 public static class RuntimeHost
 {
-    public static Task<int> RunAsync(string[] args)
+    public const string BentoPathVariable = "BENTO_PATH";
+
+    public static async Task<int> RunAsync(string[] args)
     {
-        Console.Error.WriteLine("bento-runtime: the server is not assembled yet");
-        return Task.FromResult(1);
+        try
+        {
+            var (overrides, rest) = CliOverridesParser.Parse(args);
+            var bentoDir = BentoDirectory(rest);
+            if (NativeRequirements.Problem() is { } problem)
+            {
+                Console.Error.WriteLine($"error: {problem}");
+                return 1;
+            }
+            var manifest = ManifestSerializer.FromYaml(await File.ReadAllTextAsync(Path.Combine(bentoDir, BentoManifest.FileName)), Path.Combine(bentoDir, BentoManifest.FileName));
+            var environment = Environment.GetEnvironmentVariables().Cast<DictionaryEntry>()
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
+            var settings = SettingsResolver.Resolve(manifest, environment, overrides);
+            await using var app = Build(manifest, bentoDir, settings);
+            await app.RunAsync();
+            return 0;
+        }
+        catch (SettingsException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (Bento.Core.BentoException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        {
+            Console.Error.WriteLine($"error: {e.Message}; choose another port with --port or BENTO_PORT");
+            return 1;
+        }
     }
+
+    private static string BentoDirectory(IReadOnlyList<string> rest)
+    {
+        string? dir = null;
+        for (var i = 0; i < rest.Count; i++)
+        {
+            if (rest[i] == "--bento" && i + 1 < rest.Count) dir = rest[++i];
+            else if (rest[i].StartsWith("--bento=", StringComparison.Ordinal)) dir = rest[i]["--bento=".Length..];
+            else throw new SettingsException($"unknown argument '{rest[i]}'; usage: bento-runtime --bento DIR [--host H] [--port P] [--enforce-eager|--no-enforce-eager] [--api-key K] [--max-model-len N] [--max-num-seqs N] [--dtype D] [--gpu-memory-utilization F]");
+        }
+        dir ??= Environment.GetEnvironmentVariable(BentoPathVariable);
+        if (string.IsNullOrEmpty(dir)) throw new SettingsException($"no bento given: pass --bento DIR or set {BentoPathVariable}");
+        if (!File.Exists(Path.Combine(dir, BentoManifest.FileName)))
+            throw new SettingsException($"'{dir}' is not a bento directory (no {BentoManifest.FileName})");
+        return Path.GetFullPath(dir);
+    }
+
+    /// <summary>Builds the web application for a bento; the model loads in the background once the app starts.</summary>
+    public static WebApplication Build(BentoManifest manifest, string bentoDir, EngineSettings settings)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.UseUrls($"http://{FormatHost(settings.Host.Value)}:{settings.Port.Value}");
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        var app = builder.Build();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("bento");
+
+        log.LogInformation("{Settings}", settings.Describe());
+        foreach (var note in settings.Notes) log.LogWarning("{Note}", note);
+
+        var modelDir = Path.Combine(bentoDir, manifest.Model.Path);
+        var maxModelLen = settings.MaxModelLen.Value ?? manifest.Runtime.MaxModelLen;
+        if (maxModelLen <= 0) maxModelLen = manifest.Model.MaxPositionEmbeddings;
+        var state = new ServingState
+        {
+            ModelName = manifest.Name,
+            BentoTag = manifest.Tag,
+            MaxModelLen = maxModelLen,
+            ApiKey = settings.ApiKey.Value,
+            Settings = settings.ToHealthJson(),
+            Metrics = new EngineMetrics(manifest.Name),
+            Created = manifest.Created,
+        };
+        OpenAiEndpoints.Map(app, state);
+
+        app.Lifetime.ApplicationStarted.Register(() => _ = Task.Run(() =>
+        {
+            try
+            {
+                var started = System.Diagnostics.Stopwatch.StartNew();
+                var tokenizer = HfTokenizer.Load(modelDir);
+                var chat = ChatTemplateRenderer.Load(modelDir, tokenizer);
+                var runner = EagerModelRunner.Open(modelDir, new EagerRunnerOptions
+                {
+                    Dtype = settings.Dtype.Value,
+                    Slots = settings.MaxNumSeqs.Value,
+                    MaxSequenceLength = maxModelLen,
+                });
+                var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = settings.MaxNumSeqs.Value, MaxModelLen = maxModelLen }, state.Metrics);
+                app.Lifetime.ApplicationStopping.Register(() => { engine.Dispose(); runner.Dispose(); });
+                state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info);
+                log.LogInformation(
+                    "model {Model} loaded in {Seconds:0.0}s: {Device} {Dtype}, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, KV cache {Kv} MiB for {Seqs} x {Len} tokens",
+                    manifest.Tag, started.Elapsed.TotalSeconds, runner.Info.Device, runner.Info.Dtype, settings.EnforceEager.Value,
+                    settings.EnforceEager.Source.ToWireName(), runner.Info.GraphState, runner.Info.WeightBytes >> 20, runner.Info.KvCacheBytes >> 20,
+                    runner.Slots, runner.MaxSequenceLength);
+            }
+            catch (Exception e)
+            {
+                state.LoadError = e;
+                log.LogError("loading the model failed: {Message}", e.Message);
+            }
+        }));
+        log.LogInformation("serving {Tag} on http://{Host}:{Port} (OpenAI API under /v1; /health, /ready, /metrics)", manifest.Tag, settings.Host.Value, settings.Port.Value);
+        return app;
+    }
+
+    private static string FormatHost(string host) => host.Contains(':') && !host.StartsWith('[') ? $"[{host}]" : host;
 }
