@@ -69,7 +69,8 @@ public static class RuntimeHost
     }
 
     /// <summary>Builds the web application for a bento; the model loads in the background once the app starts.</summary>
-    public static WebApplication Build(BentoManifest manifest, string bentoDir, EngineSettings settings)
+    /// <param name="maxWaiting">Requests that may queue beyond max_num_seqs before the server answers 503.</param>
+    public static WebApplication Build(BentoManifest manifest, string bentoDir, EngineSettings settings, int maxWaiting = 256)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -111,7 +112,7 @@ public static class RuntimeHost
                     Slots = settings.MaxNumSeqs.Value,
                     MaxSequenceLength = maxModelLen,
                 });
-                var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = settings.MaxNumSeqs.Value, MaxModelLen = maxModelLen }, state.Metrics);
+                var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = settings.MaxNumSeqs.Value, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
                 app.Lifetime.ApplicationStopping.Register(() => { engine.Dispose(); runner.Dispose(); });
                 state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info);
                 log.LogInformation(

@@ -92,7 +92,7 @@ public class LlmEngineTests
         var results = await Task.WhenAll(others.Prepend(first));
         Assert.All(results, r => Assert.Equal(FinishReason.Length, r.End.Reason));
         Assert.Equal("defghijklm", results[1].Text);
-        List<IReadOnlyList<Model.StepInput>> steps;
+        List<IReadOnlyList<Bento.Runtime.Model.StepInput>> steps;
         lock (runner.Steps) steps = runner.Steps.ToList();
         // Continuous batching: a step carried several decodes at once, and a prefill ran beside decodes.
         Assert.Contains(steps, s => s.Count(i => i.Tokens.Length == 1) >= 4);

@@ -1,0 +1,402 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Bento.Runtime.Model;
+
+// The Llama architecture in one file (nanoGPT / llama2.c style), as TorchSharp modules whose parameter names are
+// the Hugging Face ones ("model.layers.0.self_attn.q_proj.weight", ...), so a state dict maps 1:1 onto a checkpoint.
+//
+//   tokens -> embed_tokens -> N x [ x + attn(rms(x)) ; x + mlp(rms(x)) ] -> norm -> lm_head (or the tied embedding)
+//
+// Two forward paths share the same weights:
+//   * forward(tokens[B,T]) -> logits[B,T,V]: the plain full-sequence causal forward, no cache. Differentiable, so
+//     the model can be trained with autograd (parameters are created with requires_grad when asked).
+//   * ForwardStep(batch, cache, projector): inference over a flat, ragged batch of tokens from several sequences
+//     (decode tokens and prefill chunks mixed), appending keys/values to a preallocated KV cache. All token rows go
+//     through each weight matrix together, so the weights are read once per step for the whole batch.
+//
+// Conventions: weights are [out, in] as in Hugging Face; rotary embeddings use the rotate-half layout (HF), not the
+// interleaved pairs of the original Llama / llama.cpp; grouped-query attention maps query head h to kv head
+// h / (heads / kv_heads) (transformers' repeat_kv).
+
+/// <summary>y = x W^T without bias; W is [out, in].</summary>
+public sealed class LlamaLinear : nn.Module<Tensor, Tensor>
+{
+    public readonly Parameter weight;
+
+    public LlamaLinear(Tensor weight, bool requiresGrad) : base(nameof(LlamaLinear))
+    {
+        this.weight = new Parameter(weight, requiresGrad);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => F.linear(x, weight);
+}
+
+/// <summary>RMSNorm: x / sqrt(mean(x^2) + eps) * weight, computed in float32 like transformers (TorchSharp 0.107 has none).</summary>
+public sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
+{
+    public readonly Parameter weight;
+    private readonly double _eps;
+
+    public LlamaRmsNorm(Tensor weight, double eps, bool requiresGrad) : base(nameof(LlamaRmsNorm))
+    {
+        this.weight = new Parameter(weight, requiresGrad);
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var xf = x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+        var normed = xf * (xf.square().mean([-1], keepdim: true) + _eps).rsqrt_();
+        return (weight * (x.dtype == ScalarType.Float32 ? normed : normed.to(x.dtype))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Token embedding table [vocab, hidden].</summary>
+public sealed class LlamaEmbedding : nn.Module<Tensor, Tensor>
+{
+    public readonly Parameter weight;
+
+    public LlamaEmbedding(Tensor weight, bool requiresGrad) : base(nameof(LlamaEmbedding))
+    {
+        this.weight = new Parameter(weight, requiresGrad);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor ids)
+    {
+        var shape = ids.shape.Append(weight.shape[1]).ToArray();
+        return weight.index_select(0, ids.reshape(-1)).view(shape);
+    }
+}
+
+/// <summary>
+/// Rotary position embedding tables (cos and sin, [positions, head_dim], rotate-half layout) from the config's
+/// inverse frequencies, rope_scaling included. Not a module: the tables are derived, never trained or saved.
+/// </summary>
+public sealed class RotaryTables : IDisposable
+{
+    public RotaryTables(LlamaModelConfig config, int positions, ScalarType dtype)
+    {
+        var inv = config.RopeInverseFrequencies();
+        var half = inv.Length;
+        var cos = new float[positions * 2 * half];
+        var sin = new float[positions * 2 * half];
+        for (var p = 0; p < positions; p++)
+            for (var i = 0; i < half; i++)
+            {
+                var angle = p * inv[i];
+                float c = (float)Math.Cos(angle), s = (float)Math.Sin(angle);
+                var row = p * 2 * half;
+                cos[row + i] = cos[row + half + i] = c;
+                sin[row + i] = sin[row + half + i] = s;
+            }
+        Cos = tensor(cos, [positions, 2L * half]).to(dtype);
+        Sin = tensor(sin, [positions, 2L * half]).to(dtype);
+        Positions = positions;
+    }
+
+    public int Positions { get; }
+    public Tensor Cos { get; }
+    public Tensor Sin { get; }
+
+    /// <summary>x * cos + rotate_half(x) * sin; x is [..., head_dim], cos/sin broadcast against it.</summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
+    {
+        var half = x.shape[^1] / 2;
+        var rotated = cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
+        return x * cos + rotated * sin;
+    }
+
+    public void Dispose()
+    {
+        Cos.Dispose();
+        Sin.Dispose();
+    }
+}
+
+public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
+{
+    public readonly LlamaLinear q_proj, k_proj, v_proj, o_proj;
+    private readonly LlamaModelConfig _c;
+
+    public LlamaAttention(LlamaModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaAttention))
+    {
+        _c = c;
+        q_proj = new LlamaLinear(w("q_proj.weight"), requiresGrad);
+        k_proj = new LlamaLinear(w("k_proj.weight"), requiresGrad);
+        v_proj = new LlamaLinear(w("v_proj.weight"), requiresGrad);
+        o_proj = new LlamaLinear(w("o_proj.weight"), requiresGrad);
+        RegisterComponents();
+    }
+
+    /// <summary>Full-sequence causal self-attention: x [B,T,H], cos/sin [T,head_dim].</summary>
+    public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
+    {
+        long b = x.shape[0], t = x.shape[1], hd = _c.HeadDim;
+        var q = q_proj.forward(x).view(b, t, _c.NumAttentionHeads, hd).transpose(1, 2);
+        var k = k_proj.forward(x).view(b, t, _c.NumKeyValueHeads, hd).transpose(1, 2);
+        var v = v_proj.forward(x).view(b, t, _c.NumKeyValueHeads, hd).transpose(1, 2);
+        q = RotaryTables.Apply(q, cos, sin);
+        k = RotaryTables.Apply(k, cos, sin);
+        if (_c.KeyValueGroups > 1)
+        {
+            // SDPA in TorchSharp 0.107 has no enable_gqa: give every query head its own copy of its kv head.
+            k = k.repeat_interleave(_c.KeyValueGroups, dim: 1);
+            v = v.repeat_interleave(_c.KeyValueGroups, dim: 1);
+        }
+        // Query and key lengths are equal here, so SDPA's (top-left aligned) causal flag is the right mask.
+        var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);
+        return o_proj.forward(y.transpose(1, 2).reshape(b, t, _c.NumAttentionHeads * hd));
+    }
+}
+
+public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
+{
+    public readonly LlamaLinear gate_proj, up_proj, down_proj;
+
+    public LlamaMlp(Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaMlp))
+    {
+        gate_proj = new LlamaLinear(w("gate_proj.weight"), requiresGrad);
+        up_proj = new LlamaLinear(w("up_proj.weight"), requiresGrad);
+        down_proj = new LlamaLinear(w("down_proj.weight"), requiresGrad);
+        RegisterComponents();
+    }
+
+    /// <summary>SwiGLU: down(silu(gate(x)) * up(x)).</summary>
+    public override Tensor forward(Tensor x) => down_proj.forward(F.silu(gate_proj.forward(x)) * up_proj.forward(x));
+}
+
+public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor>
+{
+    public readonly LlamaAttention self_attn;
+    public readonly LlamaMlp mlp;
+    public readonly LlamaRmsNorm input_layernorm, post_attention_layernorm;
+
+    public LlamaDecoderLayer(LlamaModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaDecoderLayer))
+    {
+        self_attn = new LlamaAttention(c, n => w("self_attn." + n), requiresGrad);
+        mlp = new LlamaMlp(n => w("mlp." + n), requiresGrad);
+        input_layernorm = new LlamaRmsNorm(w("input_layernorm.weight"), c.RmsNormEps, requiresGrad);
+        post_attention_layernorm = new LlamaRmsNorm(w("post_attention_layernorm.weight"), c.RmsNormEps, requiresGrad);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
+    {
+        var h = x + self_attn.forward(input_layernorm.forward(x), cos, sin);
+        return h + mlp.forward(post_attention_layernorm.forward(h));
+    }
+}
+
+/// <summary>The transformer body: HF's <c>LlamaModel</c> ("model.*" names).</summary>
+public sealed class LlamaBackbone : nn.Module
+{
+    public readonly LlamaEmbedding embed_tokens;
+    public readonly ModuleList<LlamaDecoderLayer> layers;
+    public readonly LlamaRmsNorm norm;
+
+    public LlamaBackbone(LlamaModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base("model")
+    {
+        embed_tokens = new LlamaEmbedding(w("embed_tokens.weight"), requiresGrad);
+        layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers)
+            .Select(i => new LlamaDecoderLayer(c, n => w($"layers.{i}.{n}"), requiresGrad)).ToArray());
+        norm = new LlamaRmsNorm(w("norm.weight"), c.RmsNormEps, requiresGrad);
+        RegisterComponents();
+    }
+}
+
+/// <summary>
+/// HF's <c>LlamaForCausalLM</c>: the backbone plus the language-model head (absent when the embeddings are tied;
+/// the embedding matrix is then the head).
+/// </summary>
+public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+{
+    public readonly LlamaBackbone model;
+    public readonly LlamaLinear? lm_head;
+    private RotaryTables _rope;
+
+    public LlamaModelConfig Config { get; }
+
+    /// <param name="weights">Tensor by Hugging Face name, already in the wanted dtype; each is wrapped (not copied)
+    /// as a parameter.</param>
+    public LlamaForCausalLM(LlamaModelConfig config, Func<string, Tensor> weights, bool requiresGrad = false) : base("LlamaForCausalLM")
+    {
+        config.Validate();
+        Config = config;
+        model = new LlamaBackbone(config, n => weights("model." + n), requiresGrad);
+        lm_head = config.TieWordEmbeddings ? null : new LlamaLinear(weights("lm_head.weight"), requiresGrad);
+        _rope = new RotaryTables(config, Math.Min(config.MaxPositionEmbeddings, 4096), model.embed_tokens.weight.dtype);
+        RegisterComponents();
+    }
+
+    public ScalarType DType => model.embed_tokens.weight.dtype;
+
+    /// <summary>The [vocab, hidden] matrix that produces logits (lm_head, or the embedding when tied).</summary>
+    public Tensor HeadWeight => lm_head?.weight ?? model.embed_tokens.weight;
+
+    /// <summary>The checkpoint tensor names a config needs (lm_head.weight only when untied).</summary>
+    public static IEnumerable<string> WeightNames(LlamaModelConfig c)
+    {
+        yield return "model.embed_tokens.weight";
+        for (var i = 0; i < c.NumHiddenLayers; i++)
+        {
+            foreach (var n in new[] { "q_proj", "k_proj", "v_proj", "o_proj" })
+                yield return $"model.layers.{i}.self_attn.{n}.weight";
+            foreach (var n in new[] { "gate_proj", "up_proj", "down_proj" })
+                yield return $"model.layers.{i}.mlp.{n}.weight";
+            yield return $"model.layers.{i}.input_layernorm.weight";
+            yield return $"model.layers.{i}.post_attention_layernorm.weight";
+        }
+        yield return "model.norm.weight";
+        if (!c.TieWordEmbeddings) yield return "lm_head.weight";
+    }
+
+    /// <summary>
+    /// Loads the model from a checkpoint. With the checkpoint's own dtype the parameters are views of the file
+    /// mapping (no copy); another dtype converts (copies) each tensor.
+    /// </summary>
+    public static LlamaForCausalLM FromCheckpoint(LlamaModelConfig config, SafetensorsCheckpoint checkpoint, ScalarType dtype, bool requiresGrad = false)
+    {
+        Tensor Load(string name)
+        {
+            var t = checkpoint.Get(name);
+            if (t.dtype == dtype) return t;
+            var converted = t.to(dtype);
+            t.Dispose();
+            return converted;
+        }
+        using var noGrad = no_grad();
+        return new LlamaForCausalLM(config, Load, requiresGrad);
+    }
+
+    /// <summary>A freshly initialised model (normal(0, <paramref name="std"/>) matrices, unit norms) for training.</summary>
+    public static LlamaForCausalLM CreateRandom(LlamaModelConfig config, long seed, ScalarType dtype = ScalarType.Float32, double std = 0.02, bool requiresGrad = true)
+    {
+        var generator = new Generator((ulong)seed);
+        long h = config.HiddenSize, i = config.IntermediateSize, v = config.VocabSize;
+        long q = (long)config.NumAttentionHeads * config.HeadDim, kv = (long)config.NumKeyValueHeads * config.HeadDim;
+        long[] Shape(string name) => name switch
+        {
+            _ when name.EndsWith("norm.weight") => [h],
+            _ when name.EndsWith("embed_tokens.weight") || name == "lm_head.weight" => [v, h],
+            _ when name.EndsWith("q_proj.weight") => [q, h],
+            _ when name.EndsWith("k_proj.weight") || name.EndsWith("v_proj.weight") => [kv, h],
+            _ when name.EndsWith("o_proj.weight") => [h, q],
+            _ when name.EndsWith("gate_proj.weight") || name.EndsWith("up_proj.weight") => [i, h],
+            _ when name.EndsWith("down_proj.weight") => [h, i],
+            _ => throw new ArgumentException($"unknown Llama tensor '{name}'"),
+        };
+        Tensor Init(string name) => name.EndsWith("norm.weight")
+            ? ones(Shape(name), dtype)
+            : (randn(Shape(name), ScalarType.Float32, generator: generator) * std).to(dtype);
+        using var noGrad = no_grad();
+        return new LlamaForCausalLM(config, Init, requiresGrad);
+    }
+
+    internal RotaryTables Rope(int positions)
+    {
+        if (_rope.Positions < positions)
+        {
+            _rope.Dispose();
+            _rope = new RotaryTables(Config, positions, DType);
+        }
+        return _rope;
+    }
+
+    /// <summary>Plain full-sequence causal forward: tokens [B,T] (int64) -> logits [B,T,vocab]. No KV cache.</summary>
+    public override Tensor forward(Tensor tokens)
+    {
+        var t = (int)tokens.shape[1];
+        var rope = Rope(t);
+        var cos = rope.Cos.narrow(0, 0, t);
+        var sin = rope.Sin.narrow(0, 0, t);
+        var x = model.embed_tokens.forward(tokens);
+        foreach (var layer in model.layers)
+            x = layer.forward(x, cos, sin);
+        return F.linear(model.norm.forward(x), HeadWeight);
+    }
+
+    /// <summary>
+    /// One cached inference step over <paramref name="batch"/> (flat token rows of several sequences, see
+    /// <see cref="StepBatch"/>): writes each row's key/value into <paramref name="cache"/> at (slot, position) and
+    /// returns the logits of each sequence's last row, [sequences, vocab]. Every matrix multiply goes through
+    /// <paramref name="projector"/> for all rows at once.
+    /// </summary>
+    public Tensor ForwardStep(StepBatch batch, KvCache cache, Projector projector)
+    {
+        var c = Config;
+        long n = batch.Tokens.shape[0], hd = c.HeadDim;
+        int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads;
+        var rope = Rope(cache.MaxSequenceLength);
+        var cos = rope.Cos.index_select(0, batch.Positions).unsqueeze(1); // [N, 1, hd]
+        var sin = rope.Sin.index_select(0, batch.Positions).unsqueeze(1);
+
+        var x = model.embed_tokens.forward(batch.Tokens); // [N, H]
+        for (var l = 0; l < c.NumHiddenLayers; l++)
+        {
+            var layer = model.layers[l];
+            var attn = layer.self_attn;
+            using var scope = NewDisposeScope();
+
+            // q, k and v in one pass over the weights: [N, (heads + 2 kv_heads) * hd].
+            var qkv = projector.Project(layer.input_layernorm.forward(x), attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight);
+            // Rotary on q and k together (they are adjacent columns), then keys and values go into the cache.
+            var qk = RotaryTables.Apply(qkv.narrow(1, 0, (heads + kvHeads) * hd).view(n, heads + kvHeads, hd), cos, sin);
+            var q = qk.narrow(1, 0, heads);                                          // [N, heads, hd]
+            var k = qk.narrow(1, heads, kvHeads);                                    // [N, kv, hd]
+            var v = qkv.narrow(1, (heads + kvHeads) * hd, kvHeads * hd).view(n, kvHeads, hd);
+            cache.Write(l, batch, k, v);
+
+            var y = Attend(batch, cache, l, q);                                     // [N, heads * hd]
+            var h = x + projector.Project(y, attn.o_proj.weight);
+            var gateUp = projector.Project(layer.post_attention_layernorm.forward(h), layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight);
+            var inter = c.IntermediateSize;
+            var act = F.silu(gateUp.narrow(1, 0, inter)) * gateUp.narrow(1, inter, inter);
+            x = (h + projector.Project(act, layer.mlp.down_proj.weight)).MoveToOuterDisposeScope();
+        }
+        // Only each sequence's last row needs logits.
+        var last = batch.AllLastRows ? x : x.index_select(0, batch.LastRows);
+        return projector.Project(model.norm.forward(last), HeadWeight);
+    }
+
+    /// <summary>
+    /// Attention of every row against its own sequence's cache. Grouped-query attention without copying K/V: the
+    /// query heads that share a kv head are laid out as extra query rows of that kv head ([kv, group * T, hd]).
+    /// Masks are explicit (SDPA's causal flag is top-left aligned, wrong for queries that start past position 0).
+    /// </summary>
+    private Tensor Attend(StepBatch batch, KvCache cache, int layer, Tensor q)
+    {
+        var c = Config;
+        int kv = c.NumKeyValueHeads, g = c.KeyValueGroups;
+        long hd = c.HeadDim;
+        var outputs = new List<Tensor>(batch.Sequences.Count);
+
+        // Decode rows (one token per sequence) first: one batched SDPA over the gathered cache, padding masked.
+        if (batch.DecodeCount > 0)
+        {
+            var d = batch.DecodeCount;
+            var keys = cache.Gather(layer, batch, isValue: false);   // [D, kv, S, hd]
+            var values = cache.Gather(layer, batch, isValue: true);
+            var qd = q.narrow(0, 0, d).reshape(d, kv, g, hd);          // query heads of a kv head as rows
+            var y = F.scaled_dot_product_attention(qd, keys, values, batch.DecodeMask);
+            outputs.Add(y.reshape(d, kv * g * hd));
+        }
+        // Prefill chunks: one SDPA per sequence against its cache prefix [0, position + length).
+        foreach (var s in batch.Sequences.Skip(batch.DecodeCount))
+        {
+            var t = s.Length;
+            var keys = cache.Prefix(layer, s.Slot, s.Position + t, isValue: false).unsqueeze(0); // [1, kv, S, hd]
+            var values = cache.Prefix(layer, s.Slot, s.Position + t, isValue: true).unsqueeze(0);
+            var qs = q.narrow(0, s.Row, t).view(t, kv, g, hd).permute(1, 2, 0, 3).reshape(1, kv, g * t, hd);
+            var y = F.scaled_dot_product_attention(qs, keys, values, s.Mask);            // [1, kv, g*T, hd]
+            outputs.Add(y.view(kv, g, t, hd).permute(2, 0, 1, 3).reshape(t, kv * g * hd));
+        }
+        return outputs.Count == 1 ? outputs[0] : cat(outputs, 0);
+    }
+}

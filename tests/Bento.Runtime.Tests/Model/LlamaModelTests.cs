@@ -1,0 +1,239 @@
+using Bento.ModelGen;
+using Bento.Runtime.Model;
+using TorchSharp;
+using static Bento.Runtime.Tests.Model.ModelTestSupport;
+using static TorchSharp.torch;
+
+namespace Bento.Runtime.Tests.Model;
+
+public sealed class LlamaModelTests
+{
+    private static readonly int[] Prompt = [507, 300, 17, 45, 200, 3, 99, 150, 42, 7, 311, 64];
+
+    /// <summary>Logits of the full-sequence forward (no cache) for every position of <paramref name="tokens"/>.</summary>
+    private static float[][] FullForward(LlamaForCausalLM model, int[] tokens)
+    {
+        using var mode = inference_mode();
+        using var scope = NewDisposeScope();
+        var input = tensor(tokens.Select(t => (long)t).ToArray(), [1, tokens.Length]);
+        var logits = model.forward(input).to(ScalarType.Float32).squeeze(0);
+        return Enumerable.Range(0, tokens.Length).Select(i => logits[i].data<float>().ToArray()).ToArray();
+    }
+
+    [Fact]
+    public void KvCachedDecodeEqualsFullSequenceForward()
+    {
+        using var runner = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 2, MaxSequenceLength = 64 });
+        var full = FullForward(runner.Model, Prompt);
+
+        // Prefill the first 5 tokens, then decode the rest one at a time (slot 1, to not rely on slot 0).
+        var logits = runner.Step([new StepInput(1, 0, Prompt.AsMemory(0, 5))]);
+        Assert.True(MaxAbsDiff(logits, full[4]) < 1e-4, $"prefill diff {MaxAbsDiff(logits, full[4])}");
+        for (var p = 5; p < Prompt.Length; p++)
+        {
+            logits = runner.Step([new StepInput(1, p, Prompt.AsMemory(p, 1))]);
+            Assert.True(MaxAbsDiff(logits, full[p]) < 1e-4, $"position {p}: diff {MaxAbsDiff(logits, full[p])}");
+        }
+        // A second prefill chunk on top of cached tokens (queries start past position 0: explicit mask).
+        var logits2 = runner.Step([new StepInput(0, 0, Prompt.AsMemory(0, 3))]);
+        Assert.True(MaxAbsDiff(logits2, full[2]) < 1e-4);
+        logits2 = runner.Step([new StepInput(0, 3, Prompt.AsMemory(3, Prompt.Length - 3))]);
+        Assert.True(MaxAbsDiff(logits2, full[^1]) < 1e-4, $"chunked prefill diff {MaxAbsDiff(logits2, full[^1])}");
+    }
+
+    [Fact]
+    public void BatchedDecodeOfThreeSlotsEqualsEachSlotAlone()
+    {
+        int[][] prompts = [Prompt[..4], Prompt[2..9], Prompt[5..7]];
+        int[] slots = [3, 0, 2]; // not consecutive: exercises the gathered cache and its padding mask
+        var options = new EagerRunnerOptions { Slots = 4, MaxSequenceLength = 64 };
+
+        // Alone: each sequence prefilled and decoded 4 steps on its own.
+        var alone = new List<float[]>[3];
+        using (var runner = EagerModelRunner.Open(TinyLlama, options))
+        {
+            for (var s = 0; s < 3; s++)
+            {
+                alone[s] = [];
+                var row = runner.Step([new StepInput(slots[s], 0, prompts[s])]);
+                for (var step = 0; step < 4; step++)
+                {
+                    var next = (ArgMax(row) + step) % runner.VocabSize;
+                    row = runner.Step([new StepInput(slots[s], prompts[s].Length + step, new[] { next })]);
+                    alone[s].Add(row);
+                }
+            }
+        }
+
+        using (var runner = EagerModelRunner.Open(TinyLlama, options))
+        {
+            // One mixed step: all three prompts prefilled together, then batched decode steps.
+            var rows = runner.Step(Enumerable.Range(0, 3).Select(s => new StepInput(slots[s], 0, prompts[s])).ToList());
+            for (var step = 0; step < 4; step++)
+            {
+                var inputs = new List<StepInput>();
+                for (var s = 0; s < 3; s++)
+                {
+                    var previous = rows.AsSpan(s * runner.VocabSize, runner.VocabSize);
+                    var next = (ArgMax(previous) + step) % runner.VocabSize;
+                    inputs.Add(new StepInput(slots[s], prompts[s].Length + step, new[] { next }));
+                }
+                rows = runner.Step(inputs);
+                for (var s = 0; s < 3; s++)
+                {
+                    var diff = MaxAbsDiff(rows.AsSpan(s * runner.VocabSize, runner.VocabSize), alone[s][step]);
+                    Assert.True(diff < 1e-4, $"step {step} sequence {s}: diff {diff}");
+                }
+            }
+            // Consecutive slots (a cache view instead of a gather) mixed with a prefill in the same step.
+            var mixed = runner.Step([
+                new StepInput(2, prompts[2].Length + 4, new[] { 5 }),
+                new StepInput(1, 0, Prompt[..6]),
+                new StepInput(3, prompts[0].Length + 4, new[] { 9 }),
+            ]);
+            Assert.Equal(3 * runner.VocabSize, mixed.Length);
+            Assert.All(mixed, v => Assert.True(float.IsFinite(v)));
+        }
+    }
+
+    [Fact]
+    public void ManagedDecodeKernelMatchesLibTorch()
+    {
+        using var fast = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64 });
+        using var slow = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64, ManagedDecodeKernel = false });
+        var a = Greedy(fast, Prompt[..3], 12);
+        var b = Greedy(slow, Prompt[..3], 12);
+        Assert.Equal(b.Tokens, a.Tokens);
+        for (var i = 0; i < a.Logits.Count; i++)
+            Assert.True(MaxAbsDiff(a.Logits[i], b.Logits[i]) < 1e-4);
+    }
+
+    [Fact]
+    public void Bfloat16PathRunsAndTracksFloat32()
+    {
+        using var fp32 = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64 });
+        using var bf16 = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64, Dtype = "bfloat16" });
+        Assert.Equal("bfloat16", bf16.Info.Dtype);
+        Assert.Equal(fp32.Info.WeightBytes / 2, bf16.Info.WeightBytes);
+        var a = fp32.Step([new StepInput(0, 0, Prompt)]);
+        var b = bf16.Step([new StepInput(0, 0, Prompt)]);
+        Assert.All(b, v => Assert.True(float.IsFinite(v)));
+        var scale = MaxAbs(a);
+        Assert.True(MaxAbsDiff(a, b) < 0.05 * scale + 0.02, $"bf16 diff {MaxAbsDiff(a, b)} vs scale {scale}");
+        var next = bf16.Step([new StepInput(0, Prompt.Length, new[] { ArgMax(b) })]);
+        Assert.All(next, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void ShardedCheckpointLoadsAndMatchesSingleFile()
+    {
+        using var temp = new TempDir();
+        var spec = new RandomModelSpec { HiddenSize = 64, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2, MaxPositionEmbeddings = 128 };
+        var single = Path.Combine(temp.Path, "single");
+        var sharded = Path.Combine(temp.Path, "sharded");
+        ModelFolderGenerator.GenerateAsync(single, ModelPresets.Random(spec)).GetAwaiter().GetResult();
+        ModelFolderGenerator.GenerateAsync(sharded, ModelPresets.Random(spec with { Shards = 3 })).GetAwaiter().GetResult();
+        Assert.True(File.Exists(Path.Combine(sharded, SafetensorsCheckpoint.IndexFileName)));
+
+        using (var checkpoint = SafetensorsCheckpoint.Open(sharded))
+            Assert.Equal(3, checkpoint.Files.Count);
+        using var a = EagerModelRunner.Open(single, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 32 });
+        using var b = EagerModelRunner.Open(sharded, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 32 });
+        var la = a.Step([new StepInput(0, 0, Prompt[..6])]);
+        var lb = b.Step([new StepInput(0, 0, Prompt[..6])]);
+        Assert.Equal(la, lb);
+    }
+
+    [Fact]
+    public void MappedWeightsAreViewsOfTheFileNotCopies()
+    {
+        var config = LlamaModelConfig.Load(TinyLlama);
+        using var checkpoint = SafetensorsCheckpoint.Open(TinyLlama);
+        using var model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, ScalarType.Float32);
+        var parameters = model.named_parameters().ToList();
+        Assert.Equal(LlamaForCausalLM.WeightNames(config).Order(), parameters.Select(p => p.name).Order());
+        foreach (var (name, p) in parameters)
+            Assert.True(checkpoint.IsMapped(p), $"{name} is not inside the file mapping");
+        Assert.Equal(0, checkpoint.CopiedTensors);
+
+        // A converted dtype is a copy, outside the mapping.
+        using var bf16 = LlamaForCausalLM.FromCheckpoint(config, checkpoint, ScalarType.BFloat16);
+        Assert.False(checkpoint.IsMapped(bf16.model.norm.weight));
+    }
+
+    [Fact]
+    public void MappingALargeCheckpointDoesNotReadIt()
+    {
+        using var temp = new TempDir();
+        var spec = new RandomModelSpec { HiddenSize = 512, IntermediateSize = 2048, Layers = 8, Heads = 8, KeyValueHeads = 4, MaxPositionEmbeddings = 128 };
+        var dir = Path.Combine(temp.Path, "m");
+        var generated = ModelFolderGenerator.GenerateAsync(dir, ModelPresets.Random(spec)).GetAwaiter().GetResult();
+        Assert.True(generated.WeightBytes > 100_000_000);
+        // Drop the freshly written file from the page cache where we can, so RSS reflects touched pages only.
+        var before = Rss();
+        var config = LlamaModelConfig.Load(dir);
+        using var checkpoint = SafetensorsCheckpoint.Open(dir);
+        using var model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, ScalarType.Float32);
+        var after = Rss();
+        Assert.True(after - before < generated.WeightBytes / 4, $"RSS grew by {(after - before) >> 20} MiB for {generated.WeightBytes >> 20} MiB of weights");
+    }
+
+    private static long Rss()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:"))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return 0;
+    }
+
+    [Fact]
+    public void TiedEmbeddingsUseTheEmbeddingAsHead()
+    {
+        using var temp = new TempDir();
+        var dir = Path.Combine(temp.Path, "tied");
+        ModelFolderGenerator.GenerateAsync(dir, ModelPresets.Random(new RandomModelSpec
+        { HiddenSize = 64, IntermediateSize = 128, Layers = 1, Heads = 4, KeyValueHeads = 1, TiedEmbeddings = true, MaxPositionEmbeddings = 64 }))
+            .GetAwaiter().GetResult();
+        using var runner = EagerModelRunner.Open(dir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 16 });
+        Assert.Null(runner.Model.lm_head);
+        Assert.Same(runner.Model.model.embed_tokens.weight, runner.Model.HeadWeight);
+        var logits = runner.Step([new StepInput(0, 0, Prompt[..4])]);
+        Assert.Equal(runner.VocabSize, logits.Length);
+    }
+
+    [Fact]
+    public void ModelTrainsWithAutograd()
+    {
+        var config = LlamaModelConfig.Load(TinyLlama) with { NumHiddenLayers = 1 };
+        using var model = LlamaForCausalLM.CreateRandom(config, seed: 1);
+        Assert.All(model.parameters(), p => Assert.True(p.requires_grad));
+        using var optimizer = optim.AdamW(model.parameters(), lr: 1e-2);
+        var tokens = tensor(Prompt.Select(t => (long)t).ToArray(), [1, Prompt.Length]);
+        float first = 0, last = 0;
+        for (var step = 0; step < 20; step++)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            var logits = model.forward(tokens.narrow(1, 0, Prompt.Length - 1));
+            var loss = nn.functional.cross_entropy(logits.reshape(-1, config.VocabSize), tokens.narrow(1, 1, Prompt.Length - 1).reshape(-1));
+            loss.backward();
+            optimizer.step();
+            if (step == 0) first = loss.item<float>();
+            last = loss.item<float>();
+        }
+        Assert.True(last < first * 0.5, $"loss {first} -> {last}");
+    }
+
+    [Fact]
+    public void RunnerInfoDescribesTheEagerCpuRunner()
+    {
+        using var runner = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 2, MaxSequenceLength = 32 });
+        Assert.Equal("cpu", runner.Info.Device);
+        Assert.Equal("float32", runner.Info.Dtype);
+        Assert.False(runner.Info.CudaGraphs);
+        Assert.Equal(918_656L * 4, runner.Info.WeightBytes);
+        Assert.Equal(2L * 4 * 2 * 2 * 32 * 32 * 4, runner.Info.KvCacheBytes); // k+v, layers, slots, kv heads, len, hd, fp32
+        Assert.Throws<ArgumentOutOfRangeException>(() => runner.Step([new StepInput(0, 30, new[] { 1, 2, 3 })]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => runner.Step([new StepInput(5, 0, new[] { 1 })]));
+    }
+}

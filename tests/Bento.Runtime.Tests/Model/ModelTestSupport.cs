@@ -1,0 +1,109 @@
+using Bento.ModelGen;
+using Bento.Runtime.Model;
+
+namespace Bento.Runtime.Tests.Model;
+
+/// <summary>Paths and helpers shared by the Model tests.</summary>
+internal static class ModelTestSupport
+{
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    public static string TinyLlama => Path.Combine(RepoRoot, "examples", "tiny-llama");
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "BentoBuilder.sln")))
+                return dir.FullName;
+        throw new InvalidOperationException("BentoBuilder.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>A fresh temporary folder, deleted on dispose.</summary>
+    public sealed class TempDir : IDisposable
+    {
+        public TempDir()
+        {
+            Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "bento-model-tests-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(Path);
+        }
+
+        public string Path { get; }
+
+        public void Dispose()
+        {
+            try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>
+    /// Generates a random Llama into <paramref name="dir"/>. <paramref name="initStd"/> replaces ModelGen's
+    /// normal(0, 0.02) init: with 0.02 the logits of a random model are nearly flat (all within ~1e-2 of each
+    /// other), so greedy picks hinge on rounding noise; a larger init gives well-separated logits.
+    /// </summary>
+    public static async Task<GeneratedModel> GenerateAsync(string dir, RandomModelSpec spec, double? initStd = null)
+    {
+        var options = ModelPresets.Random(spec);
+        if (initStd is { } std)
+        {
+            var values = new Dictionary<string, ReadOnlyMemory<float>>();
+            var rng = new Random((int)spec.Seed);
+            foreach (var t in LlamaWeights.Describe(options.Config))
+            {
+                var data = new float[t.ElementCount];
+                if (t.IsNormWeight)
+                    for (var i = 0; i < data.Length; i++) data[i] = 1f + (float)(0.1 * Gaussian(rng));
+                else
+                    for (var i = 0; i < data.Length; i++) data[i] = (float)(std * Gaussian(rng));
+                values[t.Name] = data;
+            }
+            options = options with { Weights = LlamaWeights.FromValues(options.Config, values) };
+        }
+        return await ModelFolderGenerator.GenerateAsync(dir, options);
+    }
+
+    private static double Gaussian(Random rng)
+    {
+        var u1 = 1.0 - rng.NextDouble();
+        var u2 = rng.NextDouble();
+        return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+    }
+
+    public static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        Assert.Equal(a.Length, b.Length);
+        var max = 0f;
+        for (var i = 0; i < a.Length; i++) max = Math.Max(max, Math.Abs(a[i] - b[i]));
+        return max;
+    }
+
+    public static float MaxAbs(ReadOnlySpan<float> a)
+    {
+        var max = 0f;
+        foreach (var v in a) max = Math.Max(max, Math.Abs(v));
+        return max;
+    }
+
+    public static int ArgMax(ReadOnlySpan<float> a)
+    {
+        var best = 0;
+        for (var i = 1; i < a.Length; i++) if (a[i] > a[best]) best = i;
+        return best;
+    }
+
+    /// <summary>Greedy generation of <paramref name="steps"/> tokens with our runner (slot 0).</summary>
+    public static (List<int> Tokens, List<float[]> Logits) Greedy(IModelRunner runner, int[] prompt, int steps)
+    {
+        var tokens = new List<int>();
+        var logits = new List<float[]>();
+        var row = runner.Step([new StepInput(0, 0, prompt)]);
+        var position = prompt.Length;
+        for (var i = 0; i < steps; i++)
+        {
+            logits.Add(row);
+            var next = ArgMax(row);
+            tokens.Add(next);
+            row = runner.Step([new StepInput(0, position++, new[] { next })]);
+        }
+        return (tokens, logits);
+    }
+}

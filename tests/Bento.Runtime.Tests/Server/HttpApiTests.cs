@@ -1,0 +1,147 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Bento.Runtime.Tests.Server;
+
+/// <summary>The HTTP surface with plain requests: shapes, bad input, disconnects; the server must stay up throughout.</summary>
+[Collection("server"), Trait("Category", "Slow")]
+public class HttpApiTests(SharedServer shared)
+{
+    private RunningServer Server => shared.Server;
+
+    private async Task<(HttpStatusCode Status, JsonNode? Body)> PostAsync(string path, string json)
+    {
+        using var response = await Server.Http.PostAsync(new Uri(Server.BaseUri, path), new StringContent(json, Encoding.UTF8, "application/json"));
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
+    }
+
+    private async Task AssertStillServesAsync()
+    {
+        var (status, body) = await PostAsync("/v1/completions", """{"model":"tiny-llama","prompt":"1 2 3","max_tokens":3,"temperature":0}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(3, body!["usage"]!["completion_tokens"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Completion_has_openai_shape_and_greedy_is_deterministic()
+    {
+        const string request = """{"model":"tiny-llama","prompt":"1 2 3 4","max_tokens":8,"temperature":0}""";
+        var (status, a) = await PostAsync("/v1/completions", request);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("text_completion", a!["object"]!.GetValue<string>());
+        Assert.StartsWith("cmpl-", a["id"]!.GetValue<string>());
+        var choice = a["choices"]![0]!;
+        Assert.Equal("length", choice["finish_reason"]!.GetValue<string>());
+        Assert.Equal(8, a["usage"]!["completion_tokens"]!.GetValue<int>());
+        Assert.Equal(a["usage"]!["prompt_tokens"]!.GetValue<int>() + 8, a["usage"]!["total_tokens"]!.GetValue<int>());
+        var (_, b) = await PostAsync("/v1/completions", request);
+        Assert.Equal(choice["text"]!.GetValue<string>(), b!["choices"]![0]!["text"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Streaming_completion_is_sse_ending_with_done_and_usage_when_asked()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Server.BaseUri, "/v1/completions"))
+        {
+            Content = new StringContent("""{"model":"tiny-llama","prompt":"1 2","max_tokens":5,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}""", Encoding.UTF8, "application/json"),
+        };
+        using var response = await Server.Http.SendAsync(request);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType!.MediaType);
+        var events = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(events, e => Assert.StartsWith("data: ", e));
+        Assert.Equal("data: [DONE]", events[^1]);
+        var usage = JsonNode.Parse(events[^2]["data: ".Length..])!;
+        Assert.Empty(usage["choices"]!.AsArray());
+        Assert.Equal(5, usage["usage"]!["completion_tokens"]!.GetValue<int>());
+        var last = JsonNode.Parse(events[^3]["data: ".Length..])!;
+        Assert.Equal("length", last["choices"]![0]!["finish_reason"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("{not json", 400, "not valid JSON")]
+    [InlineData("[1,2]", 400, "must be a JSON object")]
+    [InlineData("""{"prompt":"hi"}""", 400, "'model' is required")]
+    [InlineData("""{"model":"tiny-llama"}""", 400, "'prompt' is required")]
+    [InlineData("""{"model":"tiny-llama","prompt":"hi","max_tokens":"ten"}""", 400, "'max_tokens' must be an integer")]
+    [InlineData("""{"model":"tiny-llama","prompt":"hi","max_tokens":1000000000}""", 400, "maximum context length is 512 tokens")]
+    [InlineData("""{"model":"tiny-llama","prompt":"hi","max_tokens":600}""", 400, "maximum context length is 512 tokens")]
+    [InlineData("""{"model":"tiny-llama","prompt":"hi","temperature":-1}""", 400, "'temperature' must be a number from 0 to 2")]
+    [InlineData("""{"model":"tiny-llama","prompt":"hi","top_p":"x"}""", 400, "'top_p' must be a number")]
+    [InlineData("""{"model":"tiny-llama","prompt":"hi","n":3}""", 400, "n > 1 is not supported")]
+    [InlineData("""{"model":"nope","prompt":"hi"}""", 404, "does not exist")]
+    public async Task Bad_completion_requests_get_openai_errors_and_the_server_stays_up(string body, int status, string message)
+    {
+        var (code, error) = await PostAsync("/v1/completions", body);
+        Assert.Equal(status, (int)code);
+        Assert.Contains(message, error!["error"]!["message"]!.GetValue<string>());
+        Assert.NotNull(error["error"]!["type"]);
+        await AssertStillServesAsync();
+    }
+
+    [Theory]
+    [InlineData("""{"model":"tiny-llama","messages":[]}""", "'messages' must not be empty")]
+    [InlineData("""{"model":"tiny-llama","messages":"hi"}""", "'messages' must be a list")]
+    [InlineData("""{"model":"tiny-llama","messages":[{"role":"wizard","content":"hi"}]}""", "role must be")]
+    [InlineData("""{"model":"tiny-llama","messages":[{"role":"user","content":5}]}""", "content must be a string")]
+    public async Task Bad_chat_requests_are_400s(string body, string message)
+    {
+        var (code, error) = await PostAsync("/v1/chat/completions", body);
+        Assert.Equal(HttpStatusCode.BadRequest, code);
+        Assert.Contains(message, error!["error"]!["message"]!.GetValue<string>());
+        await AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task A_client_that_disconnects_mid_stream_frees_its_request()
+    {
+        using (var cts = new CancellationTokenSource())
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Server.BaseUri, "/v1/completions"))
+            {
+                Content = new StringContent("""{"model":"tiny-llama","prompt":"1","max_tokens":500,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
+            };
+            using var response = await Server.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+            await using var stream = await response.Content.ReadAsStreamAsync(cts.Token);
+            var buffer = new byte[256];
+            Assert.True(await stream.ReadAsync(buffer, cts.Token) > 0);
+            cts.Cancel();
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        JsonNode? health;
+        do
+        {
+            await Task.Delay(100);
+            health = JsonNode.Parse(await Server.Http.GetStringAsync(new Uri(Server.BaseUri, "/health")));
+        } while (health!["engine"]!["running"]!.GetValue<int>() > 0 && DateTime.UtcNow < deadline);
+        Assert.Equal(0, health["engine"]!["running"]!.GetValue<int>());
+        await AssertStillServesAsync();
+    }
+
+    [Fact]
+    public async Task Models_health_ready_and_metrics()
+    {
+        var models = JsonNode.Parse(await Server.Http.GetStringAsync(new Uri(Server.BaseUri, "/v1/models")))!;
+        Assert.Equal("tiny-llama", models["data"]![0]!["id"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, (await Server.Http.GetAsync(new Uri(Server.BaseUri, "/ready"))).StatusCode);
+
+        var health = JsonNode.Parse(await Server.Http.GetStringAsync(new Uri(Server.BaseUri, "/health")))!;
+        var eager = health["engine"]!["enforce_eager"]!;
+        Assert.False(eager["value"]!.GetValue<bool>());
+        Assert.Equal("bento", eager["source"]!.GetValue<string>());
+        Assert.Equal("cpu", health["engine"]!["device"]!.GetValue<string>());
+        Assert.Equal("float32", health["engine"]!["dtype"]!.GetValue<string>());
+        Assert.Contains("unavailable on CPU", health["engine"]!["cuda_graphs"]!["state"]!.GetValue<string>());
+
+        await AssertStillServesAsync();
+        var metrics = await Server.Http.GetStringAsync(new Uri(Server.BaseUri, "/metrics"));
+        foreach (var name in new[] { "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:prompt_tokens_total",
+                     "vllm:generation_tokens_total", "vllm:time_to_first_token_seconds_bucket", "vllm:e2e_request_latency_seconds_bucket", "vllm:inter_token_latency_seconds_bucket" })
+            Assert.Contains(name + "{", metrics);
+        Assert.Contains("# TYPE vllm:generation_tokens_total counter", metrics);
+        var generated = metrics.Split('\n').Single(l => l.StartsWith("vllm:generation_tokens_total{model_name=\"tiny-llama\"}", StringComparison.Ordinal));
+        Assert.True(double.Parse(generated.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture) >= 3);
+    }
+}

@@ -1,0 +1,96 @@
+using Microsoft.AspNetCore.Builder;
+using System.Net;
+using System.Net.Sockets;
+using Bento.Core.Build;
+using Bento.Core.Store;
+using Bento.Runtime.Server;
+using Bento.Runtime.Settings;
+
+namespace Bento.Runtime.Tests.Server;
+
+/// <summary>
+/// The real runtime serving the bundled example bento on a free loopback port: built into a temp store with the
+/// real builder, settings resolved by the real resolver, the real model and engine behind Kestrel.
+/// </summary>
+public sealed class RunningServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly string _home;
+
+    private RunningServer(WebApplication app, string home, int port) => (_app, _home, Port) = (app, home, port);
+
+    public int Port { get; }
+    public Uri BaseUri => new($"http://127.0.0.1:{Port}");
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
+
+    public static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "BentoBuilder.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
+    }
+
+    public static async Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string>? environment = null, CliOverrides? cli = null, int maxWaiting = 256, string? bentofile = null)
+    {
+        var home = Path.Combine(Path.GetTempPath(), "bento-server-test-" + Guid.NewGuid().ToString("N")[..8]);
+        var project = Path.Combine(home, "project");
+        Directory.CreateDirectory(project);
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(RepositoryRoot(), "examples", "tiny-llama")))
+            File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
+        if (bentofile is not null) File.WriteAllText(Path.Combine(project, "bentofile.yaml"), bentofile);
+        var store = new BentoStore(Path.Combine(home, "store"));
+        var bento = (await new BentoBuilder(store).BuildAsync(Path.Combine(project, "bentofile.yaml"))).Bento;
+
+        var port = FreePort();
+        var settings = SettingsResolver.Resolve(bento.Manifest, environment ?? new Dictionary<string, string>(), (cli ?? CliOverrides.None) with { Port = port, Host = "127.0.0.1" });
+        var app = RuntimeHost.Build(bento.Manifest, bento.Directory, settings, maxWaiting);
+        await app.StartAsync();
+        var server = new RunningServer(app, home, port);
+        await server.WaitReadyAsync();
+        return server;
+    }
+
+    private async Task WaitReadyAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if ((await Http.GetAsync(new Uri(BaseUri, "/ready"))).StatusCode == HttpStatusCode.OK) return;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(100);
+        }
+        var health = await Http.GetStringAsync(new Uri(BaseUri, "/health"));
+        throw new TimeoutException($"the server did not become ready: {health}");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try { Directory.Delete(_home, true); } catch (IOException) { }
+    }
+}
+
+/// <summary>One server for the tests that do not need their own settings.</summary>
+public sealed class SharedServer : IAsyncLifetime
+{
+    public RunningServer Server { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Server = await RunningServer.StartAsync();
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+[CollectionDefinition("server")]
+public sealed class ServerCollection : ICollectionFixture<SharedServer>;

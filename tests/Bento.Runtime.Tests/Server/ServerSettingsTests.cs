@@ -1,0 +1,69 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Bento.Runtime.Settings;
+
+namespace Bento.Runtime.Tests.Server;
+
+/// <summary>Servers started with particular settings: the eager override, API keys, a tiny queue.</summary>
+[Trait("Category", "Slow")]
+public class ServerSettingsTests
+{
+    [Fact]
+    public async Task Environment_override_of_enforce_eager_shows_on_health_with_its_source()
+    {
+        await using var server = await RunningServer.StartAsync(new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "1" });
+        var health = JsonNode.Parse(await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health")))!;
+        Assert.True(health["engine"]!["enforce_eager"]!["value"]!.GetValue<bool>());
+        Assert.Equal("env", health["engine"]!["enforce_eager"]!["source"]!.GetValue<string>());
+        Assert.Equal("BENTO_ENFORCE_EAGER", health["engine"]!["enforce_eager"]!["env"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Cli_flag_beats_the_environment()
+    {
+        await using var server = await RunningServer.StartAsync(
+            new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "true" }, CliOverrides.None with { EnforceEager = false });
+        var health = JsonNode.Parse(await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health")))!;
+        Assert.False(health["engine"]!["enforce_eager"]!["value"]!.GetValue<bool>());
+        Assert.Equal("cli", health["engine"]!["enforce_eager"]!["source"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Api_key_is_required_on_v1_only()
+    {
+        await using var server = await RunningServer.StartAsync(new Dictionary<string, string> { ["BENTO_API_KEY"] = "s3cret" });
+        var body = new StringContent("""{"model":"tiny-llama","prompt":"1","max_tokens":1}""", Encoding.UTF8, "application/json");
+        var denied = await server.Http.PostAsync(new Uri(server.BaseUri, "/v1/completions"), body);
+        Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
+        Assert.Contains("invalid_api_key", await denied.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync(new Uri(server.BaseUri, "/health"))).StatusCode);
+        var health = await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health"));
+        Assert.DoesNotContain("s3cret", health);
+
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(server.BaseUri, "/v1/completions"))
+        {
+            Content = new StringContent("""{"model":"tiny-llama","prompt":"1","max_tokens":1}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "s3cret");
+        Assert.Equal(HttpStatusCode.OK, (await server.Http.SendAsync(request)).StatusCode);
+    }
+
+    [Fact]
+    public async Task More_requests_than_the_queue_allows_get_503_not_a_crash()
+    {
+        await using var server = await RunningServer.StartAsync(cli: CliOverrides.None with { MaxNumSeqs = 1 }, maxWaiting: 1);
+        var requests = Enumerable.Range(0, 8).Select(_ => server.Http.PostAsync(new Uri(server.BaseUri, "/v1/completions"),
+            new StringContent("""{"model":"tiny-llama","prompt":"1","max_tokens":40,"ignore_eos":true}""", Encoding.UTF8, "application/json"))).ToList();
+        var responses = await Task.WhenAll(requests);
+        Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.OK);
+        var rejected = responses.Where(r => r.StatusCode == HttpStatusCode.ServiceUnavailable).ToList();
+        Assert.NotEmpty(rejected);
+        Assert.All(rejected, r => Assert.Equal("1", r.Headers.GetValues("Retry-After").Single()));
+        Assert.Contains("server_overloaded", await rejected[0].Content.ReadAsStringAsync());
+        var after = await server.Http.PostAsync(new Uri(server.BaseUri, "/v1/completions"),
+            new StringContent("""{"model":"tiny-llama","prompt":"1","max_tokens":2}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+}
