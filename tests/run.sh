@@ -36,6 +36,7 @@ log "restoring and building (Release)"
 dotnet build BentoBuilder.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 # The end-to-end tests drive ./bento; make sure its own build is current so no test pays for it.
 ./bento --version >/dev/null
+./bento serve --help >/dev/null   # builds the runtime program `bento serve` starts
 
 # --- test -------------------------------------------------------------------------------------------------------
 # TorchSharp (runtime tests) needs libstdc++ from GCC 13+; on older hosts those tests run inside a cached Debian 13
