@@ -94,9 +94,10 @@ internal static class ExpressionTokenizer
         }
         var text = content[start..i];
         var digits = text.Replace("_", "", StringComparison.Ordinal);
-        object value = isFloat
-            ? double.Parse(digits, NumberStyles.Float, CultureInfo.InvariantCulture)
-            : long.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture);
+        // The casts keep the conditional from unifying both branches to double.
+        var value = isFloat
+            ? (object)double.Parse(digits, NumberStyles.Float, CultureInfo.InvariantCulture)
+            : (object)long.Parse(digits, NumberStyles.None, CultureInfo.InvariantCulture);
         return new ExpressionToken(isFloat ? ExpressionTokenKind.Float : ExpressionTokenKind.Integer, text, value, line);
     }
 

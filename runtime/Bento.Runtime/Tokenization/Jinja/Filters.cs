@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Bento.Runtime.Tokenization.Jinja;
 
@@ -13,13 +14,19 @@ internal delegate object? FilterFunction(object? value, CallArguments arguments,
 /// </summary>
 internal static class Filters
 {
+    /// <summary>What wordcount counts: runs of word characters, as Jinja's \w+ does.</summary>
+    private static readonly Regex WordPattern = new(@"\w+", RegexOptions.CultureInvariant);
+
+    /// <summary>Python's ordering, for sort, dictsort, min and max.</summary>
+    private static readonly Comparer<object?> PythonOrder = Comparer<object?>.Create((a, b) => PythonValues.Compare(a, b));
+
     private static readonly Dictionary<string, FilterFunction> All = new(StringComparer.Ordinal)
     {
         ["trim"] = (value, args, _) => BuiltinMethods.Strip(PythonValues.ToStr(value), args.Get(0, "chars"), left: true, right: true),
         ["upper"] = (value, _, _) => PythonValues.ToStr(value).ToUpperInvariant(),
         ["lower"] = (value, _, _) => PythonValues.ToStr(value).ToLowerInvariant(),
         ["capitalize"] = (value, _, _) => BuiltinMethods.Capitalize(PythonValues.ToStr(value)),
-        ["title"] = (value, _, _) => BuiltinMethods.Title(PythonValues.ToStr(value)),
+        ["title"] = (value, _, _) => TitleWords(PythonValues.ToStr(value)),
         ["length"] = (value, _, _) => Length(value),
         ["count"] = (value, _, _) => Length(value),
         ["string"] = (value, _, _) => PythonValues.ToStr(value),
@@ -43,12 +50,12 @@ internal static class Filters
         ["float"] = (value, args, _) => ToFloat(value, args.Get(0, "default", 0.0)),
         ["abs"] = (value, _, _) => value switch
         {
-            long l => Math.Abs(l),
-            double d => Math.Abs(d),
-            bool b => b ? 1L : 0L,
+            long l => (object)Math.Abs(l),
+            double d => (object)Math.Abs(d),
+            bool b => (object)(b ? 1L : 0L),
             _ => throw new TemplateException($"bad operand type for abs(): '{PythonValues.TypeName(value)}'"),
         },
-        ["round"] = (value, args, _) => Round(PythonValues.ToDouble(value), (int)PythonValues.ToLong(args.Get(0, "precision", 0L)), PythonValues.ToStr(args.Get(1, "method", "common"))),
+        ["round"] = (value, args, _) => Round(value, (int)PythonValues.ToLong(args.Get(0, "precision", 0L)), PythonValues.ToStr(args.Get(1, "method", "common"))),
         ["list"] = (value, _, _) => Items(value).ToList(),
         ["items"] = (value, _, _) => value switch
         {
@@ -59,9 +66,9 @@ internal static class Filters
         ["dictsort"] = (value, args, _) => DictSort(value, args),
         ["reverse"] = (value, _, _) => value is string text
             ? string.Concat(PythonValues.Characters(text).Reverse())
-            : Items(value).Reverse().ToList(),
+            : new GeneratorValue(Items(value).Reverse().ToList(), "list_reverseiterator"),
         ["sort"] = (value, args, _) => Sort(value, args),
-        ["unique"] = (value, args, _) => Unique(value, args),
+        ["unique"] = (value, args, _) => new GeneratorValue(Unique(value, args), "generator"),
         ["min"] = (value, args, _) => Extreme(value, args, pickLarger: false),
         ["max"] = (value, args, _) => Extreme(value, args, pickLarger: true),
         ["sum"] = (value, args, _) => Sum(value, args),
@@ -73,7 +80,7 @@ internal static class Filters
         ["attr"] = (value, args, _) => ValueAccess.GetAttribute(value, PythonValues.ToStr(args.Get(0, "name"))),
         ["indent"] = (value, args, _) => Indent(PythonValues.ToStr(value), args.Get(0, "width", 4L),
             PythonValues.IsTruthy(args.Get(1, "first", false)), PythonValues.IsTruthy(args.Get(2, "blank", false))),
-        ["wordcount"] = (value, _, _) => (long)BuiltinMethods.Split(PythonValues.ToStr(value), null, null).Count,
+        ["wordcount"] = (value, _, _) => (long)WordPattern.Count(PythonValues.ToStr(value)),
         ["center"] = (value, args, _) =>
         {
             var text = PythonValues.ToStr(value);
@@ -118,6 +125,8 @@ internal static class Filters
     {
         switch (value)
         {
+            case Undefined undefined:
+                throw undefined.Error();
             case long l:
                 return l;
             case bool b:
@@ -158,6 +167,7 @@ internal static class Filters
 
     private static object? ToFloat(object? value, object? fallback) => value switch
     {
+        Undefined undefined => throw undefined.Error(),
         double d => d,
         long l => (double)l,
         bool b => b ? 1.0 : 0.0,
@@ -165,19 +175,27 @@ internal static class Filters
         _ => fallback,
     };
 
-    private static double Round(double value, int precision, string method) => method switch
+    /// <summary>Jinja's round: Python's round() for "common" (an int stays an int; halves go to even, as
+    /// Python's do), math.ceil/floor scaled by the precision otherwise.</summary>
+    private static object Round(object? value, int precision, string method)
     {
-        "common" => Math.Round(value, precision, MidpointRounding.AwayFromZero),
-        "ceil" => Math.Ceiling(value * Math.Pow(10, precision)) / Math.Pow(10, precision),
-        "floor" => Math.Floor(value * Math.Pow(10, precision)) / Math.Pow(10, precision),
-        _ => throw new TemplateException("round() method must be 'common', 'ceil' or 'floor'"),
-    };
+        if (value is Undefined undefined)
+            throw undefined.Error();
+        var scale = Math.Pow(10, precision);
+        // Arms cast to object, or the switch would be typed double and turn the int case into a float.
+        return method switch
+        {
+            "common" when value is long or bool && precision >= 0 => (object)PythonValues.ToLong(value),
+            "common" => (object)Math.Round(PythonValues.ToDouble(value), Math.Clamp(precision, 0, 15), MidpointRounding.ToEven),
+            "ceil" => (object)(Math.Ceiling(PythonValues.ToDouble(value) * scale) / scale),
+            "floor" => (object)(Math.Floor(PythonValues.ToDouble(value) * scale) / scale),
+            _ => throw new TemplateException("round() method must be 'common', 'ceil' or 'floor'"),
+        };
+    }
 
     /// <summary>Sort key that folds case unless asked not to, as Jinja's sort, unique and dictsort do.</summary>
     private static object? CaseKey(object? value, bool caseSensitive) =>
         !caseSensitive && value is string text ? text.ToLowerInvariant() : value;
-
-    private static readonly Comparer<object?> PythonOrder = Comparer<object?>.Create((a, b) => PythonValues.Compare(a, b));
 
     private static List<object?> Sort(object? value, CallArguments args)
     {
@@ -249,28 +267,28 @@ internal static class Filters
 
     /// <summary><c>map(attribute='x')</c> picks an attribute of each item; <c>map('filter', args)</c>
     /// applies another filter to each.</summary>
-    private static object? Map(object? value, CallArguments args, RenderContext context)
+    private static GeneratorValue Map(object? value, CallArguments args, RenderContext context)
     {
         if (args.Keyword.TryGetValue("attribute", out var attribute))
         {
             var fallback = args.Keyword.GetValueOrDefault("default");
-            return Items(value).Select(item =>
+            return new GeneratorValue(Items(value).Select(item =>
             {
                 var picked = Attribute(item, attribute);
                 return picked is Undefined && args.Keyword.ContainsKey("default") ? fallback : picked;
-            }).ToList();
+            }).ToList(), "generator");
         }
         if (args.Positional.Count == 0 || args.Positional[0] is not string filterName)
             throw new TemplateException("map() needs a filter name or attribute=");
         if (!TryGet(filterName, out var filter))
             throw new TemplateException($"no filter named '{filterName}'");
         var rest = new CallArguments(args.Positional.Skip(1).ToList(), args.Keyword);
-        return Items(value).Select(item => filter(item, rest, context)).ToList();
+        return new GeneratorValue(Items(value).Select(item => filter(item, rest, context)).ToList(), "generator");
     }
 
     /// <summary>select/reject keep items passing a test (or truthy ones); the attr forms test an
     /// attribute of each item.</summary>
-    private static object? Select(object? value, CallArguments args, RenderContext context, bool keep, bool byAttribute)
+    private static GeneratorValue Select(object? value, CallArguments args, RenderContext context, bool keep, bool byAttribute)
     {
         var position = 0;
         object? attribute = null;
@@ -289,12 +307,27 @@ internal static class Filters
             test = found;
         }
         var testArgs = new CallArguments(args.Positional.Skip(position).ToList(), args.Keyword);
-        return Items(value).Where(item =>
+        return new GeneratorValue(Items(value).Where(item =>
         {
             var subject = byAttribute ? Attribute(item, attribute) : item;
             var passed = test is null ? PythonValues.IsTruthy(subject) : test(subject, testArgs, context);
             return passed == keep;
-        }).ToList();
+        }).ToList(), "generator");
+    }
+
+    /// <summary>Jinja's title filter, which is not Python's str.title(): words begin only after whitespace,
+    /// '-' or an opening bracket, so "it's" stays "It's" and a quoted word keeps its first letter lower.</summary>
+    private static string TitleWords(string text)
+    {
+        var result = new StringBuilder(text.Length);
+        var atWordStart = true;
+        foreach (var c in text)
+        {
+            var separator = char.IsWhiteSpace(c) || c is '-' or '(' or '{' or '[' or '<';
+            result.Append(separator ? c : atWordStart ? char.ToUpperInvariant(c) : char.ToLowerInvariant(c));
+            atWordStart = separator;
+        }
+        return result.ToString();
     }
 
     /// <summary>Jinja 3's indent: every line but the first (unless first=true) gets the indentation;

@@ -35,6 +35,8 @@ internal static class Operators
                     return Repeat(text2, PythonValues.ToLong(left));
                 if (left is List<object?> list && right is long or bool)
                     return RepeatList(list, PythonValues.ToLong(right));
+                if (right is List<object?> list2 && left is long or bool)
+                    return RepeatList(list2, PythonValues.ToLong(left));
                 return Arithmetic(op, left, right, (p, q) => p * q, (p, q) => p * q);
             case "/":
                 RequireNumbers(op, left, right);
@@ -58,11 +60,12 @@ internal static class Operators
         }
     }
 
+    // Each arm is cast to object: a switch with long and double arms would otherwise be typed double.
     public static object? Negate(object? value) => value switch
     {
-        long l => -l,
-        double d => -d,
-        bool b => b ? -1L : 0L,
+        long l => (object)(-l),
+        double d => (object)(-d),
+        bool b => (object)(b ? -1L : 0L),
         Undefined undefined => throw undefined.Error(),
         _ => throw new TemplateException($"bad operand type for unary -: '{PythonValues.TypeName(value)}'"),
     };
@@ -74,6 +77,7 @@ internal static class Operators
             ? text.Contains(part, StringComparison.Ordinal)
             : throw new TemplateException($"'in <string>' requires string as left operand, not {PythonValues.TypeName(item)}"),
         List<object?> list => list.Any(element => PythonValues.AreEqual(element, item)),
+        GeneratorValue generator => generator.Items.Any(element => PythonValues.AreEqual(element, item)),
         Dictionary<string, object?> dict => item is string key && dict.ContainsKey(key),
         JinjaNamespace ns => item is string name && ns.Attributes.ContainsKey(name),
         Undefined => false,
@@ -83,9 +87,10 @@ internal static class Operators
     private static object Arithmetic(string op, object? left, object? right, Func<long, long, long> integers, Func<double, double, double> floats)
     {
         RequireNumbers(op, left, right);
+        // Cast each branch: a conditional of double and long would be typed double.
         return left is double || right is double
-            ? floats(PythonValues.ToDouble(left), PythonValues.ToDouble(right))
-            : integers(PythonValues.ToLong(left), PythonValues.ToLong(right));
+            ? (object)floats(PythonValues.ToDouble(left), PythonValues.ToDouble(right))
+            : (object)integers(PythonValues.ToLong(left), PythonValues.ToLong(right));
     }
 
     private static void RequireNumbers(string op, object? left, object? right)

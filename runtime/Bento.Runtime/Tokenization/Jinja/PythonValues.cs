@@ -56,6 +56,8 @@ internal static class PythonValues
                 return $"<function {callable.Name}>";
             case LoopState:
                 return "<LoopContext>";
+            case GeneratorValue generator:
+                return generator.ToString();
             default:
                 return ToStr(value);
         }
@@ -107,6 +109,7 @@ internal static class PythonValues
     {
         null => "NoneType",
         Undefined => "Undefined",
+        GeneratorValue generator => generator.Kind,
         bool => "bool",
         long => "int",
         double => "float",
@@ -202,6 +205,7 @@ internal static class PythonValues
     {
         List<object?> list => list,
         Dictionary<string, object?> dict => dict.Keys,
+        GeneratorValue generator => generator.Items,
         string s => Characters(s),
         Undefined => [],
         _ => throw new TemplateException($"'{TypeName(value)}' object is not iterable"),
@@ -231,7 +235,7 @@ internal static class PythonValues
         {
             case null:
                 return null;
-            case string or bool or long or double or Undefined or JinjaNamespace or JinjaCallable:
+            case string or bool or long or double or Undefined or JinjaNamespace or JinjaCallable or GeneratorValue:
                 return value;
             case int or short or byte or sbyte or ushort or uint:
                 return Convert.ToInt64(value, CultureInfo.InvariantCulture);
@@ -284,7 +288,7 @@ internal static class PythonValues
         JsonValueKind.String => element.GetString(),
         JsonValueKind.True => true,
         JsonValueKind.False => false,
-        JsonValueKind.Number => element.TryGetInt64(out var l) ? l : element.GetDouble(),
+        JsonValueKind.Number => element.TryGetInt64(out var l) ? (object)l : (object)element.GetDouble(),
         JsonValueKind.Array => element.EnumerateArray().Select(FromJson).ToList(),
         JsonValueKind.Object => element.EnumerateObject().Aggregate(
             new Dictionary<string, object?>(StringComparer.Ordinal),

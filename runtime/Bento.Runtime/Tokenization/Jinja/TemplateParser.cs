@@ -222,8 +222,9 @@ internal sealed class TemplateParser
             tokens.ExpectEnd();
             return new SetNode(line, names, attribute, value);
         }
-        if (attribute is not null || names.Count > 1)
-            throw tokens.Error("a set block assigns a single plain name");
+        // Only a single plain name can capture a block; anything else must be an assignment.
+        if (attribute is not null || names.Count > 1 || !tokens.AtEnd)
+            tokens.ExpectOperator("=");
         tokens.ExpectEnd();
         return new SetBlockNode(line, first, ParseBody("set", line, "endset").Nodes);
     }

@@ -20,12 +20,13 @@ internal static class TestFunctions
         ["true"] = (value, _, _) => value is true,
         ["false"] = (value, _, _) => value is false,
         ["mapping"] = (value, _, _) => value is Dictionary<string, object?>,
-        ["sequence"] = (value, _, _) => value is List<object?> or string or Dictionary<string, object?>,
-        ["iterable"] = (value, _, _) => value is List<object?> or string or Dictionary<string, object?>,
+        // Jinja's Undefined has a length and can be iterated, so it passes both of these.
+        ["sequence"] = (value, _, _) => value is List<object?> or string or Dictionary<string, object?> or Undefined,
+        ["iterable"] = (value, _, _) => value is List<object?> or string or Dictionary<string, object?> or Undefined or GeneratorValue,
         ["callable"] = (value, _, _) => value is JinjaCallable,
-        ["even"] = (value, _, _) => PythonValues.ToLong(value) % 2 == 0,
-        ["odd"] = (value, _, _) => PythonValues.ToLong(value) % 2 != 0,
-        ["divisibleby"] = (value, args, _) => PythonValues.ToLong(value) % PythonValues.ToLong(args.Get(0, "num")) == 0,
+        ["even"] = (value, _, _) => PythonValues.AreEqual(Operators.Binary("%", value, 2L), 0L),
+        ["odd"] = (value, _, _) => PythonValues.AreEqual(Operators.Binary("%", value, 2L), 1L),
+        ["divisibleby"] = (value, args, _) => PythonValues.AreEqual(Operators.Binary("%", value, args.Get(0, "num")), 0L),
         ["eq"] = (value, args, _) => PythonValues.AreEqual(value, args.Get(0, "other")),
         ["ne"] = (value, args, _) => !PythonValues.AreEqual(value, args.Get(0, "other")),
         ["lt"] = (value, args, _) => PythonValues.Compare(value, args.Get(0, "other"), "<") < 0,
@@ -34,8 +35,8 @@ internal static class TestFunctions
         ["ge"] = (value, args, _) => PythonValues.Compare(value, args.Get(0, "other"), ">=") >= 0,
         ["in"] = (value, args, _) => Operators.Contains(args.Get(0, "seq"), value),
         ["sameas"] = (value, args, _) => SameAs(value, args.Get(0, "other")),
-        ["lower"] = (value, _, _) => value is string s && s == s.ToLowerInvariant(),
-        ["upper"] = (value, _, _) => value is string s && s == s.ToUpperInvariant(),
+        ["lower"] = (value, _, _) => HasOnlyCase(PythonValues.ToStr(value), upper: false),
+        ["upper"] = (value, _, _) => HasOnlyCase(PythonValues.ToStr(value), upper: true),
         ["escaped"] = (_, _, _) => false,
     };
 
@@ -49,6 +50,28 @@ internal static class TestFunctions
     }
 
     public static bool TryGet(string name, out TestFunction test) => Tests.TryGetValue(name, out test!);
+
+    /// <summary>Python's str.islower()/isupper(): at least one cased letter, and none of the other case.</summary>
+    private static bool HasOnlyCase(string text, bool upper)
+    {
+        var anyCased = false;
+        foreach (var c in text)
+        {
+            if (char.IsUpper(c))
+            {
+                if (!upper)
+                    return false;
+                anyCased = true;
+            }
+            else if (char.IsLower(c))
+            {
+                if (upper)
+                    return false;
+                anyCased = true;
+            }
+        }
+        return anyCased;
+    }
 
     /// <summary>Python's <c>is</c>: identity, which for the immutable singletons means equal value.</summary>
     private static bool SameAs(object? a, object? b) => a switch
