@@ -28,7 +28,7 @@ public class HttpApiTests(SharedServer shared)
     [Fact]
     public async Task Completion_has_openai_shape_and_greedy_is_deterministic()
     {
-        const string request = """{"model":"tiny-llama","prompt":"1 2 3 4","max_tokens":8,"temperature":0}""";
+        const string request = """{"model":"tiny-llama","prompt":"1 2 3 4","max_tokens":8,"temperature":0,"ignore_eos":true}""";
         var (status, a) = await PostAsync("/v1/completions", request);
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("text_completion", a!["object"]!.GetValue<string>());
