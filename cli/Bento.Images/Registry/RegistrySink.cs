@@ -1,0 +1,33 @@
+using Bento.Images.Oci;
+
+namespace Bento.Images.Registry;
+
+/// <summary>
+/// Pushes an image to a registry (see <see cref="RegistryClient.PushAsync"/>). Each entry of <c>tags</c> is a full
+/// reference (<c>localhost:5000/llama:1.0</c>, <c>ghcr.io/me/llama:latest</c>); when the sink was given a
+/// <c>repository</c>, a bare tag (<c>1.0</c> or <c>:1.0</c>) means that repository with that tag. With no tags at all the
+/// image goes to <c>repository</c> itself.
+/// </summary>
+public sealed class RegistrySink(RegistryClient client, IPushObserver? observer = null, ImageReference? repository = null) : IImageSink
+{
+    /// <summary>The outcome of the last <see cref="WriteAsync"/> (digest, references, requests and bytes).</summary>
+    public PushResult? LastResult { get; private set; }
+
+    public async Task WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct)
+    {
+        var targets = tags.Select(Resolve).ToList();
+        if (targets.Count == 0)
+        {
+            if (repository is null) throw new RegistryException("no registry reference to push to (expected REGISTRY/REPOSITORY:TAG)");
+            targets.Add(repository);
+        }
+        LastResult = await client.PushAsync(image, targets, observer, ct);
+    }
+
+    public ImageReference Resolve(string tag)
+    {
+        if (repository is not null && !tag.Contains('/') && (tag.StartsWith(':') || !tag.Contains(':')) && !tag.Contains('@'))
+            return repository.WithTag(tag.TrimStart(':'));
+        return ImageReference.Parse(tag);
+    }
+}
