@@ -22,6 +22,10 @@ public sealed record EagerRunnerOptions
     /// <summary>Longest piece of a prompt that goes through one forward; longer prompts are split.</summary>
     public int PrefillChunk { get; init; } = 512;
 
+    /// <summary>Copy the weights into process memory instead of using the file mapping (the mapping is dropped:
+    /// weights are held once either way). See <see cref="EagerModelRunner"/> remarks on huge pages.</summary>
+    public bool CopyWeights { get; init; }
+
     /// <summary>False forces LibTorch's matrix multiplies for decode too (for comparison).</summary>
     public bool ManagedDecodeKernel { get; init; } = true;
 }
@@ -66,7 +70,7 @@ public sealed class EagerModelRunner : IModelRunner
 
         using (inference_mode())
         {
-            _model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, dtype);
+            _model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, dtype, copy: options.CopyWeights);
             _model.eval();
             _model.Rope(MaxSequenceLength);
             _cache = new KvCache(config, Slots, MaxSequenceLength, dtype);

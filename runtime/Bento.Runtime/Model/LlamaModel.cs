@@ -259,14 +259,22 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Loads the model from a checkpoint. With the checkpoint's own dtype the parameters are views of the file
-    /// mapping (no copy); another dtype converts (copies) each tensor.
+    /// mapping (no copy) unless <paramref name="copy"/>; another dtype converts (copies) each tensor. Once the
+    /// checkpoint is disposed, copied tensors leave nothing of the mapping behind (weights are held once).
     /// </summary>
-    public static LlamaForCausalLM FromCheckpoint(LlamaModelConfig config, SafetensorsCheckpoint checkpoint, ScalarType dtype, bool requiresGrad = false)
+    public static LlamaForCausalLM FromCheckpoint(LlamaModelConfig config, SafetensorsCheckpoint checkpoint, ScalarType dtype,
+        bool requiresGrad = false, bool copy = false)
     {
         Tensor Load(string name)
         {
             var t = checkpoint.Get(name);
-            if (t.dtype == dtype) return t;
+            if (t.dtype == dtype && !copy) return t;
+            if (t.dtype == dtype)
+            {
+                var owned = t.clone();
+                t.Dispose();
+                return owned;
+            }
             var converted = t.to(dtype);
             t.Dispose();
             return converted;
@@ -334,35 +342,54 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         long n = batch.Tokens.shape[0], hd = c.HeadDim;
         int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads;
         var rope = Rope(cache.MaxSequenceLength);
-        var cos = rope.Cos.index_select(0, batch.Positions).unsqueeze(1); // [N, 1, hd]
-        var sin = rope.Sin.index_select(0, batch.Positions).unsqueeze(1);
-
         var x = model.embed_tokens.forward(batch.Tokens); // [N, H]
+        // Small float32 batches (decode) run the element-wise steps as managed loops (see SmallBatchOps): in decode
+        // LibTorch's per-op cost, not arithmetic, would dominate them.
+        var small = projector.UsesManagedKernel && SmallBatchOps.Applies(x);
+        var cos = small ? null : rope.Cos.index_select(0, batch.Positions).unsqueeze(1); // [N, 1, hd]
+        var sin = small ? null : rope.Sin.index_select(0, batch.Positions).unsqueeze(1);
+        Tensor Norm(LlamaRmsNorm norm, Tensor input) =>
+            small ? SmallBatchOps.RmsNorm(input, norm.weight, c.RmsNormEps) : norm.forward(input);
+
         for (var l = 0; l < c.NumHiddenLayers; l++)
         {
             var layer = model.layers[l];
             var attn = layer.self_attn;
             using var scope = NewDisposeScope();
 
-            // q, k and v in one pass over the weights: [N, (heads + 2 kv_heads) * hd].
-            var qkv = projector.Project(layer.input_layernorm.forward(x), attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight);
-            // Rotary on q and k together (they are adjacent columns), then keys and values go into the cache.
-            var qk = RotaryTables.Apply(qkv.narrow(1, 0, (heads + kvHeads) * hd).view(n, heads + kvHeads, hd), cos, sin);
-            var q = qk.narrow(1, 0, heads);                                          // [N, heads, hd]
-            var k = qk.narrow(1, heads, kvHeads);                                    // [N, kv, hd]
-            var v = qkv.narrow(1, (heads + kvHeads) * hd, kvHeads * hd).view(n, kvHeads, hd);
-            cache.Write(l, batch, k, v);
+            // q, k and v in one pass over the weights: [N, (heads + 2 kv_heads) * hd], then rotary embedding on q and
+            // k (adjacent columns), then keys and values go into the cache at each row's (slot, position).
+            var qkv = projector.Project(Norm(layer.input_layernorm, x), attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight);
+            Tensor? q = null;
+            if (small)
+            {
+                SmallBatchOps.RotaryInPlace(qkv, heads + kvHeads, (int)hd, batch.PositionValues, rope.Cos, rope.Sin);
+                SmallBatchOps.WriteCache(qkv, heads * (int)hd, (heads + kvHeads) * (int)hd, kvHeads, (int)hd,
+                    batch.SlotValues, batch.PositionValues, cache.Keys(l), cache.Values(l));
+            }
+            else
+            {
+                var qk = RotaryTables.Apply(qkv.narrow(1, 0, (heads + kvHeads) * hd).view(n, heads + kvHeads, hd), cos!, sin!);
+                q = qk.narrow(1, 0, heads);                                              // [N, heads, hd]
+                var k = qk.narrow(1, heads, kvHeads);                                    // [N, kv, hd]
+                var v = qkv.narrow(1, (heads + kvHeads) * hd, kvHeads * hd).view(n, kvHeads, hd);
+                cache.Write(l, batch, k, v);
+            }
 
-            var y = Attend(batch, cache, l, q);                                     // [N, heads * hd]
+            var y = small && batch.DecodeCount == n                                     // [N, heads * hd]
+                ? SmallBatchOps.DecodeAttention(qkv, (int)n, heads, kvHeads, (int)hd, batch.SlotValues, batch.PositionValues, cache.Keys(l), cache.Values(l))
+                : Attend(batch, cache, l, q ?? qkv.narrow(1, 0, heads * hd).view(n, heads, hd));
             var h = x + projector.Project(y, attn.o_proj.weight);
-            var gateUp = projector.Project(layer.post_attention_layernorm.forward(h), layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight);
+            var gateUp = projector.Project(Norm(layer.post_attention_layernorm, h), layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight);
             var inter = c.IntermediateSize;
-            var act = F.silu(gateUp.narrow(1, 0, inter)) * gateUp.narrow(1, inter, inter);
+            var act = small
+                ? SmallBatchOps.SiluMul(gateUp, inter)
+                : F.silu(gateUp.narrow(1, 0, inter)) * gateUp.narrow(1, inter, inter);
             x = (h + projector.Project(act, layer.mlp.down_proj.weight)).MoveToOuterDisposeScope();
         }
         // Only each sequence's last row needs logits.
         var last = batch.AllLastRows ? x : x.index_select(0, batch.LastRows);
-        return projector.Project(model.norm.forward(last), HeadWeight);
+        return projector.Project(Norm(model.norm, last), HeadWeight);
     }
 
     /// <summary>

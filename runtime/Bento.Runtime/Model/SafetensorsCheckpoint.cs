@@ -101,7 +101,8 @@ public sealed class SafetensorsCheckpoint : IDisposable
             return ReadCopy(file.FilePath, byteOffset, t.End - t.Begin, shape, dtype);
         using var noGrad = no_grad();
         var mapping = Map(file.FilePath, dtype, elementSize);
-        return mapping.narrow(0, byteOffset / elementSize, t.ElementCount).view(shape);
+        using var slice = mapping.narrow(0, byteOffset / elementSize, t.ElementCount);
+        return slice.view(shape);
     }
 
     private Tensor Map(string path, ScalarType dtype, int elementSize)

@@ -44,6 +44,8 @@ public sealed class StepBatch : IDisposable
         Sequences = sequences;
         RowCount = n;
         DecodeCount = ordered.TakeWhile(i => i.Tokens.Length == 1).Count();
+        PositionValues = positions;
+        SlotValues = slots;
         Tokens = Own(tensor(tokens, ScalarType.Int64));
         Positions = Own(tensor(positions, ScalarType.Int64));
         Slots = Own(tensor(slots, ScalarType.Int64));
@@ -74,6 +76,8 @@ public sealed class StepBatch : IDisposable
     public Tensor Tokens { get; }
     public Tensor Positions { get; }
     public Tensor Slots { get; }
+    public long[] PositionValues { get; }
+    public long[] SlotValues { get; }
     public Tensor LastRows { get; }
     public bool AllLastRows { get; }
 
@@ -138,6 +142,9 @@ public sealed class KvCache : IDisposable
     public int Slots { get; }
     public int MaxSequenceLength { get; }
     public long Bytes { get; }
+
+    public Tensor Keys(int layer) => _keys[layer];
+    public Tensor Values(int layer) => _values[layer];
 
     /// <summary>Stores k, v ([N, kv, hd], one row per batch row) at each row's (slot, position).</summary>
     public void Write(int layer, StepBatch batch, Tensor k, Tensor v)

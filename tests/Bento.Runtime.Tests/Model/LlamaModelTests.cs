@@ -93,6 +93,10 @@ public sealed class LlamaModelTests
             ]);
             Assert.Equal(3 * runner.VocabSize, mixed.Length);
             Assert.All(mixed, v => Assert.True(float.IsFinite(v)));
+            using var fresh = EagerModelRunner.Open(TinyLlama, options);
+            var prefillAlone = fresh.Step([new StepInput(1, 0, Prompt[..6])]);
+            var mixedDiff = MaxAbsDiff(mixed.AsSpan(runner.VocabSize, runner.VocabSize), prefillAlone);
+            Assert.True(mixedDiff < 1e-4, $"prefill inside a mixed step: diff {mixedDiff}");
         }
     }
 
@@ -159,6 +163,18 @@ public sealed class LlamaModelTests
         // A converted dtype is a copy, outside the mapping.
         using var bf16 = LlamaForCausalLM.FromCheckpoint(config, checkpoint, ScalarType.BFloat16);
         Assert.False(checkpoint.IsMapped(bf16.model.norm.weight));
+    }
+
+    [Fact]
+    public void CopiedWeightsLeaveTheMappingAndGiveTheSameLogits()
+    {
+        var config = LlamaModelConfig.Load(TinyLlama);
+        using var checkpoint = SafetensorsCheckpoint.Open(TinyLlama);
+        using var copied = LlamaForCausalLM.FromCheckpoint(config, checkpoint, ScalarType.Float32, copy: true);
+        Assert.All(copied.parameters(), p => Assert.False(checkpoint.IsMapped(p)));
+        using var a = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 32 });
+        using var b = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 32, CopyWeights = true });
+        Assert.Equal(a.Step([new StepInput(0, 0, Prompt)]), b.Step([new StepInput(0, 0, Prompt)]));
     }
 
     [Fact]

@@ -1,0 +1,44 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+
+namespace Bento.Images.Tests.EndToEnd;
+
+/// <summary>Polls the runtime's /health until the model is loaded and enforce_eager is what the deployment set.</summary>
+public static class HealthProbe
+{
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <returns>The last /health document.</returns>
+    public static async Task<JsonNode> WaitForEagerFromEnvAsync(int port, Func<string?> stillRunning, TimeSpan timeout)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow + timeout;
+        JsonNode? last = null;
+        string? lastError = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (stillRunning() is { } exited) throw new Xunit.Sdk.XunitException($"the runtime stopped before it was healthy: {exited}");
+            try
+            {
+                using var response = await http.GetAsync($"http://127.0.0.1:{port}/health");
+                last = JsonNode.Parse(await response.Content.ReadAsStringAsync());
+                var status = (string?)last?["status"];
+                if (status == "error") throw new Xunit.Sdk.XunitException($"the runtime reports an error: {last!.ToJsonString()}");
+                var eager = last?["engine"]?["enforce_eager"];
+                if (status == "ok" && eager is not null && (bool?)eager["value"] == true && (string?)eager["source"] == "env") return last!;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException)
+            {
+                lastError = e.Message;
+            }
+            await Task.Delay(500);
+        }
+        throw new Xunit.Sdk.XunitException($"/health never reported a loaded model with enforce_eager=true from env within {timeout.TotalSeconds} s; last: {last?.ToJsonString() ?? lastError}");
+    }
+}
