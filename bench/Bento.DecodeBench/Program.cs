@@ -7,8 +7,10 @@ using LLama;
 using LLama.Common;
 using LLama.Native;
 
-// Decode benchmark, side by side in one process: our eager TorchSharp runner vs llama.cpp (LLamaSharp 0.30) on the
-// same generated fp32 Llama (safetensors for us, an F32 GGUF for llama.cpp), both with the same thread count.
+// Decode benchmark, side by side in one process: our eager TorchSharp runner (weights memory-mapped, and weights
+// copied) vs llama.cpp (LLamaSharp 0.30) on the same generated fp32 Llama (safetensors for us, an F32 GGUF for
+// llama.cpp), all with the same thread count, measured in alternating rounds. `--profile 1` instead splits our
+// batch-1 decode step into matrix multiplies and the rest (wall and main-thread CPU time).
 //   bento-decode-bench [--work DIR] [--threads N] [--hidden 768] [--layers 16] [--intermediate 2048] [--heads 12]
 //                      [--kv-heads 4] [--decode-tokens 128] [--prompt 512] [--rounds 3]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -103,7 +105,8 @@ Console.WriteLine($"Machine: {cpu}, {Environment.ProcessorCount} cores visible, 
                   $"1-minute load average {loadBefore} before, {loadAfter} after; other processes used {othersShare:P0} of the machine's CPU time during the timed rounds.");
 Console.WriteLine($"Model: generated Llama, hidden {spec.HiddenSize}, {spec.Layers} layers, intermediate {spec.IntermediateSize}, " +
                   $"{spec.Heads} heads / {spec.KeyValueHeads} kv heads, vocab {config.VocabSize}: {parameters / 1e6:F1}M parameters, fp32 " +
-                  $"({parameters * 4 / 1e6:F0} MB). Ours: safetensors, memory-mapped. llama.cpp: the same weights as an F32 GGUF.");
+                  $"({parameters * 4 / 1e6:F0} MB). Ours: the safetensors checkpoint, memory-mapped (or copied into process memory, " +
+                  "mapping dropped, in the 'copied' column); llama.cpp: the same weights as an F32 GGUF.");
 Console.WriteLine();
 double Best(string key, bool lowest = false) => lowest ? results[key].Min() : results[key].Max();
 string Row(string metric, Func<string, double> value, string format, bool speedRatio = false)
@@ -126,7 +129,7 @@ Console.WriteLine($"| resident memory added, file-backed (mapped weights), MB | 
 Console.WriteLine($"| resident memory added, anonymous (weights copy, KV cache, buffers), MB | {oursAnon / 1e6:F0} | {copiedAnon / 1e6:F0} | {llamaAnon / 1e6:F0} | |");
 Console.WriteLine();
 Console.WriteLine($"Process peak RSS (both engines loaded): {hwm / 1e6:F0} MB. Ours: KV cache 8 slots x 1024 positions, fp32 ({ours.Info.KvCacheBytes / 1e6:F0} MB); " +
-                  "decode matmuls by the managed kernel on the mapped weights; llama.cpp: default context settings " +
+                  "decode matmuls by the managed AVX2 kernel; llama.cpp: default context settings " +
                   "(flash attention auto, f16 KV cache), 8 sequences x 1024 positions, n_batch 512.");
 return 0;
 

@@ -145,7 +145,7 @@ public sealed class LlamaModelTests
         using var b = EagerModelRunner.Open(sharded, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 32 });
         var la = a.Step([new StepInput(0, 0, Prompt[..6])]);
         var lb = b.Step([new StepInput(0, 0, Prompt[..6])]);
-        Assert.Equal(la, lb);
+        Assert.True(MaxAbsDiff(la, lb) < 1e-5, $"diff {MaxAbsDiff(la, lb)}"); // shard offsets change the kernel's alignment peel
     }
 
     [Fact]
@@ -174,7 +174,9 @@ public sealed class LlamaModelTests
         Assert.All(copied.parameters(), p => Assert.False(checkpoint.IsMapped(p)));
         using var a = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 32 });
         using var b = EagerModelRunner.Open(TinyLlama, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 32, CopyWeights = true });
-        Assert.Equal(a.Step([new StepInput(0, 0, Prompt)]), b.Step([new StepInput(0, 0, Prompt)]));
+        // Not bit-identical: the decode kernel's summation order follows the weights' address alignment.
+        var diff = MaxAbsDiff(a.Step([new StepInput(0, 0, Prompt)]), b.Step([new StepInput(0, 0, Prompt)]));
+        Assert.True(diff < 1e-5, $"diff {diff}");
     }
 
     [Fact]
