@@ -22,8 +22,9 @@ public sealed record EagerRunnerOptions
     /// <summary>Longest piece of a prompt that goes through one forward; longer prompts are split.</summary>
     public int PrefillChunk { get; init; } = 512;
 
-    /// <summary>Copy the weights into process memory instead of using the file mapping (the mapping is dropped:
-    /// weights are held once either way). See <see cref="EagerModelRunner"/> remarks on huge pages.</summary>
+    /// <summary>Copy the weights into process memory (64-byte aligned) instead of using views of the file mapping;
+    /// the mapping is dropped, so weights are held once either way (anonymous instead of file-backed pages). Costs a
+    /// full read at start-up; can speed up decode a little (see Model/README.md).</summary>
     public bool CopyWeights { get; init; }
 
     /// <summary>False forces LibTorch's matrix multiplies for decode too (for comparison).</summary>

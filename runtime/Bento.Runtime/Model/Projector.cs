@@ -11,8 +11,8 @@ namespace Bento.Runtime.Model;
 /// outputs side by side (q|k|v, gate|up). Large N (prefill) goes to LibTorch's GEMM. Small N (decode) is
 /// memory-bound - every weight byte is read once per step, whatever N is - and LibTorch's batch-1 matrix-vector
 /// path reads the [out, in] weights at only ~13 GB/s here (it does not use both cores); so for float32 this class
-/// runs its own kernel: row dot products straight on the (memory-mapped, never copied or transposed) weights, the
-/// rows of all matrices of one call split between the calling thread and one helper thread.
+/// runs its own kernel: row dot products straight on the [out, in] weights (memory-mapped or copied, never
+/// transposed), the rows of all matrices of one call shared between the calling thread and one helper thread.
 /// </summary>
 public sealed unsafe class Projector : IDisposable
 {
