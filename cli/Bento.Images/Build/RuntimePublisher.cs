@@ -58,7 +58,11 @@ public sealed class RuntimePublisher(string cacheRoot, Action<string>? log = nul
         var entry = Path.Combine(CacheRoot, key);
         var published = Path.Combine(entry, "publish");
         var complete = Path.Combine(entry, ".complete");
-        if (File.Exists(complete)) return published;
+        if (File.Exists(complete))
+        {
+            Touch(complete);
+            return published;
+        }
 
         Directory.CreateDirectory(CacheRoot);
         using var held = await StoreLock.AcquireAsync(Path.Combine(CacheRoot, key + ".lock"), log, TimeSpan.FromMinutes(20), ct);
@@ -108,11 +112,49 @@ public sealed class RuntimePublisher(string cacheRoot, Action<string>? log = nul
             Directory.CreateDirectory(entry);
             Directory.Move(output, published);
             await File.WriteAllTextAsync(complete, DateTimeOffset.UtcNow.ToString("O") + "\n", ct);
+            Prune(key);
             return published;
         }
         finally
         {
             try { if (Directory.Exists(work)) Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>How long a published runtime nobody used is kept (each is ~600 MB; every runtime change makes one).</summary>
+    public static readonly TimeSpan KeepUnused = TimeSpan.FromDays(7);
+
+    private static void Touch(string path)
+    {
+        try { File.SetLastWriteTimeUtc(path, DateTime.UtcNow); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>Removes other published runtimes unused for <see cref="KeepUnused"/> (last use: their .complete's mtime)
+    /// and leftovers of killed publishes.</summary>
+    private void Prune(string keep)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(CacheRoot))
+        {
+            var name = Path.GetFileName(dir);
+            var marker = Path.Combine(dir, ".complete");
+            if (name.StartsWith("tmp-", StringComparison.Ordinal))
+            {
+                // A publish killed half-way (tmp-PID-GUID) whose process is gone.
+                var parts = name.Split('-');
+                if (parts.Length > 2 && int.TryParse(parts[1], out var pid) && !Directory.Exists($"/proc/{pid}"))
+                    try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                continue;
+            }
+            if (name == keep || !File.Exists(marker)) continue;
+            if (DateTime.UtcNow - File.GetLastWriteTimeUtc(marker) < KeepUnused) continue;
+            try
+            {
+                File.Delete(marker); // first, so a half-deleted entry is never taken for complete
+                Directory.Delete(dir, recursive: true);
+                File.Delete(dir + ".lock");
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
         }
     }
 

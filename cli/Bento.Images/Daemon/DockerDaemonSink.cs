@@ -34,7 +34,7 @@ public sealed class DockerDaemonSink(string? host = null) : IImageSink
         using var client = configuration.CreateClient();
         await PingAsync(client, ct);
 
-        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20, useSynchronizationContext: false));
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20, minimumSegmentSize: 1 << 20, useSynchronizationContext: false));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var producer = Task.Run(async () =>
         {

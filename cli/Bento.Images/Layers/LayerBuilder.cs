@@ -132,7 +132,7 @@ public sealed class StreamedLayerBlob(Descriptor descriptor, IReadOnlyList<Layer
     public Task<Stream> OpenReadAsync(CancellationToken ct)
     {
         var trusted = SourcesUnchanged();
-        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20, useSynchronizationContext: false));
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20, minimumSegmentSize: 1 << 20, useSynchronizationContext: false));
         var stop = new CancellationTokenSource();
         var producer = Task.Run(async () =>
         {

@@ -5,7 +5,8 @@ namespace Bento.Images.Tests.EndToEnd;
 
 /// <summary>
 /// --load into a real Docker engine (a private dockerd this test starts and stops), then docker run with a
-/// deployment's BENTO_ENFORCE_EAGER=1: /health must report enforce_eager=true from "env" once the model is loaded.
+/// deployment's BENTO_ENFORCE_EAGER=1: /health must report enforce_eager=true from "env" once the model is loaded, and
+/// the image's HEALTHCHECK must mark the container healthy.
 /// </summary>
 [Trait("Category", "Slow")]
 [Collection(ImageEndToEndCollection.Name)]
@@ -40,6 +41,13 @@ public sealed class DockerRunTests(ImageEndToEndFixture fixture)
                 var logs = engine.DockerAsync(["logs", container]).GetAwaiter().GetResult();
                 return $"the container is not running:\n{logs.Stdout}\n{logs.Stderr}";
             }, TimeSpan.FromMinutes(3));
+
+            // Docker's own HEALTHCHECK (bash /dev/tcp GET /health, every 30 s) reports the container healthy.
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+            string status;
+            while ((status = (await engine.DockerAsync(["inspect", "-f", "{{.State.Health.Status}}", container])).LastStdoutLine) != "healthy" && DateTime.UtcNow < deadline)
+                await Task.Delay(2000);
+            Assert.Equal("healthy", status);
         }
         finally
         {

@@ -83,7 +83,10 @@ public sealed class Dockerd : IAsyncDisposable
         finally
         {
             _process.Dispose();
-            await Run.ProcessAsync("umount", ["-R", "-l", Path.Combine(Root, "data")]);
+            // dockerd leaves mounts behind (its data root bound on itself, the netns file): detach them, deepest first.
+            var mounts = File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
+                .Where(m => m.StartsWith(Root + "/", StringComparison.Ordinal)).OrderByDescending(m => m.Length).ToList();
+            foreach (var mount in mounts) await Run.ProcessAsync("umount", ["-l", mount]);
             try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
