@@ -106,13 +106,14 @@ public sealed class BentoBuilder
     {
         int hashed = 0, fromCache = 0;
         // Biggest first, so two large shards run side by side instead of one waiting behind small files.
-        var order = inputs.Select(i => (Input: i, Id: Identify(i.FullPath))).OrderByDescending(x => x.Id.Size).ToList();
+        // The cache is keyed by the real file, so links (as in Hugging Face's cache) share their target's entry.
+        var order = inputs.Select(i => (Input: i, Real: FileLinks.Target(i.FullPath).FullName))
+            .Select(x => (x.Input, x.Real, Id: Identify(x.Real, x.Input.FullPath))).OrderByDescending(x => x.Id.Size).ToList();
         await Parallel.ForEachAsync(order, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct },
             async (item, token) =>
             {
-                var (input, id) = item;
+                var (input, real, id) = item;
                 var label = $"{input.Directory}/{input.RelativePath}";
-                var real = RealPath(input.FullPath);
                 input.Identity = id;
                 var known = cache.Lookup(real, id);
                 if (known is not null)
@@ -124,7 +125,7 @@ public sealed class BentoBuilder
                 }
                 _observer.HashStarted(label, id.Size);
                 var sha = await FileHasher.HashAsync(input.FullPath, n => _observer.HashProgress(label, n), token);
-                var after = Identify(input.FullPath);
+                var after = Identify(real, input.FullPath);
                 if (after.MtimeNs != id.MtimeNs || after.Size != id.Size)
                     throw new BentoException($"{BentofileParser.DisplayPath(input.FullPath)} changed while it was being hashed; build again");
                 input.Sha256 = sha;
@@ -135,17 +136,11 @@ public sealed class BentoBuilder
         return (hashed, fromCache);
     }
 
-    /// <summary>Identity of the file's content; symlinks (as in Hugging Face's cache) are followed to the real file.</summary>
-    private static FileIdentity Identify(string path)
+    /// <summary>Identity of the content of <paramref name="real"/>; errors name the path the user gave.</summary>
+    private static FileIdentity Identify(string real, string given)
     {
-        try { return Posix.Identify(RealPath(path)); }
-        catch (IOException e) { throw new BentoException($"{BentofileParser.DisplayPath(path)}: {e.Message}"); }
-    }
-
-    private static string RealPath(string path)
-    {
-        var info = new FileInfo(path);
-        return info.LinkTarget is null ? info.FullName : info.ResolveLinkTarget(true)?.FullName ?? info.FullName;
+        try { return Posix.Identify(real); }
+        catch (IOException e) { throw new BentoException($"{BentofileParser.DisplayPath(given)}: {e.Message}"); }
     }
 
     private static BentoManifest ComposeManifest(Bentofile spec, ModelFolder model, List<Input> inputs, DateTimeOffset created)

@@ -66,8 +66,7 @@ public sealed class SourceSelector
             }
             else if (entry is FileInfo file && !skip.Contains(file.FullName) && IsSelected(relative))
             {
-                var target = file.LinkTarget is null ? file : file.ResolveLinkTarget(returnFinalTarget: true) as FileInfo;
-                if (target is null || !target.Exists)
+                if (!IO.FileLinks.Target(file.FullName).Exists)
                     throw new BentoException($"{Spec.BentofileParser.DisplayPath(file.FullName)}: broken symbolic link; remove it or add it to exclude");
                 result.Add(relative);
             }

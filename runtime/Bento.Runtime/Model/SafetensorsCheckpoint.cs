@@ -110,9 +110,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
         if (_mappings.TryGetValue((path, dtype), out var mapping))
             return mapping;
         // Hugging Face cache folders hold symlinks to blobs: size the mapping by the file the link points to.
-        var info = new FileInfo(path);
-        if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target) info = target;
-        var elements = info.Length / elementSize;
+        var elements = Bento.Core.IO.FileLinks.Target(path).Length / elementSize;
         mapping = from_file(path, shared: false, size: elements, dtype: dtype);
         _mappings[(path, dtype)] = mapping;
         return mapping;
