@@ -62,19 +62,7 @@ public static class ModelInspector
         var indexPath = Path.Combine(directory, IndexFile);
         if (System.IO.File.Exists(indexPath))
         {
-            var display = Spec.BentofileParser.DisplayPath(indexPath);
-            using var doc = CheckJson(indexPath, "", requireKey: "weight_map");
-            var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var p in doc.RootElement.GetProperty("weight_map").EnumerateObject())
-            {
-                var file = p.Value.GetString();
-                if (p.Value.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(file) || file.Contains('/') || file.Contains('\\') || file.StartsWith('.'))
-                    throw new BentoException($"{display}: weight_map entry '{p.Name}' must name a .safetensors file in the same folder");
-                if (!System.IO.File.Exists(Path.Combine(directory, file)))
-                    throw new BentoException($"{display}: weight_map sends '{p.Name}' to '{file}', which does not exist");
-                map[p.Name] = file;
-            }
-            if (map.Count == 0) throw new BentoException($"{display}: weight_map is empty");
+            var map = ReadWeightMap(indexPath);
             return (map.Values.Distinct().Order(StringComparer.Ordinal).ToList(), map);
         }
 
@@ -89,6 +77,29 @@ public static class ModelInspector
         if (shards.Count > 1)
             throw new BentoException($"model folder '{Spec.BentofileParser.DisplayPath(directory)}' has {shards.Count} safetensors files but no {IndexFile} saying which tensor lives where");
         return (shards!, null);
+    }
+
+    /// <summary>
+    /// Reads a sharded checkpoint's <c>weight_map</c> (tensor name to shard file). Every shard must be a plain file name
+    /// in the index's own folder (never a path that could leave it) and must exist.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> ReadWeightMap(string indexPath)
+    {
+        var display = Spec.BentofileParser.DisplayPath(indexPath);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
+        using var doc = CheckJson(indexPath, "", requireKey: "weight_map");
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in doc.RootElement.GetProperty("weight_map").EnumerateObject())
+        {
+            var file = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : null;
+            if (string.IsNullOrEmpty(file) || file.Contains('/') || file.Contains('\\') || file.StartsWith('.'))
+                throw new BentoException($"{display}: weight_map entry '{p.Name}' must name a .safetensors file in the same folder");
+            if (!System.IO.File.Exists(Path.Combine(directory, file)))
+                throw new BentoException($"{display}: weight_map sends '{p.Name}' to '{file}', which does not exist");
+            map[p.Name] = file;
+        }
+        if (map.Count == 0) throw new BentoException($"{display}: weight_map is empty");
+        return map;
     }
 
     private static void CheckTensors(string directory, ModelConfig config, SafetensorsHeader[] headers, IReadOnlyDictionary<string, string>? weightMap)

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Bento.Core.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -54,12 +53,9 @@ public sealed class SafetensorsCheckpoint : IDisposable
 
     private static IEnumerable<string> ShardsFromIndex(string indexPath)
     {
-        using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-        if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-            throw new InvalidDataException($"{indexPath}: no 'weight_map' object");
         var dir = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
-        return map.EnumerateObject().Select(p => p.Value.GetString()!).Distinct(StringComparer.Ordinal)
-            .OrderBy(n => n, StringComparer.Ordinal).Select(n => Path.Combine(dir, n)).ToList();
+        return Bento.Core.Model.ModelInspector.ReadWeightMap(indexPath).Values.Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal).Select(n => Path.Combine(dir, n)).ToList();
     }
 
     public bool Contains(string name) => _tensors.ContainsKey(name);
