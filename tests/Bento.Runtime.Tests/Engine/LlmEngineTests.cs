@@ -86,8 +86,10 @@ public class LlmEngineTests
     {
         var runner = new ScriptedRunner(slots: 8) { StepDelay = TimeSpan.FromMilliseconds(2) };
         using var engine = new LlmEngine(runner, Tokenizer, new EngineOptions { MaxNumSeqs = 8 });
-        var first = RunAsync(engine, "1", Greedy(30));
-        await Task.Delay(20);
+        // The first request must still be decoding when the others arrive: wait for its first decode steps rather
+        // than a fixed delay (a loaded machine stretches delays), and give it room to keep going.
+        var first = RunAsync(engine, "1", Greedy(60));
+        while (runner.Steps.Count < 3) await Task.Delay(1);
         var others = Enumerable.Range(0, 7).Select(i => RunAsync(engine, "abc", Greedy(10))).ToList();
         var results = await Task.WhenAll(others.Prepend(first));
         Assert.All(results, r => Assert.Equal(FinishReason.Length, r.End.Reason));
