@@ -86,7 +86,7 @@ public static class DockerfileContext
             .Select(l => $"LABEL {Quote(l.Key)}={Quote(l.Value)}");
         var health = config.Healthcheck is { } h
             ? $"HEALTHCHECK --interval={Seconds(h.Interval)} --timeout={Seconds(h.Timeout)} --start-period={Seconds(h.StartPeriod)} --retries={h.Retries} CMD {JsonSerializer.Serialize(h.Test.Skip(1), Relaxed)}"
-            : "# (no HEALTHCHECK: the base image has no bash; probe /health from the orchestrator)";
+            : "HEALTHCHECK NONE";
         var template = ReadTemplate();
         var values = new Dictionary<string, string>
         {

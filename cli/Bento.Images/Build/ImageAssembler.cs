@@ -75,7 +75,7 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
             finally { slots.Release(); }
         }))).ToList();
 
-        var healthcheck = await HealthcheckAsync(baseImage, manifest, ct);
+        var healthcheck = Healthcheck();
         var config = BuildConfig(manifest, baseConfig, baseImage, built, created, options, healthcheck);
         var configBytes = OciJson.Serialize(config);
         var configDescriptor = new Descriptor(MediaTypes.OciConfig, OciDigest.Of(configBytes), configBytes.Length);
@@ -137,7 +137,7 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
     }
 
     private ImageConfigDocument BuildConfig(BentoManifest manifest, ImageConfigDocument baseConfig, Image baseImage, IReadOnlyList<BuiltLayer> built,
-        DateTimeOffset created, ImageOptions options, HealthcheckDocument? healthcheck)
+        DateTimeOffset created, ImageOptions options, HealthcheckDocument healthcheck)
     {
         var baseContainer = baseConfig.Config ?? new ContainerConfigDocument();
         var port = $"{manifest.Runtime.Port.ToString(CultureInfo.InvariantCulture)}/tcp";
@@ -164,7 +164,7 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
         {
             Created = time,
             CreatedBy = $"bento containerize: USER {ImageUser}, WORKDIR {BentoDirectory}, EXPOSE {port}, ENTRYPOINT [\"{RuntimeLayers.Executable}\"]" +
-                        (healthcheck is null ? "" : ", HEALTHCHECK GET /health"),
+                        $", HEALTHCHECK {RuntimeLayers.Executable} --healthcheck",
             EmptyLayer = true,
         });
 
@@ -218,27 +218,17 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
     }
 
     /// <summary>
-    /// Docker's HEALTHCHECK, when the base has bash: an HTTP/1.0 GET of /health over bash's /dev/tcp (no curl or wget
-    /// needed), on the port the container was started with ($BENTO_PORT). /health answers 200 while the model loads
-    /// and once it serves, 503 when loading failed or the engine faulted.
+    /// Docker's HEALTHCHECK: the runtime's own probe (<c>bento-runtime --healthcheck</c>), which resolves host and port
+    /// as the server does (so <c>-e BENTO_PORT=...</c> is honoured) and GETs /health. It needs nothing from the base
+    /// image, so distroless and chiseled bases get a healthcheck too. /health answers 200 while the model loads and
+    /// once it serves, 503 when loading failed or the engine faulted.
     /// </summary>
-    private async Task<HealthcheckDocument?> HealthcheckAsync(Image baseImage, BentoManifest manifest, CancellationToken ct)
+    private static HealthcheckDocument Healthcheck()
     {
-        var bash = await BaseImageProbe.FindBashAsync(baseImage, layers.Cache.Root, ct);
-        if (bash is null)
-        {
-            log?.Invoke("note: the base image has no bash, so the image gets no HEALTHCHECK; probe GET /health (liveness) and /ready (readiness) from the orchestrator");
-            return null;
-        }
-        var port = manifest.Runtime.Port.ToString(CultureInfo.InvariantCulture);
         const long second = 1_000_000_000;
         return new HealthcheckDocument
         {
-            Test =
-            [
-                "CMD", bash, "-c",
-                $"exec 3<>/dev/tcp/127.0.0.1/${{{PortVariable}:-{port}}} && printf 'GET /health HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && IFS= read -r status <&3 && [[ $status == HTTP/1.?' 200'* ]]",
-            ],
+            Test = ["CMD", RuntimeLayers.Executable, "--healthcheck"],
             Interval = 30 * second,
             Timeout = 5 * second,
             StartPeriod = 60 * second,

@@ -21,8 +21,9 @@ public static class RuntimeHost
         try
         {
             var (overrides, rest) = CliOverridesParser.Parse(args);
-            var bentoDir = BentoDirectory(rest);
-            if (NativeRequirements.Problem() is { } problem)
+            var healthcheck = rest.Contains(HealthcheckProbe.Flag);
+            var bentoDir = BentoDirectory(rest.Where(a => a != HealthcheckProbe.Flag).ToList());
+            if (!healthcheck && NativeRequirements.Problem() is { } problem)
             {
                 Console.Error.WriteLine($"error: {problem}");
                 return 1;
@@ -31,6 +32,7 @@ public static class RuntimeHost
             var environment = Environment.GetEnvironmentVariables().Cast<DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
             var settings = SettingsResolver.Resolve(manifest, environment, overrides);
+            if (healthcheck) return await HealthcheckProbe.RunAsync(settings, Console.Out);
             await using var app = Build(manifest, bentoDir, settings);
             await app.RunAsync();
             return 0;
@@ -59,7 +61,7 @@ public static class RuntimeHost
         {
             if (rest[i] == "--bento" && i + 1 < rest.Count) dir = rest[++i];
             else if (rest[i].StartsWith("--bento=", StringComparison.Ordinal)) dir = rest[i]["--bento=".Length..];
-            else throw new SettingsException($"unknown argument '{rest[i]}'; usage: bento-runtime --bento DIR [--host H] [--port P] [--enforce-eager|--no-enforce-eager] [--api-key K] [--max-model-len N] [--max-num-seqs N] [--dtype D] [--gpu-memory-utilization F]");
+            else throw new SettingsException($"unknown argument '{rest[i]}'; usage: bento-runtime --bento DIR [--healthcheck] [--host H] [--port P] [--enforce-eager|--no-enforce-eager] [--api-key K] [--max-model-len N] [--max-num-seqs N] [--dtype D] [--gpu-memory-utilization F]");
         }
         dir ??= Environment.GetEnvironmentVariable(BentoPathVariable);
         if (string.IsNullOrEmpty(dir)) throw new SettingsException($"no bento given: pass --bento DIR or set {BentoPathVariable}");

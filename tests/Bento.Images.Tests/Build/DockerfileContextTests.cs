@@ -34,7 +34,7 @@ public sealed class DockerfileContextTests : ImageTestBase
         Assert.Contains("LABEL \"ai.bentobuilder.enforce_eager.overridable\"=\"true\"", dockerfile);
         Assert.Contains("USER 10001:10001", dockerfile);
         Assert.Contains("EXPOSE 3000/tcp", dockerfile);
-        Assert.Contains("HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD [\"/usr/bin/bash\",\"-c\",", dockerfile);
+        Assert.Contains("HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD [\"/opt/bento-runtime/bento-runtime\",\"--healthcheck\"]", dockerfile);
         Assert.Contains("ENTRYPOINT [\"/opt/bento-runtime/bento-runtime\"]", dockerfile);
         Assert.True(dockerfile.IndexOf("COPY weights", StringComparison.Ordinal) < dockerfile.IndexOf("COPY bento/", StringComparison.Ordinal));
     }

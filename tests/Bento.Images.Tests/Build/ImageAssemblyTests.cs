@@ -125,8 +125,7 @@ public sealed class ImageAssemblyTests : ImageTestBase
         Assert.Equal("SIGTERM", c.StopSignal);
         Assert.Equal(["PATH=/usr/local/bin:/usr/bin:/bin", "BASE_ONLY=yes", "HF_HUB_OFFLINE=1", "BENTO_PATH=/bento", "BENTO_HOST=0.0.0.0", "BENTO_PORT=8123"], c.Env);
         Assert.DoesNotContain(c.Env!, e => e.StartsWith("BENTO_ENFORCE_EAGER", StringComparison.Ordinal));
-        Assert.Equal(["CMD", "/usr/bin/bash", "-c"], c.Healthcheck!.Test.Take(3));
-        Assert.Contains("/health", c.Healthcheck.Test[3]);
+        Assert.Equal(["CMD", "/opt/bento-runtime/bento-runtime", "--healthcheck"], c.Healthcheck!.Test);
 
         var labels = c.Labels!;
         Assert.Equal("false", labels["ai.bentobuilder.enforce_eager"]);
@@ -166,11 +165,11 @@ public sealed class ImageAssemblyTests : ImageTestBase
     }
 
     [Fact]
-    public async Task A_base_without_bash_gets_no_healthcheck()
+    public async Task A_base_without_a_shell_gets_the_runtimes_own_healthcheck()
     {
         var noBash = await SyntheticImages.BaseLayoutAsync(Scratch.Combine("base-nobash"), withBash: false);
         var image = (await AssembleAsync(await BentoAsync(), baseLayout: noBash)).Image.Image;
-        Assert.Null(Config(image).Config!.Healthcheck);
+        Assert.Equal(["CMD", "/opt/bento-runtime/bento-runtime", "--healthcheck"], Config(image).Config!.Healthcheck!.Test);
     }
 
     [Fact]

@@ -36,14 +36,9 @@ public sealed class ChrootRunTests(ImageEndToEndFixture fixture)
         env.RemoveAll(e => e.StartsWith("BENTO_PORT=", StringComparison.Ordinal));
         env.AddRange(["BENTO_ENFORCE_EAGER=1", $"BENTO_PORT={port}", "BENTO_HOST=127.0.0.1"]);
 
-        // A private mount and pid namespace: /proc and /dev for the chroot vanish with it, and so does every process.
+        var rootfs = Path.Combine(bundle, "rootfs");
         var info = new ProcessStartInfo("unshare") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        foreach (var a in new[] { "--mount", "--pid", "--fork", "--kill-child", "--", "sh", "-c",
-                     "r=$1; u=$2; c=$3; shift 3; mount -t proc proc \"$r/proc\" && mount --rbind /dev \"$r/dev\" && exec chroot --userspec=\"$u\" \"$r\" /usr/bin/env -i -C \"$c\" \"$@\"",
-                     "sh", Path.Combine(bundle, "rootfs"), user, cwd })
-            info.ArgumentList.Add(a);
-        foreach (var e in env) info.ArgumentList.Add(e);
-        foreach (var a in args) info.ArgumentList.Add(a);
+        foreach (var a in InChroot(rootfs, user, cwd, env, args)) info.ArgumentList.Add(a);
         var log = new StringBuilder();
         using var process = Process.Start(info)!;
         process.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
@@ -55,6 +50,19 @@ public sealed class ChrootRunTests(ImageEndToEndFixture fixture)
             var health = await HealthProbe.WaitForEagerFromEnvAsync(port,
                 () => process.HasExited ? $"exit code {process.ExitCode}\n{log}" : null, TimeSpan.FromMinutes(3));
             Assert.Equal(fixture.Tag, (string)health["bento"]!);
+
+            // The image's HEALTHCHECK command, run as Docker would (same env, in the container): healthy here, and
+            // unhealthy when pointed at a port where nothing listens.
+            var config = JsonNode.Parse((await Run.CheckedAsync(Run.Tool("skopeo", "skopeo"), "inspect", "--config", $"oci:{fixture.Layout}:e2e")).Stdout)!;
+            var healthcheck = config["config"]!["Healthcheck"]!["Test"]!.AsArray().Select(a => (string)a!).ToList();
+            Assert.Equal(["CMD", "/opt/bento-runtime/bento-runtime", "--healthcheck"], healthcheck);
+            var probe = await Run.ProcessAsync("unshare", InChroot(rootfs, user, cwd, env, healthcheck.Skip(1)), timeout: TimeSpan.FromMinutes(1));
+            Assert.True(probe.ExitCode == 0, probe.ToString());
+            Assert.Contains($"GET http://127.0.0.1:{port}/health: 200", probe.Stdout);
+            var closed = HealthProbe.FreePort();
+            var failing = await Run.ProcessAsync("unshare", InChroot(rootfs, user, cwd, [.. env, $"BENTO_PORT={closed}"], healthcheck.Skip(1)), timeout: TimeSpan.FromMinutes(1));
+            Assert.True(failing.ExitCode == 1, failing.ToString());
+            Assert.Contains($"GET http://127.0.0.1:{closed}/health:", failing.Stdout);
         }
         catch (Exception e) when (e is not Xunit.Sdk.XunitException)
         {
@@ -65,6 +73,23 @@ public sealed class ChrootRunTests(ImageEndToEndFixture fixture)
             if (!process.HasExited) process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
         }
+    }
+
+    /// <summary>
+    /// The arguments of <c>unshare</c> that start a process in the unpacked rootfs as the runtime spec says: a private
+    /// mount and pid namespace (its /proc and /dev vanish with it, and so does every process), chroot as uid:gid, an
+    /// environment of exactly <paramref name="env"/>.
+    /// </summary>
+    private static List<string> InChroot(string rootfs, string user, string cwd, IEnumerable<string> env, IEnumerable<string> args)
+    {
+        var list = new List<string>();
+        foreach (var a in new[] { "--mount", "--pid", "--fork", "--kill-child", "--", "sh", "-c",
+                     "r=$1; u=$2; c=$3; shift 3; mount -t proc proc \"$r/proc\" && mount --rbind /dev \"$r/dev\" && exec chroot --userspec=\"$u\" \"$r\" /usr/bin/env -i -C \"$c\" \"$@\"",
+                     "sh", rootfs, user, cwd })
+            list.Add(a);
+        list.AddRange(env);
+        list.AddRange(args);
+        return list;
     }
 
     [Fact]

@@ -42,7 +42,7 @@ public sealed class DockerRunTests(ImageEndToEndFixture fixture)
                 return $"the container is not running:\n{logs.Stdout}\n{logs.Stderr}";
             }, TimeSpan.FromMinutes(3));
 
-            // Docker's own HEALTHCHECK (bash /dev/tcp GET /health, every 30 s) reports the container healthy.
+            // Docker's own HEALTHCHECK (bento-runtime --healthcheck: GET /health, every 30 s) reports the container healthy.
             var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
             string status;
             while ((status = (await engine.DockerAsync(["inspect", "-f", "{{.State.Health.Status}}", container])).LastStdoutLine) != "healthy" && DateTime.UtcNow < deadline)

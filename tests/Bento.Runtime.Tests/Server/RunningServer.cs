@@ -17,9 +17,12 @@ public sealed class RunningServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly string _home;
 
-    private RunningServer(WebApplication app, string home, int port) => (_app, _home, Port) = (app, home, port);
+    private RunningServer(WebApplication app, string home, int port, string bentoDirectory) => (_app, _home, Port, BentoDirectory) = (app, home, port, bentoDirectory);
 
     public int Port { get; }
+
+    /// <summary>The served bento's directory in the test store.</summary>
+    public string BentoDirectory { get; }
     public Uri BaseUri => new($"http://127.0.0.1:{Port}");
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
 
@@ -45,7 +48,7 @@ public sealed class RunningServer : IAsyncDisposable
         var settings = SettingsResolver.Resolve(bento.Manifest, environment ?? new Dictionary<string, string>(), (cli ?? CliOverrides.None) with { Port = port, Host = "127.0.0.1" });
         var app = RuntimeHost.Build(bento.Manifest, bento.Directory, settings, maxWaiting);
         await app.StartAsync();
-        var server = new RunningServer(app, home, port);
+        var server = new RunningServer(app, home, port, bento.Directory);
         await server.WaitReadyAsync();
         return server;
     }
@@ -66,7 +69,7 @@ public sealed class RunningServer : IAsyncDisposable
         throw new TimeoutException($"the server did not become ready: {health}");
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
