@@ -146,9 +146,13 @@ public static class ContainerizeCommand
             }
             if (doPush)
             {
-                var sink = new RegistrySink(registry);
-                await sink.WriteAsync(image, references, ct);
-                Console.Error.WriteLine($"pushed {string.Join(", ", references)}" + (sink.LastResult is { } r ? $" ({r.Digest})" : ""));
+                var result = await PushProgress.RunAsync(async observer =>
+                {
+                    var sink = new RegistrySink(registry, observer);
+                    await sink.WriteAsync(image, references, ct);
+                    return sink.LastResult!;
+                });
+                Console.Error.WriteLine(PushProgress.Summary(result));
             }
             Console.Error.WriteLine($"done in {(DateTime.UtcNow - started).TotalSeconds:0.0} s");
             Console.Out.WriteLine(image.Manifest.Digest);

@@ -34,6 +34,20 @@ public sealed class ContainerizeRegistryTests : ImageTestBase
         Assert.Equal(MediaTypes.OciLayer, manifest.Layers[4].MediaType); // the weight layer stays uncompressed
         Assert.Equal($"{registry.Host}/base:1", manifest.Annotations![OciAnnotations.BaseName]);
 
+        // The base layers were mounted from the repository they were pulled from, not uploaded again.
+        Assert.Contains("mounted from base", r.Stderr);
+
+        // Pushed again unchanged: every blob is already there and only the manifest moves.
+        var again = await Run.ProcessAsync(Repo.Launcher,
+            ["containerize", bento.Tag, "--base-image", $"{registry.Host}/base:1", "--insecure", "--runtime", Runtime, "--push", "-t", target],
+            Scratch.CreateDirectory("cwd2"), env, TimeSpan.FromMinutes(10));
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(digest, again.LastStdoutLine);
+        var summary = System.Text.RegularExpressions.Regex.Match(again.Stderr, @"pushed \S+ \(sha256:[0-9a-f]{64}\): 0 blob\(s\) uploaded, (\d+) already there, 0 mounted; (\d+(?:\.\d)?) (B|KiB) sent");
+        Assert.True(summary.Success, again.Stderr);
+        Assert.Equal(manifest.Layers.Count + 1, int.Parse(summary.Groups[1].Value)); // the layers and the config
+        Assert.True(summary.Groups[3].Value == "B" || double.Parse(summary.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) < 100, again.Stderr);
+
         // The same image written locally has the same digest: the sinks write the same bytes.
         var local = JsonNode.Parse((await Run.CheckedAsync(skopeo, "inspect", $"oci:{Scratch.Combine("local")}")).Stdout)!;
         Assert.Equal(digest, (string)local["Digest"]!);
