@@ -11,7 +11,7 @@ cd "$repo"
 weight_mib="${1:-1024}"
 layers="${2:-4}"
 
-for tool in docker-registry skopeo dotnet; do
+for tool in skopeo dotnet python3; do
   command -v "$tool" >/dev/null || { echo "error: $tool is required (apt-get install docker-registry skopeo)" >&2; exit 1; }
 done
 
@@ -23,25 +23,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-host="127.0.0.1:$port"
-cat >"$work/config.yml" <<EOF
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-  delete:
-    enabled: true
-http:
-  addr: $host
-EOF
-docker-registry serve "$work/config.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do curl -fs "http://$host/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=lib/registry.sh
+source bench/lib/registry.sh
+start_registry "$work/registry"
+host="$registry_host"
 
 echo "==> building the driver" >&2
 dotnet build bench/push-bench.cs -v q -clp:ErrorsOnly >/dev/null

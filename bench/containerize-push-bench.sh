@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Benchmark for `bento containerize --push` (issue 4), with its baseline run side by side in the same command:
+#   * containerize + push of a bento with 1 GiB of weights (2 safetensors shards) to a local docker-registry 2.8,
+#       new bento  = its weights hashed for the first time (the runtime layers are cached, as for every bento after
+#                    the first on a machine), uploaded to a new repository
+#       same again = layer digests from the cache, uploaded to another new repository
+#     against `skopeo copy oci:DIR docker://...` of the same image (written as an OCI layout by containerize, not
+#     timed), to a new repository: with --preserve-digests (same bytes, same digest: the like-for-like baseline) and
+#     without it (skopeo's default, which gzips the uncompressed weight layers).
+#   * what a second push of the unchanged image sends, and what a push after a bentofile-only change sends, counted by
+#     an independent TCP relay in front of the registry (bench/lib/count_proxy.py: bytes and HTTP requests)
+#   * layer digests cached: the "hashed" figure of the second containerize
+#   * peak RSS (/usr/bin/time) of containerize --push for 256 MiB and 1 GiB of weights (memory flat with weight size)
+# The base image is the tests' Debian 13 image (tests/Bento.Images.Tests/Fixtures/make-base-image.sh; built once),
+# pushed to the registry first so containerize pulls it from there like a user's base.
+# Usage: bench/containerize-push-bench.sh [--record]   (--record appends the results to docs/benchmarks.md)
+set -euo pipefail
+repo="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+cd "$repo"
+source bench/lib/registry.sh
+record=0; [[ "${1:-}" == "--record" ]] && record=1
+for tool in skopeo python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "error: $tool is required (apt-get install skopeo python3 time)" >&2; exit 1; }
+done
+work="$repo/.build/containerize-push-bench"
+rm -rf "$work"; mkdir -p "$work"
+registry_pid=""; proxy_pid=""
+cleanup() {
+  [[ -n "$proxy_pid" ]] && kill "$proxy_pid" 2>/dev/null || true
+  [[ -n "$registry_pid" ]] && kill "$registry_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cache="${BENTO_TEST_CACHE:-/var/cache/bentobuilder}"
+base="$cache/base-image-trixie-v1"
+export BENTO_RUNTIME_CACHE="${BENTO_RUNTIME_CACHE:-$repo/.build/bench-runtime-cache}"
+export BENTO_HOME="$work/home"
+unset SOURCE_DATE_EPOCH
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+log() { echo "==> $*" >&2; }
+
+log "building the CLI and the model generator"
+./bento --version >/dev/null
+dotnet build tools/Bento.ModelGen -c Release -o .build/modelgen --nologo -v quiet -clp:ErrorsOnly >&2
+if [[ ! -f "$base/index.json" ]]; then
+  log "building the Debian 13 base image (once)"
+  mkdir -p "$cache"
+  tests/Bento.Images.Tests/Fixtures/make-base-image.sh "$base"
+fi
+
+log "generating 1 GiB and 256 MiB models (2 shards each) and building their bentos"
+gen() { dotnet .build/modelgen/bento-modelgen.dll random "$@" --hidden 2048 --intermediate 5632 --heads 16 --kv-heads 4 --shards 2 >/dev/null; }
+gen "$work/big" --target-bytes 1GiB
+gen "$work/small" --target-bytes 256MiB
+printf 'name: bench-push\n' > "$work/big/bentofile.yaml"
+printf 'name: bench-push-small\n' > "$work/small/bentofile.yaml"
+weight_bytes=$(cat "$work"/big/*.safetensors | wc -c)
+big_tag=$(./bento build "$work/big" 2>/dev/null | tail -1)
+small_tag=$(./bento build "$work/small" 2>/dev/null | tail -1)
+example_tag=$(./bento build examples/tiny-llama 2>/dev/null | tail -1)
+
+log "starting docker-registry and the counting relay"
+start_registry "$work/registry"
+host="$registry_host"
+proxy_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+proxy="127.0.0.1:$proxy_port"
+python3 bench/lib/count_proxy.py "$proxy_port" "$host" "$work/proxy.json" &
+proxy_pid=$!
+for _ in $(seq 100); do [[ -s "$work/proxy.json" ]] && break; sleep 0.1; done
+proxy_counts() { kill -USR1 "$proxy_pid"; sleep 0.3; cat "$work/proxy.json"; }
+json() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+
+log "pushing the base image to the registry, and warming up (runtime published, runtime layers computed; not timed)"
+skopeo copy -q --dest-tls-verify=false "oci:$base:trixie" "docker://$host/base:trixie"
+from=(--base-image "$host/base:trixie" --insecure)
+./bento containerize "$example_tag" "${from[@]}" --output "oci:$work/warmup" >/dev/null 2>"$work/warmup.err" || { cat "$work/warmup.err" >&2; exit 1; }
+rm -rf "$work/warmup"
+
+# Runs containerize under /usr/bin/time; sets run_seconds, run_rss_kib, run_digest, run_err (stderr file).
+run() {
+  local name="$1"; shift
+  run_err="$work/$name.err"
+  cat "$work"/big/*.safetensors "$work"/small/*.safetensors >/dev/null  # the same warm page cache for every contender
+  /usr/bin/time -o "$work/$name.time" -f "%e %M" ./bento containerize "$@" >"$work/$name.out" 2>"$run_err" || { cat "$run_err" >&2; exit 1; }
+  read -r run_seconds run_rss_kib <"$work/$name.time"
+  run_digest=$(tail -1 "$work/$name.out")
+}
+hashed() { sed -nE 's/.*from cache, (.*) hashed\).*/\1/p' "$1" | tail -1; }
+
+log "bento containerize --push: new bento (weights hashed), then the same bento to another repository"
+run new "$big_tag" "${from[@]}" --push -t "$host/bento/new:1"
+new_s=$run_seconds; new_rss=$run_rss_kib; digest=$run_digest; new_hashed=$(hashed "$run_err")
+run again "$big_tag" "${from[@]}" --push -t "$host/bento/again:1"
+again_s=$run_seconds; again_hashed=$(hashed "$run_err")
+[[ "$run_digest" == "$digest" ]] || { echo "error: the second containerize gave another digest" >&2; exit 1; }
+
+log "skopeo copy of the same image (written as an OCI layout first, not timed)"
+./bento containerize "$big_tag" "${from[@]}" --output "oci:$work/layout:img" >/dev/null 2>&1
+cat "$work"/big/*.safetensors >/dev/null
+t0=$(now); skopeo copy -q --preserve-digests --dest-tls-verify=false --digestfile "$work/skopeo.digest" "oci:$work/layout:img" "docker://$host/skopeo/same:1"; t1=$(now)
+skopeo_same_s=$(elapsed "$t0" "$t1")
+[[ "$(cat "$work/skopeo.digest")" == "$digest" ]] || { echo "error: skopeo --preserve-digests pushed $(cat "$work/skopeo.digest"), not $digest" >&2; exit 1; }
+t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$work/layout:img" "docker://$host/skopeo/gzip:1"; t1=$(now)
+skopeo_gzip_s=$(elapsed "$t0" "$t1")
+rm -rf "$work/layout"
+
+log "pushing the unchanged image again, through the counting relay"
+c0=$(proxy_counts)
+run unchanged "$big_tag" "${from[@]}" --push -t "$proxy/bento/new:1"
+c1=$(proxy_counts)
+unchanged_bytes=$(( $(json "$c1" bytes_up) - $(json "$c0" bytes_up) ))
+unchanged_requests=$(( $(json "$c1" requests) - $(json "$c0" requests) ))
+unchanged_s=$run_seconds
+
+log "a bentofile-only change (a description), rebuilt and pushed through the counting relay"
+printf 'name: bench-push\ndescription: the same weights with a new description\n' > "$work/big/bentofile.yaml"
+big2_tag=$(./bento build "$work/big" 2>/dev/null | tail -1)
+[[ "$big2_tag" != "$big_tag" ]] || { echo "error: the edited bentofile gave the same version" >&2; exit 1; }
+run changed "$big2_tag" "${from[@]}" --push -t "$proxy/bento/new:2"
+c2=$(proxy_counts)
+changed_bytes=$(( $(json "$c2" bytes_up) - $(json "$c1" bytes_up) ))
+changed_requests=$(( $(json "$c2" requests) - $(json "$c1" requests) ))
+changed_summary=$(grep -E '^pushed ' "$run_err" | tail -1 | sed -E 's/^pushed [^:]+:[^:]+: ?//; s/^[^)]*\): //')
+unframed=$(json "$c2" unframed)
+
+log "peak memory: 256 MiB of weights"
+run small "$small_tag" "${from[@]}" --push -t "$host/bento/small:1"
+small_rss=$run_rss_kib
+
+unframed_note=""
+if ((unframed > 0)); then unframed_note=" (the relay saw $unframed chunked request bodies it could not frame; their requests are undercounted)"; fi
+result=$(cat <<EOF
+### bento containerize --push ($(date -u +%Y-%m-%d), $(nproc) cores, load average before: $(cut -d' ' -f1-3 /proc/loadavg))
+
+\`bench/containerize-push-bench.sh\`: a bento with $(mib "$weight_bytes") MiB of weights (2 shards) on the Debian 13 test base,
+pushed to docker-registry 2.8 on 127.0.0.1; baseline \`skopeo copy oci:DIR docker://...\` of the same image, same run.
+
+| case | seconds | vs skopeo --preserve-digests ($skopeo_same_s s) | vs skopeo default, gzips ($skopeo_gzip_s s) |
+|---|---:|---:|---:|
+| containerize + push, new bento (weights hashed: $new_hashed) | $new_s | $(ratio "$new_s" "$skopeo_same_s")x | $(ratio "$new_s" "$skopeo_gzip_s")x |
+| containerize + push, same bento again (hashed: $again_hashed) | $again_s | $(ratio "$again_s" "$skopeo_same_s")x | $(ratio "$again_s" "$skopeo_gzip_s")x |
+
+| push measured by the counting relay | bytes sent | HTTP requests | seconds |
+|---|---:|---:|---:|
+| unchanged image, pushed again | $unchanged_bytes ($(awk -v b="$unchanged_bytes" 'BEGIN { printf "%.1f", b / 1024 }') KiB) | $unchanged_requests | $unchanged_s |
+| after a bentofile-only change ($changed_summary) | $changed_bytes ($(awk -v b="$changed_bytes" 'BEGIN { printf "%.1f", b / 1024 }') KiB) | $changed_requests | |
+
+Peak RSS of containerize --push: $((small_rss / 1024)) MiB for 256 MiB of weights, $((new_rss / 1024)) MiB for 1 GiB ($(ratio "$new_rss" "$small_rss")x for 4x the weights).
+Digests: containerize and skopeo --preserve-digests both pushed $digest.$unframed_note
+EOF
+)
+echo "$result"
+if ((record)); then printf '\n%s\n' "$result" >> docs/benchmarks.md; fi

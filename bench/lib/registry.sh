@@ -1,0 +1,28 @@
+# Sourced by the benchmarks: starts Debian's docker-registry (distribution 2.8) on a free 127.0.0.1 port with its
+# storage under DIR and sets registry_host / registry_pid. The caller kills registry_pid on exit.
+#   start_registry DIR
+start_registry() {
+  local dir="$1" port
+  command -v docker-registry >/dev/null || { echo "error: docker-registry is required (apt-get install docker-registry)" >&2; exit 1; }
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  registry_host="127.0.0.1:$port"
+  mkdir -p "$dir"
+  cat >"$dir/config.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+http:
+  addr: $registry_host
+YAML
+  docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 100); do curl -fs "http://$registry_host/v2/" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "error: docker-registry did not start; its log:" >&2; cat "$dir/registry.log" >&2; exit 1
+}
