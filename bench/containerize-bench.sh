@@ -6,7 +6,7 @@
 #   * the 1 GiB model to a docker-archive (warm)
 #   * baselines: `sha256sum` of the weight files (hashing, the floor for a cold run), `cp` of them into a fresh
 #     directory (writing, the floor for a warm run), and `skopeo copy` of the finished layout to another layout
-# The base image is the tests' Debian 13 layout (tests/Bento.Images.Tests/Fixtures/make-base-image.sh; built once).
+# The base image is the tests' Debian 13 layout (scripts/make-base-image; built once).
 # The runtime is published once into $BENTO_RUNTIME_CACHE (default .build/bench-runtime-cache; first run ~1 min),
 # or pass a published one with RUNTIME=DIR.
 # Usage: bench/containerize-bench.sh [--record]   (--record appends the results to docs/benchmarks.md)
@@ -32,7 +32,7 @@ dotnet build tools/Bento.ModelGen -c Release -o .build/modelgen --nologo -v quie
 if [[ ! -f "$base/index.json" ]]; then
   log "building the Debian 13 base image (once)"
   mkdir -p "$cache"
-  tests/Bento.Images.Tests/Fixtures/make-base-image.sh "$base"
+  scripts/make-base-image "$base"
 fi
 
 log "generating a 1 GiB model (2 shards)"

@@ -11,7 +11,7 @@
 #     an independent TCP relay in front of the registry (bench/lib/count_proxy.py: bytes and HTTP requests)
 #   * layer digests cached: the "hashed" figure of the second containerize
 #   * peak RSS (/usr/bin/time) of containerize --push for 256 MiB and 1 GiB of weights (memory flat with weight size)
-# The base image is the tests' Debian 13 image (tests/Bento.Images.Tests/Fixtures/make-base-image.sh; built once),
+# The base image is the tests' Debian 13 image (scripts/make-base-image; built once),
 # pushed to the registry first so containerize pulls it from there like a user's base.
 # Usage: bench/containerize-push-bench.sh [--record]   (--record appends the results to docs/benchmarks.md)
 set -euo pipefail
@@ -50,7 +50,7 @@ dotnet build tools/Bento.ModelGen -c Release -o .build/modelgen --nologo -v quie
 if [[ ! -f "$base/index.json" ]]; then
   log "building the Debian 13 base image (once)"
   mkdir -p "$cache"
-  tests/Bento.Images.Tests/Fixtures/make-base-image.sh "$base"
+  scripts/make-base-image "$base"
 fi
 
 log "generating 1 GiB and 256 MiB models (2 shards each) and building their bentos"

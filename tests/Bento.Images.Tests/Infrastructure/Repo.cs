@@ -16,8 +16,6 @@ public static class Repo
 
     public static string Example => Path.Combine(Root, "examples", "tiny-llama");
 
-    public static string Fixtures => Path.Combine(Root, "tests", "Bento.Images.Tests", "Fixtures");
-
     /// <summary>Machine-wide cache for expensive fixtures (the debootstrapped base image, the published runtime).</summary>
     public static string MachineCache =>
         Environment.GetEnvironmentVariable("BENTO_TEST_CACHE") is { Length: > 0 } c ? c : "/var/cache/bentobuilder";
