@@ -10,7 +10,11 @@ namespace Bento.Runtime.Tokenization;
 /// (the prefix) and once including the new ones, and emit what the second adds to the first. Decoding
 /// the window rather than single tokens keeps context-dependent decoders right (SentencePiece's leading
 /// space, byte-level characters spanning tokens), and the window stays a few tokens long, so each step
-/// costs O(1) however long the output grows.
+/// costs O(1) however long the output grows. It only grows while the text ends in an incomplete
+/// character (or the new ids add no text); skipped special tokens never enter it. As in vLLM the new text
+/// is what the longer decode has beyond the length of the shorter one, so where a decoder rewrites earlier
+/// text (a byte-fallback run that turns out not to be UTF-8 becomes one U+FFFD per byte) the streamed text
+/// keeps the full decode's length.
 /// </remarks>
 public sealed class IncrementalDecoder
 {
@@ -24,6 +28,7 @@ public sealed class IncrementalDecoder
     private int _prefixOffset;
     /// <summary>End of the ids whose text has been emitted.</summary>
     private int _readOffset;
+    private string _pending = "";
 
     /// <param name="promptIds">The prompt, whose last few tokens give the first generated token its
     /// context (whether it starts a word, say); may be empty.</param>
@@ -40,21 +45,31 @@ public sealed class IncrementalDecoder
         }
     }
 
+    /// <summary>The text of the ids that <see cref="Add"/> has not released yet, as decoded now: what
+    /// <see cref="Flush"/> would return. Empty unless a character is incomplete, in which case it ends in
+    /// U+FFFD and may start with whole characters of the same tokens.</summary>
+    public string Pending => _pending;
+
     /// <summary>Adds one generated id and returns the text that became final (often empty while a
     /// multi-byte character is incomplete, or for a skipped special token).</summary>
     public string Add(int tokenId)
     {
+        // A skipped special token contributes nothing to any decode, so it need not widen the window.
+        if (_skipSpecialTokens && _tokenizer.IsSpecial(tokenId))
+            return "";
         _window.Add(tokenId);
         var prefixText = DecodeWindow(_prefixOffset, _readOffset);
         var fullText = DecodeWindow(_prefixOffset, _window.Count);
 
         // A trailing U+FFFD means the last character's bytes are not all here yet; wait for more.
         if (fullText.Length <= prefixText.Length || fullText.EndsWith('\uFFFD'))
+        {
+            _pending = fullText.Length > prefixText.Length ? fullText[prefixText.Length..] : "";
             return "";
+        }
 
-        var delta = fullText.StartsWith(prefixText, StringComparison.Ordinal)
-            ? fullText[prefixText.Length..]
-            : fullText[CommonPrefixLength(prefixText, fullText)..];
+        var delta = fullText[prefixText.Length..];
+        _pending = "";
         _prefixOffset = _readOffset;
         _readOffset = _window.Count;
         DropEmittedContext();
@@ -65,13 +80,11 @@ public sealed class IncrementalDecoder
     /// U+FFFD), after which the decoder is empty.</summary>
     public string Flush()
     {
-        if (_readOffset >= _window.Count)
-            return "";
-        var prefixText = DecodeWindow(_prefixOffset, _readOffset);
-        var fullText = DecodeWindow(_prefixOffset, _window.Count);
+        var rest = _pending;
+        _pending = "";
         _prefixOffset = _readOffset = _window.Count;
         DropEmittedContext();
-        return fullText.Length > prefixText.Length ? fullText[CommonPrefixLength(prefixText, fullText)..] : "";
+        return rest;
     }
 
     private string DecodeWindow(int start, int end) =>
@@ -85,14 +98,5 @@ public sealed class IncrementalDecoder
         _window.RemoveRange(0, _prefixOffset);
         _readOffset -= _prefixOffset;
         _prefixOffset = 0;
-    }
-
-    private static int CommonPrefixLength(string a, string b)
-    {
-        var length = Math.Min(a.Length, b.Length);
-        var i = 0;
-        while (i < length && a[i] == b[i])
-            i++;
-        return i;
     }
 }

@@ -89,4 +89,72 @@ public sealed class IncrementalDecoderTests
         Assert.Equal(tokenizer.Decode(ids), streamed);
         Assert.All(deltas, delta => Assert.False(delta.EndsWith('\uFFFD'), delta));
     }
+
+    [Fact]
+    public void PendingIsWhatFlushWouldReturn()
+    {
+        var tokenizer = TokenizerTestFiles.Example;
+        var random = new Random(23);
+        for (var run = 0; run < 200; run++)
+        {
+            // Any ids, so incomplete and invalid UTF-8 too.
+            var ids = Enumerable.Range(0, random.Next(1, 12)).Select(_ => random.Next(tokenizer.VocabSize)).ToList();
+            for (var length = 1; length <= ids.Count; length++)
+            {
+                var decoder = new IncrementalDecoder(tokenizer);
+                var streamed = string.Concat(ids.Take(length).Select(decoder.Add));
+                var pending = decoder.Pending;
+                Assert.True(pending.Length == 0 || pending.EndsWith('\uFFFD'), pending);
+                Assert.Equal(pending, decoder.Flush());
+                Assert.Equal("", decoder.Pending);
+                Assert.Equal(tokenizer.Decode(ids.Take(length).ToList()), streamed + pending);
+            }
+        }
+    }
+
+    [Fact]
+    public void PendingShowsTheWholeTextOfTheHeldBackTokens()
+    {
+        var tokenizer = TokenizerTestFiles.Example;
+        var ids = tokenizer.Encode("ok é", addSpecialTokens: false);
+        var decoder = new IncrementalDecoder(tokenizer);
+        var deltas = ids.Take(ids.Count - 1).Select(decoder.Add).ToList();
+        Assert.EndsWith("\uFFFD", decoder.Pending);
+        Assert.Equal("ok \uFFFD", string.Concat(deltas) + decoder.Pending);
+        Assert.Equal("ok é", string.Concat(deltas) + decoder.Add(ids[^1]));
+        Assert.Equal("", decoder.Pending);
+    }
+
+    [Fact]
+    public void SkippedSpecialTokensAreNeverDecoded()
+    {
+        var counting = new CountingTokenizer(TokenizerTestFiles.Example);
+        var decoder = new IncrementalDecoder(counting);
+        var euro = counting.Encode("€", addSpecialTokens: false);
+        Assert.Equal("", decoder.Add(euro[0]));
+        var calls = counting.DecodeCalls;
+        for (var i = 0; i < 1_000; i++)
+            Assert.Equal("", decoder.Add(511));
+        Assert.Equal(calls, counting.DecodeCalls);
+        Assert.Equal("€", string.Concat(euro.Skip(1).Select(decoder.Add)));
+        Assert.True(counting.LongestDecode <= euro.Count, $"{counting.LongestDecode}");
+
+        // Kept, they are text like any other.
+        var kept = new IncrementalDecoder(TokenizerTestFiles.Example, skipSpecialTokens: false);
+        Assert.Equal("<|eot_id|>", kept.Add(511));
+    }
+
+    [Fact]
+    public void AByteFallbackRunThatIsNotUtf8KeepsTheLengthOfTheFullDecode()
+    {
+        var tokenizer = SentencePieceTokenizerTests.Load();
+        var word = tokenizer.Encode("Hello world", addSpecialTokens: false)[^1];   // ▁world
+        int[] ids = [3 + 0xC3, 3 + 0xA9, 3 + 0xC3, word];
+        // The whole run decodes to U+FFFD per byte once it turns out invalid; "é" was already streamed, so the rest
+        // comes out as what the full decode has beyond it.
+        Assert.Equal("\uFFFD\uFFFD\uFFFD world", tokenizer.Decode(ids));
+        var (deltas, streamed) = Stream(tokenizer, ids);
+        Assert.Equal(["", "é", "", "\uFFFD\uFFFD world"], deltas);
+        Assert.Equal(tokenizer.Decode(ids).Length, streamed.Length);
+    }
 }
