@@ -137,11 +137,10 @@ public sealed class SentencePieceTokenizerTests
         Assert.True(noBos.StopTokenIds.SetEquals([2]));
     }
 
-    [Fact]
-    public void MetaspacePreTokenizerLayoutEncodesTheSame()
+    /// <summary>Newer conversions drop the normaliser for a Metaspace pre-tokenizer (prepend_scheme
+    /// "first") and a Metaspace decoder.</summary>
+    internal static JsonObject MetaspaceTokenizerJson()
     {
-        // Newer conversions drop the normaliser for a Metaspace pre-tokenizer (prepend_scheme "first")
-        // and a Metaspace decoder.
         var json = TokenizerJson();
         json["normalizer"] = null;
         json["pre_tokenizer"] = new JsonObject { ["type"] = "Metaspace", ["replacement"] = "▁", ["prepend_scheme"] = "first", ["split"] = false };
@@ -153,7 +152,15 @@ public sealed class SentencePieceTokenizerTests
                 new JsonObject { ["type"] = "ByteFallback" },
                 new JsonObject { ["type"] = "Fuse" }),
         };
-        var tokenizer = HfTokenizer.FromJson(json.ToJsonString());
+        return json;
+    }
+
+    internal static HfTokenizer LoadMetaspace() => HfTokenizer.FromJson(MetaspaceTokenizerJson().ToJsonString());
+
+    [Fact]
+    public void MetaspacePreTokenizerLayoutEncodesTheSame()
+    {
+        var tokenizer = LoadMetaspace();
         Assert.Equal([1, Id("▁Hello"), Id("▁world")], tokenizer.Encode("Hello world", addSpecialTokens: true));
         // "first": only the start of the input gets a marker, not text after a special token.
         Assert.Equal([1, Id("Hello")], tokenizer.Encode("<s>Hello", addSpecialTokens: false));
