@@ -1,5 +1,6 @@
 # Sourced by the benchmarks: starts Debian's docker-registry (distribution 2.8) on a free 127.0.0.1 port with its
-# storage under DIR and sets registry_host / registry_pid. The caller kills registry_pid on exit.
+# storage under DIR and sets registry_host / registry_pid (and adds the pid to registry_pids). The caller kills them
+# on exit.
 #   start_registry DIR
 start_registry() {
   local dir="$1" port
@@ -23,6 +24,7 @@ http:
 YAML
   docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
   registry_pid=$!
+  registry_pids+=("$registry_pid")
   for _ in $(seq 100); do curl -fs "http://$registry_host/v2/" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "error: docker-registry did not start; its log:" >&2; cat "$dir/registry.log" >&2; exit 1
 }
