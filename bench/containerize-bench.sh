@@ -17,26 +17,12 @@ record=0; [[ "${1:-}" == "--record" ]] && record=1
 work="$repo/.build/containerize-bench"
 rm -rf "$work"; mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
-cache="${BENTO_TEST_CACHE:-/var/cache/bentobuilder}"
-base="$cache/base-image-trixie-v1"
-export BENTO_RUNTIME_CACHE="${BENTO_RUNTIME_CACHE:-$repo/.build/bench-runtime-cache}"
 runtime_args=(); [[ -n "${RUNTIME:-}" ]] && runtime_args=(--runtime "$RUNTIME")
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-log() { echo "==> $*" >&2; }
-
-log "building the CLI and the model generator"
-./bento --version >/dev/null
-dotnet build tools/Bento.ModelGen -c Release -o .build/modelgen --nologo -v quiet -clp:ErrorsOnly >&2
-if [[ ! -f "$base/index.json" ]]; then
-  log "building the Debian 13 base image (once)"
-  mkdir -p "$cache"
-  scripts/make-base-image "$base"
-fi
+# shellcheck source=lib/containerize.sh
+source bench/lib/containerize.sh
 
 log "generating a 1 GiB model (2 shards)"
-dotnet .build/modelgen/bento-modelgen.dll random "$work/big" --hidden 2048 --intermediate 5632 --heads 16 --kv-heads 4 --shards 2 --target-bytes 1GiB >/dev/null
+gen_model "$work/big" 1GiB
 printf 'name: bench-big\n' > "$work/big/bentofile.yaml"
 export BENTO_HOME="$work/home"
 example_tag=$(./bento build examples/tiny-llama 2>/dev/null | tail -1)

@@ -32,31 +32,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cache="${BENTO_TEST_CACHE:-/var/cache/bentobuilder}"
-base="$cache/base-image-trixie-v1"
-export BENTO_RUNTIME_CACHE="${BENTO_RUNTIME_CACHE:-$repo/.build/bench-runtime-cache}"
 export BENTO_HOME="$work/home"
 unset SOURCE_DATE_EPOCH
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
-log() { echo "==> $*" >&2; }
-
-log "building the CLI and the model generator"
-./bento --version >/dev/null
-dotnet build tools/Bento.ModelGen -c Release -o .build/modelgen --nologo -v quiet -clp:ErrorsOnly >&2
-if [[ ! -f "$base/index.json" ]]; then
-  log "building the Debian 13 base image (once)"
-  mkdir -p "$cache"
-  scripts/make-base-image "$base"
-fi
+# shellcheck source=lib/containerize.sh
+source bench/lib/containerize.sh
 
 log "generating 1 GiB and 256 MiB models (2 shards each) and building their bentos"
-gen() { dotnet .build/modelgen/bento-modelgen.dll random "$@" --hidden 2048 --intermediate 5632 --heads 16 --kv-heads 4 --shards 2 >/dev/null; }
-gen "$work/big" --target-bytes 1GiB
-gen "$work/small" --target-bytes 256MiB
+gen_model "$work/big" 1GiB
+gen_model "$work/small" 256MiB
 printf 'name: bench-push\n' > "$work/big/bentofile.yaml"
 printf 'name: bench-push-small\n' > "$work/small/bentofile.yaml"
 weight_bytes=$(cat "$work"/big/*.safetensors | wc -c)
