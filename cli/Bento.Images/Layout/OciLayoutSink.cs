@@ -67,12 +67,14 @@ public sealed class OciLayoutSink(string directory) : IImageSink
                 }));
             await WriteFileAsync(temp, indexPath, OciJson.Serialize(index), ct);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or OperationCanceledException or BentoException)
+        catch (Exception e)
         {
+            // Whatever went wrong (a full disk, a corrupted blob, cancellation, a bug): nothing this write added stays.
             foreach (var path in created) Bento.Core.IO.AtomicFile.TryDelete(path);
             if (fresh) TryDeleteDirectory(Directory);
-            if (e is OperationCanceledException or BentoException) throw;
-            throw new BentoException($"writing the OCI layout {Directory} failed: {Describe(e)}", e);
+            if (e is IOException or UnauthorizedAccessException)
+                throw new BentoException($"writing the OCI layout {Directory} failed: {Describe(e)}", e);
+            throw;
         }
         finally
         {
@@ -110,9 +112,12 @@ public sealed class OciLayoutSink(string directory) : IImageSink
         File.Move(part, path, overwrite: true);
     }
 
+    internal const string NoSpace = "no space left on device";
+
+    /// <summary>A local write error in words: "no space left on device", "permission denied", else the message.</summary>
     internal static string Describe(Exception e) => e switch
     {
-        IOException io when (io.HResult & 0xFFFF) == Bento.Core.IO.Posix.ENOSPC || io.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) => "no space left on device",
+        IOException io when (io.HResult & 0xFFFF) == Bento.Core.IO.Posix.ENOSPC || io.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) => NoSpace,
         UnauthorizedAccessException => "permission denied",
         _ => e.Message,
     };

@@ -50,14 +50,32 @@ public interface IBlobOrigin
     string Repository { get; }
 }
 
-/// <summary>A verified blob in the local cache; it remembers where it was pulled from.</summary>
-public sealed class CachedBlob(Descriptor descriptor, string path, string registry, string repository) : IBlob, IBlobOrigin
+/// <summary>
+/// A blob in the local pull cache; it remembers where it was pulled from. It was verified when it was downloaded, but
+/// the cache trusts a file of the right size, so every read checks size and digest again as the bytes go by (sha256):
+/// a cached copy damaged since then is an error naming the file, never bytes copied into an image or pushed.
+/// </summary>
+public sealed class CachedBlob(Descriptor descriptor, string path, string registry, string repository) : ISelfVerifyingBlob, IBlobOrigin
 {
     public Descriptor Descriptor { get; } = descriptor;
     public string Path { get; } = path;
     public string Registry { get; } = registry;
     public string Repository { get; } = repository;
 
-    public Task<Stream> OpenReadAsync(CancellationToken ct) =>
-        Task.FromResult<Stream>(new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan));
+    public Task<Stream> OpenReadAsync(CancellationToken ct)
+    {
+        Stream file;
+        try
+        {
+            file = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new RegistryException($"blob {Descriptor.Digest} of {Registry}/{Repository} is no longer in the image cache ({Path}); run the command again to download it");
+        }
+        // Only sha256 can be checked while streaming; other digests were verified when downloaded.
+        if (!Descriptor.Digest.StartsWith("sha256:", StringComparison.Ordinal)) return Task.FromResult(file);
+        return Task.FromResult<Stream>(new VerifyingReadStream(file, Descriptor,
+            $"the image cache's copy {Path} of {Registry}/{Repository}, damaged since it was downloaded; delete it and run the command again to download it"));
+    }
 }

@@ -185,7 +185,8 @@ public sealed class RegistryClient : IDisposable
                 using var response = await c.SendAsync(HttpMethod.Patch, location, scopes, wd,
                     () =>
                     {
-                        var content = new UploadContent(t => cursor.AtAsync(start, t), length, c.Stats, wd, sent => observer.BlobProgress(d, start + sent));
+                        var content = new UploadContent(t => cursor.AtAsync(start, t), length, c.Stats, wd, sent => observer.BlobProgress(d, start + sent),
+                            endsBlob: start + length == d.Size);
                         content.Headers.TryAddWithoutValidation("Content-Range", $"{start}-{start + length - 1}");
                         return content;
                     });
@@ -251,7 +252,7 @@ public sealed class RegistryClient : IDisposable
             try
             {
                 response = await c.SendAsync(HttpMethod.Put, uri, scopes, wd, () => withBody
-                    ? new UploadContent(t => cursor.AtAsync(0, t), d.Size, c.Stats, wd, sent => observer.BlobProgress(d, sent))
+                    ? new UploadContent(t => cursor.AtAsync(0, t), d.Size, c.Stats, wd, sent => observer.BlobProgress(d, sent), endsBlob: true)
                     : new ByteArrayContent([]) { Headers = { ContentType = new("application/octet-stream") } });
             }
             catch (Exception e) when (withBody && Retrier.IsTransient(e))
@@ -392,7 +393,7 @@ public sealed class RegistryClient : IDisposable
         var root = await c.BaseAsync(observer.Retrying, ct);
         var uri = new Uri(root, $"v2/{repository.Repository}/blobs/{blob.Digest}");
         var dir = Path.GetDirectoryName(Path.GetFullPath(destination))!;
-        Directory.CreateDirectory(dir);
+        Local(() => Directory.CreateDirectory(dir), dir);
         await c.Retrier.ExecuteAsync($"downloading blob {Digests.Short(blob.Digest)} from {repository.Name}", async (_, token) =>
         {
             var temp = Path.Combine(dir, $".{Path.GetFileName(destination)}.{Environment.ProcessId}.{Guid.NewGuid():N}.part");
@@ -413,7 +414,7 @@ public sealed class RegistryClient : IDisposable
                 try
                 {
                     await using var body = await response.Content.ReadAsStreamAsync(wd.Token);
-                    await using var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
+                    await using var file = Local(() => new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous), dir);
                     int read;
                     while ((read = await ReadAsync(body, buffer, wd)) > 0)
                     {
@@ -421,12 +422,15 @@ public sealed class RegistryClient : IDisposable
                         if (total > blob.Size)
                             throw new DigestMismatchException($"blob {blob.Digest} from {repository.Name} is larger than the {blob.Size} bytes its descriptor says");
                         hash.AppendData(buffer, 0, read);
-                        await file.WriteAsync(buffer.AsMemory(0, read), token);
+                        // A local write error (a full disk) is not a network failure: retrying cannot help.
+                        try { await file.WriteAsync(buffer.AsMemory(0, read), token); }
+                        catch (IOException e) { throw LocalWriteFailed(dir, e); }
                         c.Stats.Received(read);
                         wd.Kick();
                         observer.BlobProgress(blob, total);
                     }
-                    await file.FlushAsync(token);
+                    try { await file.FlushAsync(token); }
+                    catch (IOException e) { throw LocalWriteFailed(dir, e); }
                 }
                 finally { ArrayPool<byte>.Shared.Return(buffer); }
                 if (total != blob.Size)
@@ -434,14 +438,30 @@ public sealed class RegistryClient : IDisposable
                 var got = $"{Digests.Algorithm(blob.Digest)}:{Convert.ToHexStringLower(hash.GetHashAndReset())}";
                 if (got != blob.Digest)
                     throw new DigestMismatchException($"blob {blob.Digest} from {repository.Name} does not match its digest (the registry sent content hashing to {got})");
-                File.Move(temp, destination, overwrite: true);
+                Local(() => File.Move(temp, destination, overwrite: true), dir);
             }
             finally
             {
-                try { File.Delete(temp); } catch (IOException) { }
+                try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             }
         }, observer.Retrying, ct);
     }
+
+    /// <summary>The pull cache could not be written: says where and why (no space left, permission denied), never retried.</summary>
+    private static RegistryException LocalWriteFailed(string directory, Exception e)
+    {
+        var why = Layout.OciLayoutSink.Describe(e);
+        var advice = why == Layout.OciLayoutSink.NoSpace ? " (free some space there, or set BENTO_HOME to a larger disk)" : "";
+        return new RegistryException($"cannot write to the image cache {directory}: {why}{advice}", inner: e);
+    }
+
+    private static T Local<T>(Func<T> action, string directory)
+    {
+        try { return action(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw LocalWriteFailed(directory, e); }
+    }
+
+    private static void Local(Action action, string directory) => Local(() => { action(); return true; }, directory);
 
     /// <summary>A blob small enough to hold in memory (a config), verified.</summary>
     internal async Task<byte[]> GetSmallBlobAsync(ImageReference repository, Descriptor blob, IPullObserver observer, CancellationToken ct)

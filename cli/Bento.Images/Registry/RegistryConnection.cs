@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Security;
 using System.Text;
 using System.Text.Json;
+using Bento.Core;
 using Bento.Images.Registry.Auth;
 
 namespace Bento.Images.Registry;
@@ -23,7 +24,9 @@ internal sealed class RegistryConnection : IDisposable
     private readonly SemaphoreSlim _tokenGate = new(1, 1);
     private readonly Dictionary<string, (string Token, DateTimeOffset Expires)> _tokens = new();
     private readonly object _lock = new();
-    private Uri? _base;
+    // Written once (under _pingGate, after _challenge) and read without a lock: volatile so a thread that sees the root
+    // also sees the challenge found with it.
+    private volatile Uri? _base;
     private AuthChallenge? _challenge;
     private CredentialLookup? _credentials;
 
@@ -184,9 +187,11 @@ internal sealed class RegistryConnection : IDisposable
             {
                 throw Unreachable(e);
             }
-            catch (HttpRequestException e) when (Inner<RegistryException>(e) is { } ours)
+            catch (HttpRequestException e) when (Inner<BentoException>(e) is { } ours)
             {
-                throw ours; // e.g. a blob that is shorter than its descriptor, found while sending it
+                // Our own verdict, found while sending the body: a blob shorter than its descriptor, or one whose bytes
+                // do not hash to its digest (a corrupted layout blob, a weight file changed since it was hashed).
+                throw ours;
             }
             catch (HttpRequestException e) when (!Retrier.IsTransient(e))
             {
@@ -327,7 +332,7 @@ internal sealed class RegistryConnection : IDisposable
             {
                 var (text, code) = await RegistryErrors.DescribeAsync(response, wd.Token);
                 throw new RegistryAuthException(
-                    $"authentication to registry {Registry} failed: its token service {realm.Authority} rejected {credentials.Describe()} ({text})",
+                    $"authentication to registry {Registry} failed: its token service {realm.Authority} rejected {credentials.Describe()} ({text}); {LoginAdvice(credentials)}",
                     response.StatusCode, code);
             }
             if (!response.IsSuccessStatusCode)
@@ -394,13 +399,19 @@ internal sealed class RegistryConnection : IDisposable
         var what = string.Join(", ", scopes.Select(s => s.StartsWith("repository:", StringComparison.Ordinal) ? s["repository:".Length..] : s));
         string message;
         if (response.StatusCode == HttpStatusCode.Forbidden)
-            message = $"registry {Registry} denied access{(what.Length > 0 ? $" to {what}" : "")} with {credentials.Describe()} ({text})";
+            message = $"registry {Registry} denied access{(what.Length > 0 ? $" to {what}" : "")} with {credentials.Describe()} ({text}); " +
+                      $"log in as a user allowed to do that with 'bento login {Registry}'";
         else if (credentials.Credential is null)
             message = $"registry {Registry} requires authentication and {credentials.Describe()}; run 'bento login {Registry}' ({text})";
         else
-            message = $"authentication to registry {Registry} failed with {credentials.Describe()} ({text})";
+            message = $"authentication to registry {Registry} failed with {credentials.Describe()} ({text}); {LoginAdvice(credentials)}";
         return new RegistryAuthException(message, response.StatusCode, code);
     }
+
+    /// <summary>What to do about rejected credentials: log in again (bento's file is consulted before docker's).</summary>
+    private string LoginAdvice(CredentialLookup credentials) => credentials.Credential is null
+        ? $"run 'bento login {Registry}'"
+        : $"check them, or run 'bento login {Registry}' to save working ones (bento's own credentials are used before docker's)";
 
     /// <summary>Checks credentials the way <c>bento login</c> needs: a request that needs them must succeed.</summary>
     public async Task VerifyCredentialsAsync(CancellationToken ct)

@@ -151,7 +151,7 @@ public sealed class BlobCache(string root)
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new RegistryException($"cannot write to the image cache '{Root}': {e.Message}");
+            throw new RegistryException($"cannot write to the image cache {Root}: {Layout.OciLayoutSink.Describe(e)}", inner: e);
         }
     }
 }

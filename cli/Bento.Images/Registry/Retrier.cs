@@ -78,9 +78,10 @@ internal sealed class Retrier
 
     public static bool IsTransient(Exception e)
     {
-        // Our own verdicts and local file problems stay what they are, however deeply HttpClient wrapped them.
+        // Our own verdicts (a registry error, a blob that does not match its descriptor) and local file problems stay
+        // what they are, however deeply HttpClient wrapped them.
         for (var x = e.InnerException; x is not null; x = x.InnerException)
-            if (x is RegistryException or UploadSessionLostException) return false;
+            if (x is Bento.Core.BentoException or UploadSessionLostException) return false;
         return e switch
         {
             FileNotFoundException or DirectoryNotFoundException or PathTooLongException => false,

@@ -49,15 +49,22 @@ internal sealed class UploadContent : HttpContent
     private readonly TransferStats _stats;
     private readonly Watchdog? _watchdog;
     private readonly Action<long>? _progress;
+    private readonly bool _endsBlob;
 
     /// <param name="open">Returns the source positioned where this body starts; not disposed here (the caller owns it).</param>
-    public UploadContent(Func<CancellationToken, Task<Stream>> open, long length, TransferStats stats, Watchdog? watchdog, Action<long>? progress, string contentType = "application/octet-stream")
+    /// <param name="endsBlob">This body carries the blob's last byte: the source is then read once more, to its end, so
+    /// a self-verifying stream (<see cref="Oci.VerifyingReadStream"/>) checks size and digest before the request is
+    /// complete. A blob whose bytes do not match its digest (a corrupted layout blob, a weight file changed since it was
+    /// hashed) aborts the request, so the registry never commits it; a blob longer than its descriptor is refused too.</param>
+    public UploadContent(Func<CancellationToken, Task<Stream>> open, long length, TransferStats stats, Watchdog? watchdog, Action<long>? progress,
+        string contentType = "application/octet-stream", bool endsBlob = false)
     {
         _open = open;
         _length = length;
         _stats = stats;
         _watchdog = watchdog;
         _progress = progress;
+        _endsBlob = endsBlob;
         Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
     }
 
@@ -79,6 +86,9 @@ internal sealed class UploadContent : HttpContent
                 var want = (int)Math.Min(BufferSize, _length - written);
                 var read = await source.ReadAsync(buffer.AsMemory(0, want), ct);
                 if (read == 0) throw new RegistryException($"the blob being uploaded ended {_length - written} bytes early: its content is shorter than its descriptor says");
+                // Before the last bytes leave (see endsBlob): the registry never receives a complete body for a bad blob.
+                if (_endsBlob && written + read == _length && await source.ReadAsync(new byte[1], ct) > 0)
+                    throw new RegistryException("the blob being uploaded is longer than its descriptor says: its content changed or its descriptor is wrong");
                 await stream.WriteAsync(buffer.AsMemory(0, read), ct);
                 written += read;
                 _stats.Sent(read);

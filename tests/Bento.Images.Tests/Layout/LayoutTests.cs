@@ -139,17 +139,64 @@ public sealed class LayoutTests : ImageTestBase
         bytes[bytes.Length / 2] ^= 0x55; // same size, other content
         await File.WriteAllBytesAsync(layerPath, bytes);
 
-        // Assembling reads the base layers (for the healthcheck probe) and notices.
+        // Reading the layout checks sizes only (hashing every base layer on every build would cost seconds); the
+        // digest is checked whenever the bytes are read. Every sink reads them, and notices.
         var bento = await BentoAsync();
-        var e = await Assert.ThrowsAsync<BentoException>(() => AssembleAsync(bento, baseLayout: corrupted));
-        Assert.Contains("digest mismatch", e.Message);
+        var image = (await AssembleAsync(bento, baseLayout: corrupted)).Image.Image;
+        Assert.Equal(baseImage.Layers[0].Blob.Descriptor.Digest, image.Layers[0].Blob.Descriptor.Digest);
 
-        // A sink copying the corrupted blob notices too, and the destination gets neither the blob nor an index.
-        var image = SyntheticImages.Compose(Config(baseImage), baseImage.Layers);
+        // An OCI layout gets neither the blob nor an index; an existing layout keeps what it had.
         var dir = Scratch.Combine("out");
-        var e2 = await Assert.ThrowsAsync<BentoException>(() => new OciLayoutSink(dir).WriteAsync(image, ["x"], default));
-        Assert.Contains("digest mismatch", e2.Message);
+        var e = await Assert.ThrowsAsync<BentoException>(() => new OciLayoutSink(dir).WriteAsync(image, ["x"], default));
+        Assert.Contains("digest mismatch", e.Message);
+        Assert.Contains(layerPath, e.Message);
         Assert.False(Directory.Exists(dir), "the layout directory this write created should be gone again");
+        var existing = Scratch.Combine("existing");
+        await new OciLayoutSink(existing).WriteAsync(Registry.TestImages.Create(seed: 7), ["old"], default); // shares no blob with it
+        var before = Directory.EnumerateFiles(existing, "*", SearchOption.AllDirectories).Order().ToList();
+        await Assert.ThrowsAsync<BentoException>(() => new OciLayoutSink(existing).WriteAsync(image, ["new"], default));
+        Assert.Equal(before, Directory.EnumerateFiles(existing, "*", SearchOption.AllDirectories).Order().ToList());
+
+        // A docker-archive is not written at all (not even a partial temp file next to it).
+        var archive = Scratch.Combine("archives", "image.tar");
+        Directory.CreateDirectory(Path.GetDirectoryName(archive)!);
+        var e2 = await Assert.ThrowsAsync<BentoException>(() => new DockerArchiveSink(archive).WriteAsync(image, ["alpha:1"], default));
+        Assert.Contains("digest mismatch", e2.Message);
+        Assert.Contains(layerPath, e2.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.GetDirectoryName(archive)!));
+    }
+
+    /// <summary>A layout whose image is an index without the wanted platform: the error lists the platforms it has.</summary>
+    [Fact]
+    public async Task A_layout_index_without_the_platform_lists_the_platforms_it_has()
+    {
+        var arm = await SyntheticImages.BaseLayoutAsync(Scratch.Combine("arm"), architecture: "arm64");
+        var armImage = await new OciLayoutSource(arm, "base").GetAsync(new Platform("linux", "arm64"), default);
+        // Replace the layout's entry by an index that lists the arm64 manifest (as multi-platform layouts do).
+        var index = new IndexDocument
+        {
+            MediaType = MediaTypes.OciIndex,
+            Manifests = [DescriptorDocument.From(armImage.Manifest with { Platform = new Platform("linux", "arm64", "v8") })],
+        };
+        var indexBytes = OciJson.Serialize(index);
+        var indexDigest = OciDigest.Of(indexBytes);
+        await File.WriteAllBytesAsync(Path.Combine(arm, "blobs", "sha256", OciDigest.Hex(indexDigest)), indexBytes);
+        var top = new IndexDocument
+        {
+            MediaType = MediaTypes.OciIndex,
+            Manifests = [DescriptorDocument.From(new Descriptor(MediaTypes.OciIndex, indexDigest, indexBytes.Length)
+            {
+                Annotations = new Dictionary<string, string> { [OciAnnotations.RefName] = "multi" },
+            })],
+        };
+        await File.WriteAllBytesAsync(Path.Combine(arm, "index.json"), OciJson.Serialize(top));
+
+        var e = await Assert.ThrowsAsync<BentoException>(() => new OciLayoutSource(arm, "multi").GetAsync(ImageAssembler.DefaultPlatform, default));
+        Assert.Contains($"oci:{arm}:multi", e.Message);
+        Assert.Contains("no image for linux/amd64", e.Message);
+        Assert.Contains("linux/arm64/v8", e.Message);
+        // The platform it has is found through the index.
+        Assert.Equal(armImage.Manifest.Digest, (await new OciLayoutSource(arm, "multi").GetAsync(new Platform("linux", "arm64"), default)).Manifest.Digest);
     }
 
     [Fact]

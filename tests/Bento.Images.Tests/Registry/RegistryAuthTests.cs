@@ -103,7 +103,33 @@ public sealed class RegistryBasicAuthTests(BasicAuthRegistryFixture fixture) : R
         Assert.Contains($"registry {Host}", error.Message);
         Assert.Contains($"credentials from docker config {config} (auths)", error.Message);
         Assert.Contains("401", error.Message);
+        Assert.Contains($"run 'bento login {Host}'", error.Message); // what to do
         Assert.DoesNotContain("not-the-password", error.ToString());
+    }
+
+    [Fact]
+    public async Task Credentials_a_helper_supplied_and_the_registry_rejected_name_the_helper_and_say_to_log_in()
+    {
+        var (path, _) = Helper("perhost", RegistryServer.User, "helper-knows-a-wrong-one");
+        var config = DockerConfig(new JsonObject { ["credHelpers"] = new JsonObject { [Host] = "perhost" } });
+        using var client = AuthClient(new CredentialOptions { DockerConfigPath = config, HelperSearchPath = path, BentoAuthPath = Scratch.Combine("none.json") });
+        var error = await Assert.ThrowsAsync<RegistryAuthException>(() =>
+            new RegistryImageSource(client, Ref(Host, "auth/helper-wrong:1")).GetAsync(new Platform("linux", "amd64"), CancellationToken.None));
+        Assert.Contains($"authentication to registry {Host} failed", error.Message);
+        Assert.Contains($"credentials from docker config {config} (credHelpers: docker-credential-perhost)", error.Message);
+        Assert.Contains($"run 'bento login {Host}'", error.Message);
+        Assert.DoesNotContain("helper-knows-a-wrong-one", error.ToString());
+    }
+
+    [Fact]
+    public async Task An_anonymous_client_is_told_it_is_anonymous_and_how_to_log_in()
+    {
+        using var client = Client(Host); // CredentialOptions.Anonymous: no lookup at all
+        var error = await Assert.ThrowsAsync<RegistryAuthException>(() =>
+            client.PushAsync(TestImages.Create(seed: 205), [Ref(Host, "auth/anonymous:1")], null, CancellationToken.None));
+        Assert.Contains($"registry {Host} requires authentication", error.Message);
+        Assert.Contains("no credentials (anonymous)", error.Message);
+        Assert.Contains($"run 'bento login {Host}'", error.Message);
     }
 
     [Fact]
@@ -230,6 +256,7 @@ public sealed class RegistryTokenAuthTests : RegistryTestBase
         Assert.Contains($"registry {registry.Host}", error.Message);
         Assert.Contains(new Uri(tokens.Realm).Authority, error.Message);
         Assert.Contains("credentials from docker config", error.Message);
+        Assert.Contains($"run 'bento login {registry.Host}'", error.Message);
         Assert.DoesNotContain("bad-password", error.ToString());
     }
 
