@@ -22,8 +22,7 @@ public static class CommandRunner
             }
             catch (BentoException e)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                if (verbose) Console.Error.WriteLine(e);
+                Report($"error: {e.Message}", e, verbose);
                 return e.ExitCode;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -33,17 +32,25 @@ public static class CommandRunner
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                if (verbose) Console.Error.WriteLine(e);
+                Report($"error: {e.Message}", e, verbose);
                 return 1;
             }
             catch (Exception e)
             {
-                Console.Error.WriteLine($"error: internal error ({e.GetType().Name}: {e.Message}); please report it with the output of --verbose");
-                if (verbose) Console.Error.WriteLine(e);
+                Report($"error: internal error ({e.GetType().Name}: {e.Message}); please report it with the output of --verbose", e, verbose);
                 return 1;
             }
         });
+
+    /// <summary>
+    /// The error line (and with --verbose the stack trace), with credentials pasted into a reference or URL
+    /// (<c>https://me:TOKEN@ghcr.io/…</c>) masked: messages quote what the user typed, and logs keep them.
+    /// </summary>
+    private static void Report(string line, Exception e, bool verbose)
+    {
+        Console.Error.WriteLine(Bento.Images.Registry.Auth.Redaction.Message(line));
+        if (verbose) Console.Error.WriteLine(Bento.Images.Registry.Auth.Redaction.Message(e.ToString()));
+    }
 
     public static BentoStore Store() => BentoStore.Open();
 

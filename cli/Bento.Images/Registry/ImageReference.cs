@@ -111,6 +111,8 @@ public sealed partial record ImageReference
     {
         registry = repository = tag = digest = null;
         if (string.IsNullOrWhiteSpace(text)) return "it is empty";
+        if (Redact(text) != text)
+            return "it contains credentials (USER:PASSWORD@); never put them in a reference: save them with 'bento login REGISTRY' instead";
         if (text != text.Trim()) return "it has leading or trailing whitespace";
         if (text.Contains("://", StringComparison.Ordinal)) return "a reference has no scheme (write HOST/REPOSITORY, not a URL)";
 
@@ -180,5 +182,12 @@ public sealed partial record ImageReference
     }
 
     private static UsageException Invalid(string text, string reason) =>
-        new($"invalid image reference '{text}': {reason}");
+        new($"invalid image reference '{Redact(text)}': {reason}");
+
+    /// <summary>
+    /// The text with a URL-style <c>USER:PASSWORD@</c> (or <c>TOKEN@</c>) replaced by <c>***@</c>, for messages
+    /// (<see cref="Auth.Redaction"/>): an '@' followed by a host and a '/' is never part of a valid reference (a digest
+    /// has no '/'), but it is where people paste credentials (<c>https://me:TOKEN@ghcr.io/me/app</c>).
+    /// </summary>
+    public static string Redact(string text) => Auth.Redaction.Message(text);
 }

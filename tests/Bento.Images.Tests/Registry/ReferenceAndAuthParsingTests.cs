@@ -66,6 +66,36 @@ public sealed class ImageReferenceTests
     }
 
     [Theory]
+    [InlineData("me:p4ssw0rd-123@ghcr.io/me/app:1", "invalid image reference '***@ghcr.io/me/app:1'")]
+    [InlineData("https://me:p4ssw0rd-123@ghcr.io/me/app", "invalid image reference 'https://***@ghcr.io/me/app'")]
+    [InlineData("p4ssw0rd-123@localhost:5000/app", "invalid image reference '***@localhost:5000/app'")]
+    public void References_with_credentials_are_refused_without_repeating_them(string text, string start)
+    {
+        var error = Assert.Throws<UsageException>(() => ImageReference.Parse(text));
+        Assert.StartsWith(start + ": ", error.Message);
+        Assert.Contains("contains credentials", error.Message);
+        Assert.Contains("bento login", error.Message);
+        Assert.DoesNotContain("p4ssw0rd", error.ToString());
+        Assert.False(ImageReference.TryParse(text, out _, out var reason));
+        Assert.DoesNotContain("p4ssw0rd", reason);
+    }
+
+    [Theory]
+    [InlineData("ubuntu@sha256:abc")]
+    [InlineData("ubuntu:22.04@sha256:abc")]
+    [InlineData("ghcr.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")]
+    [InlineData("localhost:5000/team/app:v1")]
+    public void Redact_leaves_references_without_credentials_alone(string text) => Assert.Equal(text, ImageReference.Redact(text));
+
+    [Theory]
+    [InlineData("error: invalid -t 'https://me:tok3n@ghcr.io/me/app': x", "error: invalid -t 'https://***@ghcr.io/me/app': x")]
+    [InlineData("pushing me:tok3n@ghcr.io/me/app failed", "pushing ***@ghcr.io/me/app failed")]
+    [InlineData("base tok3n@localhost:5000/app, and http://u:tok3n@10.0.0.1:80/v2/", "base ***@localhost:5000/app, and http://***@10.0.0.1:80/v2/")]
+    [InlineData("no image in ghcr.io/a/b@sha256:0123 (alpha:1f2e)", "no image in ghcr.io/a/b@sha256:0123 (alpha:1f2e)")]
+    [InlineData("mail me@example.com about /tmp/a@b/c and ubuntu:22.04@sha256:ab", "mail me@example.com about /tmp/a@b/c and ubuntu:22.04@sha256:ab")]
+    public void Messages_lose_pasted_credentials_and_nothing_else(string text, string expected) => Assert.Equal(expected, Redaction.Message(text));
+
+    [Theory]
     [InlineData("docker.io", "registry-1.docker.io")]
     [InlineData("https://index.docker.io/v1/", "registry-1.docker.io")]
     [InlineData("GHCR.IO", "ghcr.io")]
@@ -165,6 +195,28 @@ public sealed class CredentialResolverTests : IDisposable
         var bad = Write("bad.json", new JsonObject { ["auths"] = new JsonObject { ["ghcr.io"] = new JsonObject { ["auth"] = "%%%" } } });
         var e2 = Assert.Throws<RegistryException>(() => new CredentialResolver(new CredentialOptions { DockerConfigPath = bad, BentoAuthPath = _dir.Combine("none.json") }).Resolve("ghcr.io"));
         Assert.Contains("not base64", e2.Message);
+    }
+
+    /// <summary>A helper that fails after printing its JSON answer: the error quotes neither that line nor the secret.</summary>
+    [Fact]
+    public void A_failing_helper_is_quoted_without_its_secret()
+    {
+        var bin = _dir.Combine("bin");
+        Directory.CreateDirectory(bin);
+        var script = Path.Combine(bin, "docker-credential-leaky");
+        File.WriteAllText(script, "#!/bin/sh\ncat >/dev/null\nprintf '{\"ServerURL\":\"ghcr.io\",\"Username\":\"u\",\"Secret\":\"leaky-secret-42\"}'\nexit 3\n");
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var config = Write("leaky.json", new JsonObject { ["credsStore"] = "leaky" });
+        var e = Assert.Throws<RegistryException>(() =>
+            new CredentialResolver(new CredentialOptions { DockerConfigPath = config, BentoAuthPath = _dir.Combine("none.json"), HelperSearchPath = bin }).Resolve("ghcr.io"));
+        Assert.Contains("'docker-credential-leaky get' failed (exit 3)", e.Message);
+        Assert.DoesNotContain("leaky-secret-42", e.ToString());
+
+        // Its complaint on stderr is quoted, though: that is what says what is wrong.
+        File.WriteAllText(script, "#!/bin/sh\ncat >/dev/null\necho 'keychain is locked' >&2\nexit 1\n");
+        var e2 = Assert.Throws<RegistryException>(() =>
+            new CredentialResolver(new CredentialOptions { DockerConfigPath = config, BentoAuthPath = _dir.Combine("none.json"), HelperSearchPath = bin }).Resolve("ghcr.io"));
+        Assert.Contains("keychain is locked", e2.Message);
     }
 
     public void Dispose() => _dir.Dispose();

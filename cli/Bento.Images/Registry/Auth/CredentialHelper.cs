@@ -47,7 +47,9 @@ internal static class CredentialHelper
         {
             var said = (output + "\n" + error).Trim();
             if (said.Contains("credentials not found", StringComparison.OrdinalIgnoreCase)) return null;
-            var firstLine = said.Split('\n')[0].Trim();
+            // Quote the helper's complaint (stderr first), but never a line that may carry a secret: its JSON answer.
+            var firstLine = (error.Trim().Length > 0 ? error : output).Trim().Split('\n')[0].Trim();
+            if (firstLine.StartsWith('{') || firstLine.Contains("Secret", StringComparison.OrdinalIgnoreCase)) firstLine = "";
             if (firstLine.Length > 200) firstLine = firstLine[..200];
             throw new RegistryException($"cannot get credentials for {registry}: '{program} get' failed (exit {process.ExitCode}{(firstLine.Length > 0 ? ": " + firstLine : "")})");
         }
