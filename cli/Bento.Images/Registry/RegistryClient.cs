@@ -101,9 +101,10 @@ public sealed class RegistryClient : IDisposable
                 return (false, null); // not mountable here; upload instead
             }, onRetry, ct);
         }
-        catch (RegistryAuthException)
+        catch (RegistryException e) when (e is not DigestMismatchException && !ct.IsCancellationRequested)
         {
-            // No pull access to the source repository: a mount is only a shortcut, so upload instead.
+            // A mount is only a shortcut: no pull access to the source repository, or a registry that refuses or keeps
+            // failing cross-repository mounts (5xx after the retries), means the blob is uploaded instead.
             return (false, null);
         }
     }

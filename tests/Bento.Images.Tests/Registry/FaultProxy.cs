@@ -33,6 +33,9 @@ public sealed class Fault(string method, string pathContains, FaultKind kind, in
     /// <summary>Only requests with at least this many body bytes (Content-Length) match.</summary>
     public long MinBodyBytes { get; init; }
 
+    /// <summary>Only requests whose query string contains this match (e.g. "mount=" for cross-repository mounts).</summary>
+    public string? QueryContains { get; init; }
+
     /// <summary>Matching requests to let through untouched before the fault starts firing.</summary>
     public int Skip { get; init; }
 
@@ -43,10 +46,11 @@ public sealed class Fault(string method, string pathContains, FaultKind kind, in
     /// <summary>How many times it fired.</summary>
     public int Fired => Volatile.Read(ref _fired);
 
-    internal bool TryTake(string method, string path, long contentLength)
+    internal bool TryTake(string method, string path, string query, long contentLength)
     {
         if (!string.Equals(method, Method, StringComparison.OrdinalIgnoreCase)) return false;
         if (!path.Contains(PathContains, StringComparison.Ordinal)) return false;
+        if (QueryContains is not null && !query.Contains(QueryContains, StringComparison.Ordinal)) return false;
         if (MinBodyBytes > 0 && contentLength < MinBodyBytes) return false;
         if (Interlocked.Increment(ref _seen) <= Skip) return false;
         if (Interlocked.Decrement(ref _left) < 0) return false;
@@ -126,8 +130,9 @@ public sealed class FaultProxy : IDisposable
                 var parts = request.StartLine.Split(' ');
                 var (method, target) = (parts[0], parts[1]);
                 var path = target.Split('?')[0];
-                var line = $"{method} {path}";
-                var fault = Faults.FirstOrDefault(f => f.TryTake(method, path, request.ContentLength));
+                var query = target.Length > path.Length ? target[(path.Length + 1)..] : "";
+                var line = $"{method} {path}" + (query.Contains("mount=", StringComparison.Ordinal) ? "?mount" : "");
+                var fault = Faults.FirstOrDefault(f => f.TryTake(method, path, query, request.ContentLength));
 
                 if (fault?.Kind is FaultKind.ServerError or FaultKind.TooManyRequests)
                 {

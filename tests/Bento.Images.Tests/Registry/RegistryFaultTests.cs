@@ -155,6 +155,51 @@ public sealed class RegistryFaultTests : RegistryTestBase
         Assert.Contains("manifest unknown", skopeo.All);
     }
 
+    /// <summary>A registry that keeps failing cross-repository mounts: the blobs are uploaded instead, the push succeeds.</summary>
+    [Fact]
+    public async Task A_mount_that_keeps_failing_falls_back_to_uploading()
+    {
+        var image = TestImages.Create(seed: 108);
+        var fault = _proxy.Add(new Fault("POST", "/blobs/uploads/", FaultKind.ServerError, times: 1000) { QueryContains = "mount=" });
+        using var client = ProxyClient();
+        // Two repositories in one push: the second would mount every blob from the first.
+        var observer = new RecordingObserver();
+        var result = await client.PushAsync(image, [Ref(_proxy.Host, "faults/mount-src:1"), Ref(_proxy.Host, "faults/mount-dst:1")], observer, CancellationToken.None);
+        Assert.True(fault.Fired >= 4 * FastRetry.MaxAttempts, Log);
+        Assert.Equal(0, result.Transfer.BlobsMounted);
+        Assert.Equal(8, result.Transfer.BlobsUploaded);
+        Assert.Contains(observer.Events, e => e.StartsWith("retry mounting blob", StringComparison.Ordinal));
+        Assert.Equal(image.Manifest.Digest, SkopeoCopyToOci($"{_registry.Host}/faults/mount-dst:1"));
+    }
+
+    /// <summary>Pushes write the manifest last: every manifest PUT the registry sees comes after every blob is in place.</summary>
+    [Fact]
+    public async Task The_manifest_is_put_only_after_every_blob_is_confirmed()
+    {
+        var image = TestImages.Create(seed: 109, weightBytes: 1 << 20);
+        // Slow the last blob down a little, so a manifest sent early would show up before it in the log.
+        _proxy.Add(new Fault("PUT", "/blobs/uploads/", FaultKind.Stall) { Delay = TimeSpan.FromMilliseconds(500), MinBodyBytes = 512 * 1024 });
+        _proxy.Add(new Fault("PUT", "/blobs/uploads/", FaultKind.ServerError, times: 2));
+        using var client = ProxyClient(UploadMode.Monolithic);
+        await Push(client, image, Ref(_proxy.Host, "faults/order:1"));
+        var first = _proxy.Log.Count;
+        await client.PushAsync(image, [Ref(_proxy.Host, "faults/order:2"), Ref(_proxy.Host, "faults/order-copy:1")], null, CancellationToken.None);
+        var all = _proxy.Log.ToList();
+        // Uploaded in the first push, found (HEAD) in the second; mounted into the copy in the second.
+        foreach (var (log, repository) in new[] { (all[..first], "faults/order"), (all[first..], "faults/order"), (all[first..], "faults/order-copy") })
+        {
+            var manifests = log.Select((l, i) => (l, i)).Where(x => x.l.StartsWith($"PUT /v2/{repository}/manifests/", StringComparison.Ordinal)).Select(x => x.i).ToList();
+            var blobs = log.Select((l, i) => (l, i))
+                .Where(x => x.l.StartsWith($"PUT /v2/{repository}/blobs/uploads/", StringComparison.Ordinal) && x.l.EndsWith("-> 201", StringComparison.Ordinal)
+                            || x.l.StartsWith($"POST /v2/{repository}/blobs/uploads/?mount", StringComparison.Ordinal) && x.l.EndsWith("-> 201", StringComparison.Ordinal)
+                            || x.l.StartsWith($"HEAD /v2/{repository}/blobs/", StringComparison.Ordinal))
+                .Select(x => x.i).ToList();
+            Assert.NotEmpty(manifests);
+            Assert.NotEmpty(blobs);
+            Assert.True(manifests.Min() > blobs.Max(), $"{repository}: a manifest went out before its blobs were settled:\n{Log}");
+        }
+    }
+
     [Fact]
     public async Task Corrupted_download_is_a_digest_error_naming_the_blob()
     {
