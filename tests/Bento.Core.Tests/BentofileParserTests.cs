@@ -134,6 +134,25 @@ public class BentofileParserTests : IDisposable
         Assert.StartsWith(_dir.Combine("bentofile.yaml").Replace(Environment.CurrentDirectory + "/", ""), e.Message);
     }
 
+    [Theory]
+    [InlineData("me:s3cr3t-tok@ghcr.io/me/base:1")]
+    [InlineData("https://me:s3cr3t-tok@ghcr.io/me/base:1")]
+    [InlineData("s3cr3t-tok@localhost:5000/base")]
+    public void A_base_image_carrying_credentials_is_refused_without_repeating_them(string reference)
+    {
+        var e = Fails($"name: m\ndocker:\n  base_image: '{reference}'\n");
+        Assert.Contains("docker.base_image: expected an image reference", e.Message);
+        Assert.Contains("bento login", e.Message);
+        Assert.DoesNotContain("s3cr3t-tok", e.ToString());
+    }
+
+    [Fact]
+    public void A_base_image_pinned_by_digest_is_accepted()
+    {
+        const string pinned = "ghcr.io/me/base:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        Assert.Equal(pinned, Parse($"name: m\ndocker:\n  base_image: {pinned}\n").Docker.BaseImage);
+    }
+
     [Fact]
     public void Invalid_name_is_rejected()
     {

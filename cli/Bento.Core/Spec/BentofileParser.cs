@@ -185,6 +185,12 @@ public static partial class BentofileParser
         var baseImage = docker.String("base_image");
         if (baseImage is not null && (baseImage.Length == 0 || baseImage.Any(char.IsWhiteSpace)))
             throw docker.Fail("base_image", $"expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', got '{baseImage}'");
+        // A URL or USER:PASSWORD@HOST/... would put credentials into bento.yaml (and every export of it): refuse it
+        // without repeating it. ('@' followed by a '/' is never a digest: digests have no '/'.)
+        var at = baseImage?.IndexOf('@') ?? -1;
+        if (baseImage is not null && (baseImage.Contains("://", StringComparison.Ordinal) || (at >= 0 && baseImage.IndexOf('/', at) >= 0)))
+            throw docker.Fail("base_image", "expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', not a URL or a reference " +
+                                            "carrying credentials (USER:PASSWORD@); save credentials with 'bento login REGISTRY' instead");
         return new DockerSpec(baseImage, docker.StringMap("labels"));
     }
 
