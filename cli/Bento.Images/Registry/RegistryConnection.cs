@@ -110,6 +110,13 @@ internal sealed class RegistryConnection : IDisposable
             {
                 response = await _http.GetAsync(new Uri(root, "v2/"), HttpCompletionOption.ResponseHeadersRead, wd.Token);
             }
+            catch (OperationCanceledException e) when (wd.IsConnectTimeout(e))
+            {
+                // Not even a TCP connection (over http it would be the same): unreachable, like a refused connection.
+                throw new RegistryException(
+                    $"cannot reach registry {Registry}: no connection within {_options.ConnectTimeout.TotalSeconds:0} s " +
+                    "(is the host up and the port right, or does a firewall drop the connection?)", inner: e);
+            }
             catch (OperationCanceledException) when (wd.Expired)
             {
                 if (scheme == "https" && Insecure) continue; // a plain-http server that ignores the TLS hello
@@ -178,6 +185,11 @@ internal sealed class RegistryConnection : IDisposable
             try
             {
                 response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, wd.Token);
+            }
+            catch (OperationCanceledException e) when (wd.IsConnectTimeout(e))
+            {
+                // The registry answered before (BaseAsync); a connection that cannot be made now is worth retrying.
+                throw new TimeoutException($"{method} {Show(uri)} on {Registry}: no connection within {_options.ConnectTimeout.TotalSeconds:0} s", e);
             }
             catch (OperationCanceledException) when (wd.Expired)
             {
@@ -381,6 +393,10 @@ internal sealed class RegistryConnection : IDisposable
             var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, wd.Token);
             wd.Kick();
             return response;
+        }
+        catch (OperationCanceledException e) when (wd.IsConnectTimeout(e))
+        {
+            throw new TimeoutException($"token service {realm.Authority} of registry {Registry}: no connection within {_options.ConnectTimeout.TotalSeconds:0} s", e);
         }
         catch (OperationCanceledException) when (wd.Expired)
         {

@@ -28,6 +28,14 @@ internal sealed class Watchdog : IDisposable
     /// <summary>True when this watchdog (not the caller) cancelled the request.</summary>
     public bool Expired => _cts.IsCancellationRequested && !_outer.IsCancellationRequested;
 
+    /// <summary>
+    /// True when <paramref name="e"/> is SocketsHttpHandler's <c>ConnectTimeout</c> (no TCP connection: a host that is
+    /// down or a firewall that drops packets), which surfaces as a cancellation around a <see cref="TimeoutException"/>,
+    /// not as an <see cref="HttpRequestException"/>; neither the caller nor this watchdog cancelled.
+    /// </summary>
+    public bool IsConnectTimeout(OperationCanceledException e) =>
+        !_outer.IsCancellationRequested && !_cts.IsCancellationRequested && e.InnerException is TimeoutException;
+
     public void Kick()
     {
         try { _cts.CancelAfter(_timeout); }

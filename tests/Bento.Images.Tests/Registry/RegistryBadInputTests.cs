@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using Bento.Core;
 using Bento.Images.Layout;
 using Bento.Images.Oci;
@@ -30,6 +33,41 @@ public sealed class RegistryBadInputTests(AnonymousRegistryFixture fixture) : Re
         Assert.Equal($"no linux/amd64 image in {reference} (available: linux/arm64)", error.Message);
         // Nothing but the manifest and config was fetched: the layers of an unusable image are not downloaded.
         Assert.False(File.Exists(source.Cache.PathFor(arm.Layers[2].Blob.Descriptor.Digest)));
+    }
+
+    /// <summary>
+    /// A registry host that drops connections (a firewall, a host that is down) rather than refusing them: after the
+    /// connect timeout, one error naming the registry, for a pull and for a push; before, it escaped as an "internal
+    /// error" (TaskCanceledException) that named nothing. Simulated with a listener whose accept queue is full, so the
+    /// kernel drops further SYNs.
+    /// </summary>
+    [Fact]
+    public async Task A_registry_that_drops_connections_is_named_after_the_connect_timeout()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var fillers = Enumerable.Range(0, 4).Select(_ => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)).ToList();
+        try
+        {
+            foreach (var f in fillers) _ = f.ConnectAsync(IPAddress.Loopback, port);
+            await Task.Delay(300);
+            var host = $"127.0.0.1:{port}";
+            using var client = Client(host, o => o with { ConnectTimeout = TimeSpan.FromSeconds(1) });
+            var watch = Stopwatch.StartNew();
+            var pull = await Assert.ThrowsAsync<RegistryException>(() =>
+                new RegistryImageSource(client, Ref(host, "any/base:1")).GetAsync(Amd64, CancellationToken.None));
+            Assert.Equal($"cannot reach registry {host}: no connection within 1 s (is the host up and the port right, or does a firewall drop the connection?)", pull.Message);
+            using var pusher = Client(host, o => o with { ConnectTimeout = TimeSpan.FromSeconds(1) });
+            var push = await Assert.ThrowsAsync<RegistryException>(() => pusher.PushAsync(TestImages.Create(seed: 503), [Ref(host, "any/app:1")], null, CancellationToken.None));
+            Assert.StartsWith($"cannot reach registry {host}", push.Message);
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"took {watch.Elapsed}: an unreachable registry is not retried");
+        }
+        finally
+        {
+            foreach (var f in fillers) f.Dispose();
+        }
     }
 
     /// <summary>A full disk under the pull cache: one error naming the cache and the cause, not six retries; no partial file.</summary>
