@@ -114,8 +114,10 @@ public sealed class RegistryImageSource : IImageSource
 }
 
 /// <summary>
-/// Pulled blobs by digest: <c>DIR/blobs/ALGORITHM/HEX</c>. Only verified content is ever renamed into place, so a file
-/// that exists with the right size is trusted.
+/// Pulled blobs by digest: <c>DIR/blobs/ALGORITHM/HEX</c>. Only verified content is ever renamed into place. Small
+/// blobs (manifests, configs) are verified again whenever they are read (a damaged copy is a miss, and the next write
+/// replaces it); a layer that exists with the right size is trusted here and verified as it is read
+/// (<see cref="CachedBlob"/>).
 /// </summary>
 public sealed class BlobCache(string root)
 {
@@ -129,18 +131,25 @@ public sealed class BlobCache(string root)
         return info.Exists && info.Length == d.Size;
     }
 
+    /// <summary>The cached bytes of a small blob, or null when absent, unreadable or damaged (they do not hash to <paramref name="digest"/>).</summary>
     public byte[]? TryRead(string digest)
     {
         var path = PathFor(digest);
-        try { return File.Exists(path) ? File.ReadAllBytes(path) : null; }
-        catch (IOException) { return null; }
+        try
+        {
+            if (!File.Exists(path) || new FileInfo(path).Length > RegistryClient.MaxManifestBytes) return null;
+            var bytes = File.ReadAllBytes(path);
+            return Digests.Compute(bytes, digest) == digest ? bytes : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or RegistryException) { return null; }
     }
 
-    /// <summary>Stores already-verified bytes under their digest (atomic rename; a concurrent writer wins harmlessly).</summary>
+    /// <summary>Stores already-verified bytes under their digest (atomic rename; a concurrent writer wins harmlessly). A
+    /// copy already there is kept only if it is intact.</summary>
     public void Write(string digest, byte[] bytes)
     {
         var path = PathFor(digest);
-        if (File.Exists(path)) return;
+        if (TryRead(digest) is not null) return;
         var dir = Path.GetDirectoryName(path)!;
         try
         {

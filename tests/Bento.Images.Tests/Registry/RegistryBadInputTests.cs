@@ -147,6 +147,46 @@ public sealed class RegistryBadInputTests(AnonymousRegistryFixture fixture) : Re
     }
 
     /// <summary>
+    /// A damaged cached config or manifest (same size, still valid JSON) is never used: it is fetched again and the
+    /// cache repaired, whether the base is named by tag or pinned by digest (which otherwise needs no request at all).
+    /// </summary>
+    [Fact]
+    public async Task A_damaged_cached_config_or_manifest_is_fetched_again_and_repaired()
+    {
+        var image = TestImages.Create(seed: 504);
+        using var client = Client(Host);
+        var reference = Ref(Host, "cache/small:1");
+        await client.PushAsync(image, [reference], null, CancellationToken.None);
+        var source = new RegistryImageSource(client, reference);
+        await source.GetAsync(Amd64, CancellationToken.None);
+
+        static void Damage(string path)
+        {
+            // One hex digit of the first digest inside (a diff_id, the config's digest): same size, still valid JSON.
+            var text = File.ReadAllText(path);
+            var i = text.IndexOf("sha256:", StringComparison.Ordinal) + "sha256:".Length;
+            Assert.True(i >= "sha256:".Length, text);
+            File.WriteAllText(path, text[..i] + (text[i] == '0' ? '1' : '0') + text[(i + 1)..]);
+        }
+        var configPath = source.Cache.PathFor(image.Config.Digest);
+        Damage(configPath);
+        var byTag = await new RegistryImageSource(client, reference).GetAsync(Amd64, CancellationToken.None);
+        Assert.Equal(image.ConfigBytes, byTag.ConfigBytes);
+        Assert.Equal(image.ConfigBytes, await File.ReadAllBytesAsync(configPath));
+
+        var manifestPath = source.Cache.PathFor(image.Manifest.Digest);
+        Damage(manifestPath);
+        Damage(configPath);
+        var before = client.Stats.Snapshot();
+        var byDigest = await new RegistryImageSource(client, reference.WithDigest(image.Manifest.Digest)).GetAsync(Amd64, CancellationToken.None);
+        Assert.Equal(image.ManifestBytes, byDigest.ManifestBytes);
+        Assert.Equal(image.ConfigBytes, byDigest.ConfigBytes);
+        Assert.True((client.Stats.Snapshot() - before).Requests >= 2, "the damaged copies were fetched again");
+        Assert.Equal(image.ManifestBytes, await File.ReadAllBytesAsync(manifestPath));
+        Assert.Equal(image.ConfigBytes, await File.ReadAllBytesAsync(configPath));
+    }
+
+    /// <summary>
     /// A base layer in an OCI layout whose bytes changed (same size, so reading the layout does not notice) is caught
     /// while it is pushed: the error names the layout file, the request is aborted before its last byte so the registry
     /// never commits the blob, nothing is retried, and no tag is written.
