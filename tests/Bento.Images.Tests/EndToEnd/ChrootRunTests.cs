@@ -53,7 +53,10 @@ public sealed class ChrootRunTests(ImageEndToEndFixture fixture)
 
             // The image's HEALTHCHECK command, run as Docker would (same env, in the container): healthy here, and
             // unhealthy when pointed at a port where nothing listens.
-            var config = JsonNode.Parse((await Run.CheckedAsync(Run.Tool("skopeo", "skopeo"), "inspect", "--config", $"oci:{fixture.Layout}:e2e")).Stdout)!;
+            // The config blob as written (skopeo's --config re-serialises it without Docker's Healthcheck field).
+            var manifest = JsonNode.Parse((await Run.CheckedAsync(Run.Tool("skopeo", "skopeo"), "inspect", "--raw", $"oci:{fixture.Layout}:e2e")).Stdout)!;
+            var configFile = Path.Combine(fixture.Layout, "blobs", "sha256", ((string)manifest["config"]!["digest"]!)["sha256:".Length..]);
+            var config = JsonNode.Parse(await File.ReadAllTextAsync(configFile))!;
             var healthcheck = config["config"]!["Healthcheck"]!["Test"]!.AsArray().Select(a => (string)a!).ToList();
             Assert.Equal(["CMD", "/opt/bento-runtime/bento-runtime", "--healthcheck"], healthcheck);
             var probe = await Run.ProcessAsync("unshare", InChroot(rootfs, user, cwd, env, healthcheck.Skip(1)), timeout: TimeSpan.FromMinutes(1));
