@@ -146,6 +146,25 @@ public class BentofileParserTests : IDisposable
         Assert.DoesNotContain("s3cr3t-tok", e.ToString());
     }
 
+    [Theory]
+    [InlineData("labels:\n  org.opencontainers.image.source: https://me:s3cr3t-tok@github.com/me/repo\n", "bentofile.yaml:3:36: labels.org.opencontainers.image.source:")]
+    [InlineData("docker:\n  labels:\n    repo: git+ssh://s3cr3t-tok@example.com/me/repo\n", "bentofile.yaml:4:11: docker.labels.repo:")]
+    public void A_label_url_carrying_credentials_is_refused_at_the_value_without_repeating_it(string yaml, string where)
+    {
+        var e = Fails("name: m\n" + yaml);
+        Assert.Contains(where, e.Message);
+        Assert.Contains("carries credentials", e.Message);
+        Assert.DoesNotContain("s3cr3t-tok", e.ToString());
+    }
+
+    [Fact]
+    public void Label_urls_without_credentials_and_email_like_values_are_accepted()
+    {
+        var spec = Parse("name: m\nlabels:\n  source: https://github.com/me/repo\n  owner: team@example.com\n  git: git@github.com:me/repo.git\n");
+        Assert.Equal("https://github.com/me/repo", spec.Labels["source"]);
+        Assert.Equal("git@github.com:me/repo.git", spec.Labels["git"]);
+    }
+
     [Fact]
     public void A_base_image_pinned_by_digest_is_accepted()
     {

@@ -45,7 +45,13 @@ public static class ContainerizeCommand
             var outputSpecs = (parse.GetValue(outputs) ?? []).Select(OutputSpec.Parse).ToList();
             var references = (parse.GetValue(tags) ?? []).ToList();
             foreach (var r in references)
-                if (!ImageReference.TryParse(r, out _, out var error)) throw new UsageException($"invalid -t '{r}': {error}");
+                if (!ImageReference.TryParse(r, out _, out var error)) throw new UsageException($"invalid -t '{ImageReference.Redact(r)}': {error}");
+            var baseFlag = parse.GetValue(baseImage);
+            if (baseFlag is not null && !BaseImageSpec.IsLayout(baseFlag) && !ImageReference.TryParse(baseFlag, out _, out var baseError))
+                throw new UsageException($"invalid base image '{ImageReference.Redact(baseFlag)}': {baseError}");
+            var sourceFlag = parse.GetValue(source);
+            if (sourceFlag is not null && ImageReference.Redact(sourceFlag) != sourceFlag)
+                throw new UsageException($"--source '{ImageReference.Redact(sourceFlag)}' carries credentials (USER:TOKEN@), which would be published in the image's labels; give the URL without them");
             var doPush = parse.GetValue(push);
             var doLoad = parse.GetValue(load);
             var contextDir = parse.GetValue(dockerfile);
@@ -60,7 +66,11 @@ public static class ContainerizeCommand
             var store = CommandRunner.Store();
             var bento = store.Resolve(CommandRunner.Tag(parse, tag));
             var manifest = bento.Manifest;
-            var baseText = parse.GetValue(baseImage) ?? manifest.Docker.BaseImage ?? BaseImageSpec.DefaultReference;
+            var baseText = baseFlag ?? manifest.Docker.BaseImage ?? BaseImageSpec.DefaultReference;
+            if (baseFlag is null && manifest.Docker.BaseImage is { } bentoBase && !BaseImageSpec.IsLayout(bentoBase) && !ImageReference.TryParse(bentoBase, out _, out var bentoBaseError))
+                throw new BentoException($"{manifest.Tag}: the bento's docker.base_image '{ImageReference.Redact(bentoBase)}' is not a valid image reference: {bentoBaseError}; pass --base-image REF, or fix bentofile.yaml and build again");
+            // (bento build refuses labels that carry credentials, so the bento's own source label is clean.)
+            var sourceUrl = sourceFlag ?? manifest.Labels.GetValueOrDefault(OciAnnotations.Source);
             var insecureHosts = parse.GetValue(insecure)
                 ? references.Select(r => ImageReference.Parse(r).Registry).Append(BaseImageSpec.IsLayout(baseText) ? null : ImageReference.Parse(baseText).Registry).OfType<string>().Distinct().ToList()
                 : [];
@@ -77,12 +87,12 @@ public static class ContainerizeCommand
             }
             else
             {
-                if (!ImageReference.TryParse(baseText, out var reference, out var error)) throw new UsageException($"invalid base image '{baseText}': {error}");
+                var reference = ImageReference.Parse(baseText); // checked above
                 baseSource = new RegistryImageSource(registry, reference);
                 baseName = reference.ToString();
             }
             var baseImageValue = await baseSource.GetAsync(targetPlatform, ct);
-            Console.Error.WriteLine($"base image {baseText}: {OciDigest.Short(baseImageValue.Manifest.Digest)}, {baseImageValue.Layers.Count} layer(s)");
+            Console.Error.WriteLine($"base image {ImageReference.Redact(baseText)}: {OciDigest.Short(baseImageValue.Manifest.Digest)}, {baseImageValue.Layers.Count} layer(s)");
 
             // The runtime, published once per version and cached.
             if (runtimeDir is null)
@@ -100,7 +110,7 @@ public static class ContainerizeCommand
             {
                 Platform = targetPlatform,
                 BaseName = baseName,
-                Source = parse.GetValue(source) ?? manifest.Labels.GetValueOrDefault("org.opencontainers.image.source"),
+                Source = sourceUrl,
                 Revision = parse.GetValue(revision) ?? manifest.Labels.GetValueOrDefault("org.opencontainers.image.revision"),
             }, ct);
             await hashes.SaveAsync(ct);

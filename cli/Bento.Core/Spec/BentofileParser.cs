@@ -81,7 +81,7 @@ public static partial class BentofileParser
             Path.GetFullPath(path),
             name,
             top.String("description"),
-            top.StringMap("labels"),
+            top.StringMap("labels", LabelProblem),
             top.StringList("include") ?? ["**"],
             top.StringList("exclude") ?? [],
             ParseEnvs(top),
@@ -191,8 +191,19 @@ public static partial class BentofileParser
         if (baseImage is not null && (baseImage.Contains("://", StringComparison.Ordinal) || (at >= 0 && baseImage.IndexOf('/', at) >= 0)))
             throw docker.Fail("base_image", "expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', not a URL or a reference " +
                                             "carrying credentials (USER:PASSWORD@); save credentials with 'bento login REGISTRY' instead");
-        return new DockerSpec(baseImage, docker.StringMap("labels"));
+        return new DockerSpec(baseImage, docker.StringMap("labels", LabelProblem));
     }
+
+    /// <summary>
+    /// Labels are published in bento.yaml, its exports and image labels: a URL carrying USER:TOKEN@ (a git remote
+    /// copied with its token, say) is refused without repeating it.
+    /// </summary>
+    private static string? LabelProblem(string value) => UrlWithCredentials().IsMatch(value)
+        ? "this URL carries credentials (USER:TOKEN@ after the scheme), which would be published with the bento and its images; write it without them"
+        : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]+@")]
+    private static partial System.Text.RegularExpressions.Regex UrlWithCredentials();
 
     private static string DefaultName(string directory) => Path.GetFileName(directory).ToLowerInvariant();
 

@@ -97,7 +97,8 @@ internal sealed class YamlFields
     }
 
     /// <summary>A mapping of string to string (labels); values may be any scalar and are kept as written.</summary>
-    public IReadOnlyDictionary<string, string> StringMap(string key)
+    /// <param name="problem">Checks each value: null when it is fine, else what is wrong (the error points at the value).</param>
+    public IReadOnlyDictionary<string, string> StringMap(string key, Func<string, string?>? problem = null)
     {
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
         var map = Mapping(key);
@@ -105,7 +106,9 @@ internal sealed class YamlFields
         foreach (var (k, v) in map.Node.Children)
         {
             var name = Scalar(k, map._path, "a string key");
-            result[name] = Scalar(v, map.KeyPath(name), "a string value");
+            var value = Scalar(v, map.KeyPath(name), "a string value");
+            if (problem?.Invoke(value) is { } message) throw Fail(v, map.KeyPath(name), message);
+            result[name] = value;
         }
         return result;
     }

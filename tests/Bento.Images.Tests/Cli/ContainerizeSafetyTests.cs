@@ -115,6 +115,23 @@ public sealed class ContainerizeSafetyTests : ImageTestBase
     }
 
     [Fact]
+    public async Task A_bad_base_image_from_the_bento_is_named_as_the_bentos_and_a_source_with_credentials_is_refused()
+    {
+        string[] rest = ["--runtime", Runtime, "--output", $"oci:{Scratch.Combine("o")}"];
+
+        // The bentofile accepted it (it only refuses whitespace, URLs and credentials); containerize says where it came from.
+        var upper = await BentoAsync("name: upper\ndocker:\n  base_image: registry.example.com/Team/base:1\n", project: "upper");
+        var r = await CliAsync(["containerize", upper.Tag, .. rest]);
+        AssertMentions(ErrorLine(r, 1), r, upper.Tag, "the bento's docker.base_image 'registry.example.com/Team/base:1'", "must be lowercase ('Team')", "--base-image");
+
+        // A --source URL with a token would be published in the image's labels and annotations: refused, not repeated.
+        var fromFlag = await CliAsync(["containerize", upper.Tag, "--base-image", $"oci:{BaseLayout}:base", "--source", "https://me:tok3n-88@github.com/me/repo", "--verbose", .. rest]);
+        AssertMentions(ErrorLine(fromFlag, 2), fromFlag, "--source 'https://***@github.com/me/repo'", "carries credentials");
+        Assert.DoesNotContain("tok3n-88", fromFlag.Stderr + fromFlag.Stdout);
+        Assert.False(Directory.Exists(Scratch.Combine("o")), "no failed run may leave an output behind");
+    }
+
+    [Fact]
     public async Task An_unreachable_registry_is_named_for_the_base_and_for_the_push()
     {
         var bento = await BentoAsync();
