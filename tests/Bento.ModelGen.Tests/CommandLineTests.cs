@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Bento.ModelGen.Tests;
 
 public class CommandLineTests
@@ -76,14 +74,7 @@ public class CommandLineTests
     private static async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
     {
         // Run the real bento-modelgen.dll that the test project copies next to itself.
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(typeof(ModelFolderGenerator).Assembly.Location);
-        foreach (var arg in args)
-            start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout, await stderr);
+        var r = await ProcessRunner.RunAsync("dotnet", [typeof(ModelFolderGenerator).Assembly.Location, .. args], Environment.CurrentDirectory);
+        return (r.ExitCode, r.Stdout, r.Stderr);
     }
 }

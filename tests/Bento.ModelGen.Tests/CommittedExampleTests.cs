@@ -12,7 +12,7 @@ public class CommittedExampleTests(TinyLlamaFixture tiny) : IClassFixture<TinyLl
     [InlineData("special_tokens_map.json")]
     public void CommittedExampleMatchesTheGenerator(string fileName)
     {
-        var committed = Path.Combine(RepositoryRoot(), "examples", "tiny-llama", fileName);
+        var committed = Path.Combine(Repo.ExampleDirectory, fileName);
         Assert.True(File.Exists(committed), $"{committed} is missing; run: bento-modelgen tiny-llama examples/tiny-llama");
         Assert.True(
             File.ReadAllBytes(committed).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(tiny.Directory, fileName))),
@@ -22,20 +22,11 @@ public class CommittedExampleTests(TinyLlamaFixture tiny) : IClassFixture<TinyLl
     [Fact]
     public void CommittedWeightsHaveTheConfiguredShapes()
     {
-        var committed = SafetensorsFile.Read(Path.Combine(RepositoryRoot(), "examples", "tiny-llama", "model.safetensors"));
+        var committed = SafetensorsFile.Read(Path.Combine(Repo.ExampleDirectory, "model.safetensors"));
         var generated = SafetensorsFile.Read(Path.Combine(tiny.Directory, "model.safetensors"));
         Assert.Equal(
             generated.Tensors.Select(t => (t.Name, t.DType, string.Join(",", t.Shape))),
             committed.Tensors.Select(t => (t.Name, t.DType, string.Join(",", t.Shape))));
     }
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BentoBuilder.sln")))
-                return dir.FullName;
-        }
-        throw new InvalidOperationException($"no BentoBuilder.sln above {AppContext.BaseDirectory}");
-    }
 }

@@ -54,10 +54,7 @@ public static class BentoCli
             ["SOURCE_DATE_EPOCH"] = null,
             ["NO_COLOR"] = null,
         };
-        // `dotnet test` exports MSBuild variables; a launcher rebuild inside a test must not inherit them.
-        foreach (var key in System.Environment.GetEnvironmentVariables().Keys.Cast<string>())
-            if (key.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || key.StartsWith("VSTEST_", StringComparison.Ordinal))
-                env[key] = null;
+        // (ProcessRunner strips the MSBuild*/VSTEST_ variables `dotnet test` exports, so a launcher rebuild inside a test does not inherit them.)
         foreach (var (key, value) in options.Environment) env[key] = value;
 
         if (options.RunAsUser is null)

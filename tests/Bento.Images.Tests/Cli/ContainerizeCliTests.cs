@@ -16,7 +16,7 @@ public sealed partial class ContainerizeCliTests : ImageTestBase
     [GeneratedRegex("^sha256:[0-9a-f]{64}$")]
     private static partial Regex DigestLine();
 
-    private Task<RunResult> CliAsync(string workingDirectory, IReadOnlyDictionary<string, string?>? env, params string[] args)
+    private Task<ProcessResult> CliAsync(string workingDirectory, IReadOnlyDictionary<string, string?>? env, params string[] args)
     {
         var environment = new Dictionary<string, string?>
         {
@@ -26,14 +26,14 @@ public sealed partial class ContainerizeCliTests : ImageTestBase
             ["DOTNET_NOLOGO"] = "1",
         };
         foreach (var (k, v) in env ?? new Dictionary<string, string?>()) environment[k] = v;
-        return Run.ProcessAsync(Repo.Launcher, args, workingDirectory, environment, TimeSpan.FromMinutes(10));
+        return ProcessRunner.RunAsync(Repo.Launcher, args, workingDirectory, environment, TimeSpan.FromMinutes(10));
     }
 
-    private Task<RunResult> CliAsync(params string[] args) => CliAsync(Scratch.CreateDirectory("cwd-" + Guid.NewGuid().ToString("N")[..6]), null, args);
+    private Task<ProcessResult> CliAsync(params string[] args) => CliAsync(Scratch.CreateDirectory("cwd-" + Guid.NewGuid().ToString("N")[..6]), null, args);
 
     private string[] Common(string tag) => ["containerize", tag, "--base-image", $"oci:{BaseLayout}:base", "--runtime", Runtime];
 
-    private static void AssertError(RunResult r, int exitCode, params string[] expected)
+    private static void AssertError(ProcessResult r, int exitCode, params string[] expected)
     {
         Assert.False(r.TimedOut, r.ToString());
         Assert.True(r.ExitCode == exitCode, $"expected exit code {exitCode}:\n{r}");

@@ -19,7 +19,7 @@ public sealed class ContainerizeMemoryTests(ITestOutputHelper output) : ImageTes
     [Fact]
     public async Task Peak_memory_does_not_grow_with_the_weights_for_layouts_archives_and_pushes()
     {
-        var time = Run.Tool("time", "time");
+        var time = HostTools.Require("time", "time");
         using var registry = new RegistryServer();
         var small = await PeakRssAsync(time, registry, "mem-small", "24MiB");
         var big = await PeakRssAsync(time, registry, "mem-big", "256MiB");
@@ -36,7 +36,7 @@ public sealed class ContainerizeMemoryTests(ITestOutputHelper output) : ImageTes
         var bento = await Bentos.BuildAsync(Store, project);
 
         var rss = Scratch.Combine(name + ".rss");
-        var r = await Run.ProcessAsync(time,
+        var r = await ProcessRunner.RunAsync(time,
             ["-o", rss, "-f", "%M", Repo.Launcher, "containerize", bento.Tag, "--base-image", $"oci:{BaseLayout}:base", "--runtime", Runtime,
              "--output", $"oci:{Scratch.Combine(name + "-layout")}", "--output", $"docker-archive:{Scratch.Combine(name + ".tar")}",
              "--push", "-t", $"{registry.Host}/memory/{name}:1", "--insecure"],

@@ -15,22 +15,22 @@ public sealed class ContainerizeRegistryTests : ImageTestBase
     [Fact]
     public async Task The_image_is_pushed_with_its_digest_and_uncompressed_weights_on_a_base_pulled_from_a_registry()
     {
-        var skopeo = Run.Tool("skopeo", "skopeo");
+        var skopeo = HostTools.Require("skopeo", "skopeo");
         using var registry = new RegistryServer();
-        await Run.CheckedAsync(skopeo, "copy", "--dest-tls-verify=false", $"oci:{BaseLayout}:base", $"docker://{registry.Host}/base:1");
+        await HostTools.CheckedAsync(skopeo, "copy", "--dest-tls-verify=false", $"oci:{BaseLayout}:base", $"docker://{registry.Host}/base:1");
         var bento = await BentoAsync();
 
         var env = new Dictionary<string, string?> { ["BENTO_HOME"] = Store.Root, ["SOURCE_DATE_EPOCH"] = null };
         var target = $"{registry.Host}/bentos/alpha:v1";
-        var r = await Run.ProcessAsync(Repo.Launcher,
+        var r = await ProcessRunner.RunAsync(Repo.Launcher,
             ["containerize", bento.Tag, "--base-image", $"{registry.Host}/base:1", "--insecure", "--runtime", Runtime, "--push", "-t", target, "--output", $"oci:{Scratch.Combine("local")}"],
             Scratch.CreateDirectory("cwd"), env, TimeSpan.FromMinutes(10));
         Assert.True(r.ExitCode == 0, $"{r}\n--- registry log ---\n{registry.Log()}");
         var digest = r.LastStdoutLine;
 
-        var inspect = JsonNode.Parse((await Run.CheckedAsync(skopeo, "inspect", "--tls-verify=false", $"docker://{target}")).Stdout)!;
+        var inspect = JsonNode.Parse((await HostTools.CheckedAsync(skopeo, "inspect", "--tls-verify=false", $"docker://{target}")).Stdout)!;
         Assert.Equal(digest, (string)inspect["Digest"]!);
-        var manifest = OciJson.Parse<ManifestDocument>(System.Text.Encoding.UTF8.GetBytes((await Run.CheckedAsync(skopeo, "inspect", "--raw", "--tls-verify=false", $"docker://{target}")).Stdout), "pushed manifest");
+        var manifest = OciJson.Parse<ManifestDocument>(System.Text.Encoding.UTF8.GetBytes((await HostTools.CheckedAsync(skopeo, "inspect", "--raw", "--tls-verify=false", $"docker://{target}")).Stdout), "pushed manifest");
         Assert.Equal(MediaTypes.OciLayer, manifest.Layers[4].MediaType); // the weight layer stays uncompressed
         Assert.Equal($"{registry.Host}/base:1", manifest.Annotations![OciAnnotations.BaseName]);
 
@@ -38,7 +38,7 @@ public sealed class ContainerizeRegistryTests : ImageTestBase
         Assert.Contains("mounted from base", r.Stderr);
 
         // Pushed again unchanged: every blob is already there and only the manifest moves.
-        var again = await Run.ProcessAsync(Repo.Launcher,
+        var again = await ProcessRunner.RunAsync(Repo.Launcher,
             ["containerize", bento.Tag, "--base-image", $"{registry.Host}/base:1", "--insecure", "--runtime", Runtime, "--push", "-t", target],
             Scratch.CreateDirectory("cwd2"), env, TimeSpan.FromMinutes(10));
         Assert.True(again.ExitCode == 0, again.ToString());
@@ -49,7 +49,7 @@ public sealed class ContainerizeRegistryTests : ImageTestBase
         Assert.True(summary.Groups[3].Value == "B" || double.Parse(summary.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) < 100, again.Stderr);
 
         // The same image written locally has the same digest: the sinks write the same bytes.
-        var local = JsonNode.Parse((await Run.CheckedAsync(skopeo, "inspect", $"oci:{Scratch.Combine("local")}")).Stdout)!;
+        var local = JsonNode.Parse((await HostTools.CheckedAsync(skopeo, "inspect", $"oci:{Scratch.Combine("local")}")).Stdout)!;
         Assert.Equal(digest, (string)local["Digest"]!);
     }
 }

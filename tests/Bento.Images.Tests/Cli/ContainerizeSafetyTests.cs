@@ -17,7 +17,7 @@ public sealed class ContainerizeSafetyTests : ImageTestBase
 {
     private const string Password = RegistryServer.Password;
 
-    private Task<RunResult> CliAsync(IReadOnlyDictionary<string, string?>? env, params string[] args)
+    private Task<ProcessResult> CliAsync(IReadOnlyDictionary<string, string?>? env, params string[] args)
     {
         var environment = new Dictionary<string, string?>
         {
@@ -28,12 +28,12 @@ public sealed class ContainerizeSafetyTests : ImageTestBase
             ["DOTNET_NOLOGO"] = "1",
         };
         foreach (var (k, v) in env ?? new Dictionary<string, string?>()) environment[k] = v;
-        return Run.ProcessAsync(Repo.Launcher, args, Scratch.CreateDirectory("cwd-" + Guid.NewGuid().ToString("N")[..6]), environment, TimeSpan.FromMinutes(10));
+        return ProcessRunner.RunAsync(Repo.Launcher, args, Scratch.CreateDirectory("cwd-" + Guid.NewGuid().ToString("N")[..6]), environment, TimeSpan.FromMinutes(10));
     }
 
-    private Task<RunResult> CliAsync(params string[] args) => CliAsync(null, args);
+    private Task<ProcessResult> CliAsync(params string[] args) => CliAsync(null, args);
 
-    private static string ErrorLine(RunResult r, int exitCode)
+    private static string ErrorLine(ProcessResult r, int exitCode)
     {
         Assert.False(r.TimedOut, r.ToString());
         Assert.True(r.ExitCode == exitCode, $"expected exit code {exitCode}:\n{r}");
@@ -42,7 +42,7 @@ public sealed class ContainerizeSafetyTests : ImageTestBase
         return errors[0];
     }
 
-    private static void AssertMentions(string line, RunResult r, params string[] expected)
+    private static void AssertMentions(string line, ProcessResult r, params string[] expected)
     {
         foreach (var text in expected) Assert.True(line.Contains(text, StringComparison.Ordinal), $"the error should mention '{text}':\n{r}");
     }
@@ -135,7 +135,7 @@ public sealed class ContainerizeSafetyTests : ImageTestBase
     public async Task An_unreachable_registry_is_named_for_the_base_and_for_the_push()
     {
         var bento = await BentoAsync();
-        var closed = $"127.0.0.1:{RegistryServer.FreePort()}";
+        var closed = $"127.0.0.1:{FreeTcpPort.Pick()}";
 
         var pull = await CliAsync("containerize", bento.Tag, "--base-image", $"{closed}/base:1", "--insecure", "--runtime", Runtime, "--output", $"oci:{Scratch.Combine("o")}");
         AssertMentions(ErrorLine(pull, 1), pull, $"cannot reach registry {closed}");
@@ -155,10 +155,10 @@ public sealed class ContainerizeSafetyTests : ImageTestBase
     [Fact]
     public async Task A_push_with_basic_auth_never_shows_or_stores_the_password_outside_auth_json()
     {
-        var skopeo = Run.Tool("skopeo", "skopeo");
+        var skopeo = HostTools.Require("skopeo", "skopeo");
         using var registry = new RegistryServer(RegistryAuth.Htpasswd);
         var creds = $"{RegistryServer.User}:{Password}";
-        await Run.CheckedAsync(skopeo, "copy", "--dest-tls-verify=false", "--dest-creds", creds, $"oci:{BaseLayout}:base", $"docker://{registry.Host}/base:1");
+        await HostTools.CheckedAsync(skopeo, "copy", "--dest-tls-verify=false", "--dest-creds", creds, $"oci:{BaseLayout}:base", $"docker://{registry.Host}/base:1");
         var bento = await BentoAsync();
         var secrets = new[] { Password, Convert.ToBase64String(Encoding.UTF8.GetBytes(creds)) };
         void AssertClean(string what, string text)
@@ -167,7 +167,7 @@ public sealed class ContainerizeSafetyTests : ImageTestBase
         }
 
         var passwordFile = Scratch.Write("password.txt", Password + "\n");
-        var login = await Run.ProcessAsync("bash", ["-c", "exec \"$0\" login \"$1\" -u \"$2\" --password-stdin --insecure --verbose < \"$3\"", Repo.Launcher, registry.Host, RegistryServer.User, passwordFile],
+        var login = await ProcessRunner.RunAsync("bash", ["-c", "exec \"$0\" login \"$1\" -u \"$2\" --password-stdin --insecure --verbose < \"$3\"", Repo.Launcher, registry.Host, RegistryServer.User, passwordFile],
             Scratch.CreateDirectory("cwd-login"), new Dictionary<string, string?> { ["BENTO_HOME"] = Store.Root, ["DOCKER_CONFIG"] = Scratch.CreateDirectory("docker-config") });
         Assert.True(login.ExitCode == 0, login.ToString());
         AssertClean("bento login's output", login.Stdout + login.Stderr);
@@ -180,10 +180,10 @@ public sealed class ContainerizeSafetyTests : ImageTestBase
         AssertClean("containerize's output", r.Stdout + r.Stderr);
 
         // What the registry holds, as an independent client reads it.
-        var config = (await Run.CheckedAsync(skopeo, "inspect", "--config", "--tls-verify=false", "--creds", creds, $"docker://{target}")).Stdout;
+        var config = (await HostTools.CheckedAsync(skopeo, "inspect", "--config", "--tls-verify=false", "--creds", creds, $"docker://{target}")).Stdout;
         Assert.NotNull(JsonNode.Parse(config)!["config"]!["Labels"]);
         AssertClean("the pushed config", config);
-        AssertClean("the pushed manifest", (await Run.CheckedAsync(skopeo, "inspect", "--raw", "--tls-verify=false", "--creds", creds, $"docker://{target}")).Stdout);
+        AssertClean("the pushed manifest", (await HostTools.CheckedAsync(skopeo, "inspect", "--raw", "--tls-verify=false", "--creds", creds, $"docker://{target}")).Stdout);
 
         // Every file written locally: the layout, the bento, the pull and layer caches. Only auth.json holds them.
         var authFile = Path.Combine(Store.Root, "auth.json");

@@ -18,10 +18,10 @@ public sealed class ChrootRunTests(ImageEndToEndFixture fixture)
     [Fact]
     public async Task The_unpacked_image_serves_the_bento_with_the_deployments_enforce_eager()
     {
-        var umoci = Run.Tool("umoci", "umoci");
-        Run.Tool("unshare", "util-linux");
+        var umoci = HostTools.Require("umoci", "umoci");
+        HostTools.Require("unshare", "util-linux");
         var bundle = fixture.Scratch.Combine("bundle");
-        await Run.CheckedAsync(umoci, "unpack", "--image", $"{fixture.Layout}:e2e", bundle);
+        await HostTools.CheckedAsync(umoci, "unpack", "--image", $"{fixture.Layout}:e2e", bundle);
         var spec = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(bundle, "config.json")))!["process"]!;
         var args = spec["args"]!.AsArray().Select(a => (string)a!).ToList();
         var env = spec["env"]!.AsArray().Select(a => (string)a!).ToList();
@@ -32,7 +32,7 @@ public sealed class ChrootRunTests(ImageEndToEndFixture fixture)
         Assert.Equal("/bento", cwd);
         Assert.DoesNotContain(env, e => e.StartsWith("BENTO_ENFORCE_EAGER=", StringComparison.Ordinal));
 
-        var port = HealthProbe.FreePort();
+        var port = FreeTcpPort.Pick();
         env.RemoveAll(e => e.StartsWith("BENTO_PORT=", StringComparison.Ordinal));
         env.AddRange(["BENTO_ENFORCE_EAGER=1", $"BENTO_PORT={port}", "BENTO_HOST=127.0.0.1"]);
 
@@ -54,16 +54,16 @@ public sealed class ChrootRunTests(ImageEndToEndFixture fixture)
             // The image's HEALTHCHECK command, run as Docker would (same env, in the container): healthy here, and
             // unhealthy when pointed at a port where nothing listens.
             // The config blob as written (skopeo's --config re-serialises it without Docker's Healthcheck field).
-            var manifest = JsonNode.Parse((await Run.CheckedAsync(Run.Tool("skopeo", "skopeo"), "inspect", "--raw", $"oci:{fixture.Layout}:e2e")).Stdout)!;
+            var manifest = JsonNode.Parse((await HostTools.CheckedAsync(HostTools.Require("skopeo", "skopeo"), "inspect", "--raw", $"oci:{fixture.Layout}:e2e")).Stdout)!;
             var configFile = Path.Combine(fixture.Layout, "blobs", "sha256", ((string)manifest["config"]!["digest"]!)["sha256:".Length..]);
             var config = JsonNode.Parse(await File.ReadAllTextAsync(configFile))!;
             var healthcheck = config["config"]!["Healthcheck"]!["Test"]!.AsArray().Select(a => (string)a!).ToList();
             Assert.Equal(["CMD", "/opt/bento-runtime/bento-runtime", "--healthcheck"], healthcheck);
-            var probe = await Run.ProcessAsync("unshare", InChroot(rootfs, user, cwd, env, healthcheck.Skip(1)), timeout: TimeSpan.FromMinutes(1));
+            var probe = await ProcessRunner.RunAsync("unshare", InChroot(rootfs, user, cwd, env, healthcheck.Skip(1)), timeout: TimeSpan.FromMinutes(1));
             Assert.True(probe.ExitCode == 0, probe.ToString());
             Assert.Contains($"GET http://127.0.0.1:{port}/health: 200", probe.Stdout);
-            var closed = HealthProbe.FreePort();
-            var failing = await Run.ProcessAsync("unshare", InChroot(rootfs, user, cwd, [.. env, $"BENTO_PORT={closed}"], healthcheck.Skip(1)), timeout: TimeSpan.FromMinutes(1));
+            var closed = FreeTcpPort.Pick();
+            var failing = await ProcessRunner.RunAsync("unshare", InChroot(rootfs, user, cwd, [.. env, $"BENTO_PORT={closed}"], healthcheck.Skip(1)), timeout: TimeSpan.FromMinutes(1));
             Assert.True(failing.ExitCode == 1, failing.ToString());
             Assert.Contains($"GET http://127.0.0.1:{closed}/health:", failing.Stdout);
         }
@@ -98,8 +98,8 @@ public sealed class ChrootRunTests(ImageEndToEndFixture fixture)
     [Fact]
     public async Task Skopeo_reads_the_real_image_and_its_labels()
     {
-        var skopeo = Run.Tool("skopeo", "skopeo");
-        var inspect = JsonNode.Parse((await Run.CheckedAsync(skopeo, "inspect", $"oci:{fixture.Layout}:e2e")).Stdout)!;
+        var skopeo = HostTools.Require("skopeo", "skopeo");
+        var inspect = JsonNode.Parse((await HostTools.CheckedAsync(skopeo, "inspect", $"oci:{fixture.Layout}:e2e")).Stdout)!;
         Assert.Equal(fixture.Digest, (string)inspect["Digest"]!);
         Assert.Equal("false", (string)inspect["Labels"]!["ai.bentobuilder.enforce_eager"]!);
         Assert.Equal(fixture.Tag, (string)inspect["Labels"]!["ai.bentobuilder.bento"]!);

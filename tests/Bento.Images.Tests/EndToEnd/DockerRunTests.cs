@@ -28,7 +28,7 @@ public sealed class DockerRunTests(ImageEndToEndFixture fixture)
         Assert.Equal("10001:10001", (string)config["User"]!);
         Assert.NotNull(config["Healthcheck"]);
 
-        var port = HealthProbe.FreePort();
+        var port = FreeTcpPort.Pick();
         var run = await engine.DockerAsync(["run", "-d", "--network", "host", "-e", "BENTO_ENFORCE_EAGER=1", "-e", $"BENTO_PORT={port}", "bento-e2e:test"]);
         Assert.True(run.ExitCode == 0, run.ToString());
         var container = run.LastStdoutLine;

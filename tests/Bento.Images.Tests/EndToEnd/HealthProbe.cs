@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 
 namespace Bento.Images.Tests.EndToEnd;
@@ -7,13 +5,6 @@ namespace Bento.Images.Tests.EndToEnd;
 /// <summary>Polls the runtime's /health until the model is loaded and enforce_eager is what the deployment set.</summary>
 public static class HealthProbe
 {
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     /// <returns>The last /health document.</returns>
     public static async Task<JsonNode> WaitForEagerFromEnvAsync(int port, Func<string?> stillRunning, TimeSpan timeout)
     {

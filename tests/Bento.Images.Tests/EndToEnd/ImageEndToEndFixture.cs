@@ -15,15 +15,15 @@ public sealed class ImageEndToEndCollection : ICollectionFixture<ImageEndToEndFi
 /// </summary>
 public sealed class ImageEndToEndFixture : IAsyncLifetime
 {
-    public Scratch Scratch { get; } = new();
+    public TempDirectory Scratch { get; } = new();
     public string Home => Scratch.Combine("home");
     public string BaseLayout { get; private set; } = "";
     public string Tag { get; private set; } = "";
     public string Layout => Scratch.Combine("layout");
     public string Digest { get; private set; } = "";
-    public RunResult Containerize { get; private set; } = null!;
+    public ProcessResult Containerize { get; private set; } = null!;
 
-    public Task<RunResult> BentoAsync(IReadOnlyDictionary<string, string?>? env, params string[] args)
+    public Task<ProcessResult> BentoAsync(IReadOnlyDictionary<string, string?>? env, params string[] args)
     {
         var environment = new Dictionary<string, string?>
         {
@@ -33,7 +33,7 @@ public sealed class ImageEndToEndFixture : IAsyncLifetime
             ["DOTNET_NOLOGO"] = "1",
         };
         foreach (var (k, v) in env ?? new Dictionary<string, string?>()) environment[k] = v;
-        return Run.ProcessAsync(Repo.Launcher, args, Scratch.CreateDirectory("work"), environment, TimeSpan.FromMinutes(20));
+        return ProcessRunner.RunAsync(Repo.Launcher, args, Scratch.CreateDirectory("work"), environment, TimeSpan.FromMinutes(20));
     }
 
     /// <summary>The runtime the first containerize published (or was given); later runs use it, so that a change to

@@ -14,12 +14,12 @@ public static class Bentos
     public static string ExampleDirectory()
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
-        while (!ModelFiles.All(f => File.Exists(Path.Combine(Repo.Example, f))))
+        while (!ModelFiles.All(f => File.Exists(Path.Combine(Repo.ExampleDirectory, f))))
         {
-            if (DateTime.UtcNow > deadline) throw new InvalidOperationException($"{Repo.Example} lacks its generated model files (tools/Bento.ModelGen tiny-llama)");
+            if (DateTime.UtcNow > deadline) throw new InvalidOperationException($"{Repo.ExampleDirectory} lacks its generated model files (tools/Bento.ModelGen tiny-llama)");
             Thread.Sleep(2000);
         }
-        return Repo.Example;
+        return Repo.ExampleDirectory;
     }
 
     /// <summary>Copies the example's model files into <paramref name="directory"/> and writes <paramref name="bentofile"/> next to them.</summary>

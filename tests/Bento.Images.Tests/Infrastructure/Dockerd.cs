@@ -25,7 +25,7 @@ public sealed class Dockerd : IAsyncDisposable
 
     public static async Task<Dockerd> StartAsync()
     {
-        var dockerd = Run.Tool("dockerd", "docker.io");
+        var dockerd = HostTools.Require("dockerd", "docker.io");
         // A short path: unix socket paths are limited to 107 bytes.
         var root = Path.Combine("/tmp", "bento-dockerd-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(root);
@@ -64,8 +64,8 @@ public sealed class Dockerd : IAsyncDisposable
         }
     }
 
-    public Task<RunResult> DockerAsync(IEnumerable<string> args, TimeSpan? timeout = null) =>
-        Run.ProcessAsync(Run.Tool("docker", "docker.io"), new[] { "-H", Host }.Concat(args), environment: new Dictionary<string, string?> { ["DOCKER_HOST"] = null }, timeout: timeout ?? TimeSpan.FromMinutes(5));
+    public Task<ProcessResult> DockerAsync(IEnumerable<string> args, TimeSpan? timeout = null) =>
+        ProcessRunner.RunAsync(HostTools.Require("docker", "docker.io"), new[] { "-H", Host }.Concat(args), environment: new Dictionary<string, string?> { ["DOCKER_HOST"] = null }, timeout: timeout ?? TimeSpan.FromMinutes(5));
 
     public async ValueTask DisposeAsync()
     {
@@ -74,7 +74,7 @@ public sealed class Dockerd : IAsyncDisposable
             if (!_process.HasExited)
             {
                 // SIGTERM lets dockerd stop its containers and containerd; kill whatever is left after a grace period.
-                await Run.ProcessAsync("kill", ["-TERM", _process.Id.ToString()]);
+                await ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString()]);
                 using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(30));
                 try { await _process.WaitForExitAsync(grace.Token); }
                 catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); }
@@ -86,7 +86,7 @@ public sealed class Dockerd : IAsyncDisposable
             // dockerd leaves mounts behind (its data root bound on itself, the netns file): detach them, deepest first.
             var mounts = File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
                 .Where(m => m.StartsWith(Root + "/", StringComparison.Ordinal)).OrderByDescending(m => m.Length).ToList();
-            foreach (var mount in mounts) await Run.ProcessAsync("umount", ["-l", mount]);
+            foreach (var mount in mounts) await ProcessRunner.RunAsync("umount", ["-l", mount]);
             try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }

@@ -11,13 +11,13 @@ public abstract class ImageTestBase : IDisposable
 {
     protected ImageTestBase()
     {
-        Scratch = new Scratch();
+        Scratch = new TempDirectory("bento-images-test-");
         Store = new BentoStore(Scratch.Combine("store"));
         Runtime = SyntheticImages.FakeRuntime(Scratch.Combine("runtime"));
         BaseLayout = SyntheticImages.BaseLayoutAsync(Scratch.Combine("base")).GetAwaiter().GetResult();
     }
 
-    protected Scratch Scratch { get; }
+    protected TempDirectory Scratch { get; }
     protected BentoStore Store { get; }
     protected string Runtime { get; }
     protected string BaseLayout { get; }

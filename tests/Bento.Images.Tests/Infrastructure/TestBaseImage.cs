@@ -20,12 +20,12 @@ public static class TestBaseImage
     {
         var dir = Path.Combine(Repo.MachineCache, Name);
         if (File.Exists(Path.Combine(dir, "index.json"))) return dir;
-        Run.Tool("debootstrap", "debootstrap");
-        Run.Tool("umoci", "umoci");
+        HostTools.Require("debootstrap", "debootstrap");
+        HostTools.Require("umoci", "umoci");
         Directory.CreateDirectory(Repo.MachineCache);
         using var held = await StoreLock.AcquireAsync(Path.Combine(Repo.MachineCache, Name + ".lock"), null, TimeSpan.FromMinutes(30));
         if (File.Exists(Path.Combine(dir, "index.json"))) return dir;
-        var r = await Run.ProcessAsync("bash", [Path.Combine(Repo.Root, "scripts", "make-base-image"), dir], timeout: TimeSpan.FromMinutes(25));
+        var r = await ProcessRunner.RunAsync("bash", [Path.Combine(Repo.Root, "scripts", "make-base-image"), dir], timeout: TimeSpan.FromMinutes(25));
         if (r.ExitCode != 0) throw new InvalidOperationException($"building the test base image failed (needs root, network access to the Debian mirror, debootstrap and umoci):\n{r}");
         return dir;
     }

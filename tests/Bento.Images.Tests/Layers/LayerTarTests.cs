@@ -11,7 +11,7 @@ namespace Bento.Images.Tests.Layers;
 /// <summary>The one deterministic layer writer: same entries => same bytes, whatever the files' metadata, the directory or the time.</summary>
 public sealed class LayerTarTests : IDisposable
 {
-    private readonly Scratch _scratch = new();
+    private readonly TempDirectory _scratch = new();
 
     public void Dispose() => _scratch.Dispose();
 
@@ -108,7 +108,7 @@ public sealed class LayerTarTests : IDisposable
     {
         var path = _scratch.Combine("layer.tar");
         await File.WriteAllBytesAsync(path, await TarBytesAsync([LayerEntry.FromBytes("bento/model/config.json", "{}"u8.ToArray()), LayerEntry.Symlink("bento/model/w", "../blobs/sha256/00")]));
-        var r = await Run.CheckedAsync("tar", "--numeric-owner", "--full-time", "-tvf", path);
+        var r = await HostTools.CheckedAsync("tar", "--numeric-owner", "--full-time", "-tvf", path);
         var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(4, lines.Length);
         Assert.StartsWith("drwxr-xr-x 0/0", lines[0]);

@@ -54,21 +54,21 @@ public sealed class LayoutTests : ImageTestBase
     [Fact]
     public async Task Skopeo_and_umoci_accept_the_layout_and_the_unpacked_root_holds_the_runtime_and_the_bento()
     {
-        var skopeo = Run.Tool("skopeo", "skopeo");
-        var umoci = Run.Tool("umoci", "umoci");
+        var skopeo = HostTools.Require("skopeo", "skopeo");
+        var umoci = HostTools.Require("umoci", "umoci");
         var image = await ImageAsync();
         var dir = Scratch.Combine("out");
         await new OciLayoutSink(dir).WriteAsync(image, ["latest"], default);
 
-        var inspect = await Run.CheckedAsync(skopeo, "inspect", $"oci:{dir}:latest");
+        var inspect = await HostTools.CheckedAsync(skopeo, "inspect", $"oci:{dir}:latest");
         var json = JsonNode.Parse(inspect.Stdout)!;
         Assert.Equal(image.Manifest.Digest, (string)json["Digest"]!);
         Assert.Equal(6, json["Layers"]!.AsArray().Count);
-        var config = JsonNode.Parse((await Run.CheckedAsync(skopeo, "inspect", "--config", $"oci:{dir}:latest")).Stdout)!;
+        var config = JsonNode.Parse((await HostTools.CheckedAsync(skopeo, "inspect", "--config", $"oci:{dir}:latest")).Stdout)!;
         Assert.Equal("10001:10001", (string)config["config"]!["User"]!);
 
         var bundle = Scratch.Combine("bundle");
-        await Run.CheckedAsync(umoci, "unpack", "--image", $"{dir}:latest", bundle);
+        await HostTools.CheckedAsync(umoci, "unpack", "--image", $"{dir}:latest", bundle);
         var rootfs = Path.Combine(bundle, "rootfs");
         Assert.True(File.Exists(Path.Combine(rootfs, "bento", "bento.yaml")));
         Assert.True(File.Exists(Path.Combine(rootfs, "etc", "os-release")), "the base layer is there");
@@ -78,30 +78,30 @@ public sealed class LayoutTests : ImageTestBase
         var weight = new FileInfo(Path.Combine(rootfs, "bento", "model", "model.safetensors"));
         Assert.Null(weight.LinkTarget);
         Assert.Equal((UnixFileMode)0b110_100_100, weight.UnixFileMode);
-        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(Repo.Example, "model.safetensors")), await File.ReadAllBytesAsync(weight.FullName));
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(Repo.ExampleDirectory, "model.safetensors")), await File.ReadAllBytesAsync(weight.FullName));
     }
 
     [Fact]
     public async Task Skopeo_accepts_the_docker_archive_which_also_is_an_oci_layout()
     {
-        var skopeo = Run.Tool("skopeo", "skopeo");
+        var skopeo = HostTools.Require("skopeo", "skopeo");
         var image = await ImageAsync();
         var file = Scratch.Combine("image.tar");
         await new DockerArchiveSink(file).WriteAsync(image, ["alpha:test"], default);
 
-        var inspect = JsonNode.Parse((await Run.CheckedAsync(skopeo, "inspect", $"docker-archive:{file}")).Stdout)!;
+        var inspect = JsonNode.Parse((await HostTools.CheckedAsync(skopeo, "inspect", $"docker-archive:{file}")).Stdout)!;
         Assert.Equal(6, inspect["Layers"]!.AsArray().Count);
-        Assert.Equal("10001:10001", (string)JsonNode.Parse((await Run.CheckedAsync(skopeo, "inspect", "--config", $"docker-archive:{file}")).Stdout)!["config"]!["User"]!);
+        Assert.Equal("10001:10001", (string)JsonNode.Parse((await HostTools.CheckedAsync(skopeo, "inspect", "--config", $"docker-archive:{file}")).Stdout)!["config"]!["User"]!);
 
-        var listing = (await Run.CheckedAsync("tar", "-tf", file)).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var listing = (await HostTools.CheckedAsync("tar", "-tf", file)).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(["oci-layout", "index.json", "manifest.json", "blobs/", "blobs/sha256/"], listing.Take(5));
         var extracted = Scratch.CreateDirectory("extracted");
-        await Run.CheckedAsync("tar", "-xf", file, "-C", extracted);
+        await HostTools.CheckedAsync("tar", "-xf", file, "-C", extracted);
         var manifest = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(extracted, "manifest.json")))!.AsArray().Single()!;
         Assert.Equal($"blobs/sha256/{OciDigest.Hex(image.Config.Digest)}", (string)manifest["Config"]!);
         Assert.Equal(["alpha:test"], manifest["RepoTags"]!.AsArray().Select(t => (string)t!));
         // ... and the same tarball, unpacked, is an OCI layout skopeo reads as well.
-        Assert.Equal(image.Manifest.Digest, (string)JsonNode.Parse((await Run.CheckedAsync(skopeo, "inspect", $"oci:{extracted}")).Stdout)!["Digest"]!);
+        Assert.Equal(image.Manifest.Digest, (string)JsonNode.Parse((await HostTools.CheckedAsync(skopeo, "inspect", $"oci:{extracted}")).Stdout)!["Digest"]!);
     }
 
     [Fact]
@@ -118,12 +118,12 @@ public sealed class LayoutTests : ImageTestBase
     [Fact]
     public async Task The_source_reads_a_layout_written_by_skopeo()
     {
-        var skopeo = Run.Tool("skopeo", "skopeo");
+        var skopeo = HostTools.Require("skopeo", "skopeo");
         var image = await ImageAsync();
         var ours = Scratch.Combine("ours");
         await new OciLayoutSink(ours).WriteAsync(image, ["t"], default);
         var theirs = Scratch.Combine("theirs");
-        await Run.CheckedAsync(skopeo, "copy", "--preserve-digests", $"oci:{ours}:t", $"oci:{theirs}:copied");
+        await HostTools.CheckedAsync(skopeo, "copy", "--preserve-digests", $"oci:{ours}:t", $"oci:{theirs}:copied");
         var read = await new OciLayoutSource(theirs, "copied").GetAsync(ImageAssembler.DefaultPlatform, default);
         Assert.Equal(image.Manifest.Digest, read.Manifest.Digest);
     }
@@ -231,7 +231,7 @@ public sealed class LayoutTests : ImageTestBase
     {
         var image = await ImageAsync();
         var mountPoint = Scratch.CreateDirectory("small-disk");
-        var mount = await Run.ProcessAsync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint]);
+        var mount = await ProcessRunner.RunAsync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mountPoint]);
         Assert.True(mount.ExitCode == 0, $"this test mounts a tmpfs and must run as root:\n{mount}");
         try
         {
@@ -259,7 +259,7 @@ public sealed class LayoutTests : ImageTestBase
         }
         finally
         {
-            await Run.ProcessAsync("umount", [mountPoint]);
+            await ProcessRunner.RunAsync("umount", [mountPoint]);
         }
     }
 

@@ -139,7 +139,7 @@ public sealed class AuthChallengeTests
 
 public sealed class CredentialResolverTests : IDisposable
 {
-    private readonly ScratchDirectory _dir = new();
+    private readonly TempDirectory _dir = new("bento-regtest-");
 
     private string Write(string name, JsonObject json)
     {

@@ -80,7 +80,7 @@ public sealed class RegistryBadInputTests(AnonymousRegistryFixture fixture) : Re
 
         var mountPoint = Scratch.Combine("small-disk");
         Directory.CreateDirectory(mountPoint);
-        var mount = await Run.ProcessAsync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint]);
+        var mount = await ProcessRunner.RunAsync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint]);
         Assert.True(mount.ExitCode == 0, $"this test mounts a tmpfs and must run as root:\n{mount}");
         try
         {
@@ -99,7 +99,7 @@ public sealed class RegistryBadInputTests(AnonymousRegistryFixture fixture) : Re
         }
         finally
         {
-            await Run.ProcessAsync("umount", [mountPoint]);
+            await ProcessRunner.RunAsync("umount", [mountPoint]);
         }
     }
 

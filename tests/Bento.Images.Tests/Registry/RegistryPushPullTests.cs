@@ -156,7 +156,7 @@ public sealed class RegistryPushPullTests(AnonymousRegistryFixture fixture) : Re
     [Fact]
     public async Task Unreachable_registry_is_named_and_fails_fast()
     {
-        var closed = $"127.0.0.1:{RegistryServer.FreePort()}";
+        var closed = $"127.0.0.1:{FreeTcpPort.Pick()}";
         using var client = Client(closed);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var error = await Assert.ThrowsAsync<RegistryException>(() =>

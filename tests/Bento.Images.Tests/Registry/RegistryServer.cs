@@ -28,7 +28,7 @@ public sealed class RegistryServer : IDisposable
             throw new InvalidOperationException($"{Binary} is missing: install the apt package docker-registry (tests/run.sh does)");
         _dir = Path.Combine(Path.GetTempPath(), "bento-registry-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(_dir);
-        Port = FreePort();
+        Port = FreeTcpPort.Pick();
         Host = $"127.0.0.1:{Port}";
 
         var config = new StringBuilder($"""
@@ -113,15 +113,6 @@ public sealed class RegistryServer : IDisposable
 
     public string Log() { try { return File.ReadAllText(LogPath); } catch (IOException) { return ""; } }
 
-    public static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
-
     /// <summary>A bcrypt htpasswd line from apache2-utils' htpasswd.</summary>
     public static string Htpasswd(string user, string password)
     {
@@ -174,29 +165,10 @@ public static class Tools
 
     public static Result Run(string program, IEnumerable<string> args, string? stdin = null, IDictionary<string, string>? env = null, int timeoutMs = 120_000)
     {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = stdin is not null,
-            UseShellExecute = false,
-        };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        if (env is not null) foreach (var (k, v) in env) start.Environment[k] = v;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (stdin is not null)
-        {
-            process.StandardInput.Write(stdin);
-            process.StandardInput.Close();
-        }
-        if (!process.WaitForExit(timeoutMs))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{program} {string.Join(' ', args)} did not finish");
-        }
-        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+        var r = ProcessRunner.RunAsync(program, args, Environment.CurrentDirectory, env?.ToDictionary(e => e.Key, e => (string?)e.Value),
+            TimeSpan.FromMilliseconds(timeoutMs), stdin).GetAwaiter().GetResult();
+        if (r.TimedOut) throw new TimeoutException($"{r.CommandLine} did not finish");
+        return new Result(r.ExitCode, r.Stdout, r.Stderr);
     }
 
     /// <summary>skopeo with TLS verification off (the test registries are plain http on 127.0.0.1).</summary>

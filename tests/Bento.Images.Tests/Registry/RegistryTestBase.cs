@@ -14,7 +14,7 @@ public sealed class AnonymousRegistryFixture : IDisposable
 /// <summary>Helpers shared by the registry tests: clients with fast retries, skopeo checks.</summary>
 public abstract class RegistryTestBase : IDisposable
 {
-    protected ScratchDirectory Scratch { get; } = new();
+    protected TempDirectory Scratch { get; } = new("bento-regtest-");
 
     /// <summary>Backoff short enough for tests; Retry-After still honoured as sent.</summary>
     protected static RetryOptions FastRetry => new() { MaxAttempts = 6, BaseDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(200) };

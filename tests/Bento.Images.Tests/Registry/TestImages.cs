@@ -103,25 +103,6 @@ public static class TestImages
     }
 }
 
-/// <summary>A scratch directory removed after the test.</summary>
-public sealed class ScratchDirectory : IDisposable
-{
-    public ScratchDirectory()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "bento-regtest-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
-
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-}
-
 /// <summary>Records what a push reported (thread-safe), for assertions.</summary>
 public sealed class RecordingObserver : IPushObserver, IPullObserver
 {

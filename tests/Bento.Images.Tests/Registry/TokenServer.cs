@@ -32,7 +32,7 @@ public sealed class TokenServer : IDisposable
         CertificatePath = Path.Combine(_dir, "token.crt");
         File.WriteAllText(CertificatePath, cert.ExportCertificatePem() + "\n");
         _kid = KeyId(_key.ExportSubjectPublicKeyInfo());
-        var port = RegistryServer.FreePort();
+        var port = FreeTcpPort.Pick();
         _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
         _listener.Start();
         Realm = $"http://127.0.0.1:{port}/token";

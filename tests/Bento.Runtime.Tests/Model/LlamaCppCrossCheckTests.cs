@@ -18,7 +18,7 @@ public sealed class LlamaCppCrossCheckTests(ITestOutputHelper output)
 
     private void CrossCheck(string modelDir, int[] prompt, string name)
     {
-        using var temp = new TempDir();
+        using var temp = new TempDirectory("bento-model-tests-");
         var gguf = Path.Combine(temp.Path, "model-f32.gguf");
         LlamaGgufExporter.Export(modelDir, gguf, GgmlType.F32);
 
@@ -75,7 +75,7 @@ public sealed class LlamaCppCrossCheckTests(ITestOutputHelper output)
     [Fact]
     public async Task RandomModelWithGqaAndTiedEmbeddingsMatchesLlamaCpp()
     {
-        using var temp = new TempDir();
+        using var temp = new TempDirectory("bento-model-tests-");
         var dir = Path.Combine(temp.Path, "gqa-tied");
         // normal(0, 0.02) weights give nearly flat logits (greedy picks decided by rounding noise); a 0.15 init gives
         // margins of ~1e-1 between the top candidates, so token identity is a meaningful check.
@@ -92,7 +92,7 @@ public sealed class LlamaCppCrossCheckTests(ITestOutputHelper output)
     [Fact]
     public void GgufFileIsWellFormed()
     {
-        using var temp = new TempDir();
+        using var temp = new TempDirectory("bento-model-tests-");
         var gguf = Path.Combine(temp.Path, "tiny.gguf");
         LlamaGgufExporter.Export(TinyLlama, gguf, GgmlType.F32);
         using var reference = new LlamaCppReference(gguf, contextSize: 64);
@@ -107,7 +107,7 @@ public sealed class LlamaCppCrossCheckTests(ITestOutputHelper output)
     [Fact]
     public void Float16GgufLoadsAndStaysClose()
     {
-        using var temp = new TempDir();
+        using var temp = new TempDirectory("bento-model-tests-");
         var gguf = Path.Combine(temp.Path, "tiny-f16.gguf");
         LlamaGgufExporter.Export(TinyLlama, gguf, GgmlType.F16);
         using var reference = new LlamaCppReference(gguf, contextSize: 64);

@@ -131,7 +131,7 @@ public sealed class LlamaModelTests
     [Fact]
     public void ShardedCheckpointLoadsAndMatchesSingleFile()
     {
-        using var temp = new TempDir();
+        using var temp = new TempDirectory("bento-model-tests-");
         var spec = new RandomModelSpec { HiddenSize = 64, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2, MaxPositionEmbeddings = 128 };
         var single = Path.Combine(temp.Path, "single");
         var sharded = Path.Combine(temp.Path, "sharded");
@@ -182,7 +182,7 @@ public sealed class LlamaModelTests
     [Fact]
     public void MappingALargeCheckpointDoesNotReadIt()
     {
-        using var temp = new TempDir();
+        using var temp = new TempDirectory("bento-model-tests-");
         var spec = new RandomModelSpec { HiddenSize = 512, IntermediateSize = 2048, Layers = 8, Heads = 8, KeyValueHeads = 4, MaxPositionEmbeddings = 128 };
         var dir = Path.Combine(temp.Path, "m");
         var generated = ModelFolderGenerator.GenerateAsync(dir, ModelPresets.Random(spec)).GetAwaiter().GetResult();
@@ -207,7 +207,7 @@ public sealed class LlamaModelTests
     [Fact]
     public void TiedEmbeddingsUseTheEmbeddingAsHead()
     {
-        using var temp = new TempDir();
+        using var temp = new TempDirectory("bento-model-tests-");
         var dir = Path.Combine(temp.Path, "tied");
         ModelFolderGenerator.GenerateAsync(dir, ModelPresets.Random(new RandomModelSpec
         { HiddenSize = 64, IntermediateSize = 128, Layers = 1, Heads = 4, KeyValueHeads = 1, TiedEmbeddings = true, MaxPositionEmbeddings = 64 }))

@@ -6,34 +6,7 @@ namespace Bento.Runtime.Tests.Model;
 /// <summary>Paths and helpers shared by the Model tests.</summary>
 internal static class ModelTestSupport
 {
-    public static string RepoRoot { get; } = FindRepoRoot();
-
-    public static string TinyLlama => Path.Combine(RepoRoot, "examples", "tiny-llama");
-
-    private static string FindRepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "BentoBuilder.sln")))
-                return dir.FullName;
-        throw new InvalidOperationException("BentoBuilder.sln not found above " + AppContext.BaseDirectory);
-    }
-
-    /// <summary>A fresh temporary folder, deleted on dispose.</summary>
-    public sealed class TempDir : IDisposable
-    {
-        public TempDir()
-        {
-            Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "bento-model-tests-" + Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(Path);
-        }
-
-        public string Path { get; }
-
-        public void Dispose()
-        {
-            try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-    }
+    public static string TinyLlama => Repo.ExampleDirectory;
 
     /// <summary>
     /// Generates a random Llama into <paramref name="dir"/>. <paramref name="initStd"/> replaces ModelGen's

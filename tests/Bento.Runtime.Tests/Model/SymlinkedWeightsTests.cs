@@ -9,7 +9,7 @@ public sealed class SymlinkedWeightsTests
     [Fact]
     public void A_symlinked_safetensors_file_loads_and_gives_the_same_logits()
     {
-        using var temp = new TempDir();
+        using var temp = new TempDirectory("bento-model-tests-");
         var blobs = Directory.CreateDirectory(Path.Combine(temp.Path, "blobs")).FullName;
         var snapshot = Directory.CreateDirectory(Path.Combine(temp.Path, "snapshot")).FullName;
         foreach (var file in Directory.EnumerateFiles(TinyLlama))

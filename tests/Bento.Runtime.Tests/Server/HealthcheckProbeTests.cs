@@ -19,14 +19,14 @@ public sealed class HealthcheckProbeTests
         var port = server.Port.ToString(CultureInfo.InvariantCulture);
         Assert.Equal(0, await RuntimeHost.RunAsync(["--bento", server.BentoDirectory, "--healthcheck", "--host", "127.0.0.1", "--port", port]));
 
-        var closed = RunningServer.FreePort().ToString(CultureInfo.InvariantCulture);
+        var closed = FreeTcpPort.Pick().ToString(CultureInfo.InvariantCulture);
         Assert.Equal(1, await RuntimeHost.RunAsync(["--bento", server.BentoDirectory, "--healthcheck", "--host", "127.0.0.1", "--port", closed]));
     }
 
     [Fact]
     public async Task A_503_from_health_is_unhealthy_and_the_status_is_reported()
     {
-        var port = RunningServer.FreePort();
+        var port = FreeTcpPort.Pick();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         await using var app = builder.Build();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 
 namespace Bento.Runtime.Tests.Server;
@@ -13,8 +12,8 @@ public class NpmClientTests(SharedServer shared)
     [Fact]
     public async Task The_openai_npm_client_works_unchanged()
     {
-        var source = Path.Combine(RunningServer.RepositoryRoot(), "tests", "Bento.Runtime.Tests", "Server", "npm-client");
-        var work = Path.Combine(RunningServer.RepositoryRoot(), ".build", "npm-client");
+        var source = Path.Combine(Repo.Root, "tests", "Bento.Runtime.Tests", "Server", "npm-client");
+        var work = Path.Combine(Repo.Root, ".build", "npm-client");
         Directory.CreateDirectory(work);
         foreach (var file in new[] { "package.json", "client.mjs" }) File.Copy(Path.Combine(source, file), Path.Combine(work, file), overwrite: true);
         if (!Directory.Exists(Path.Combine(work, "node_modules", "openai")))
@@ -34,13 +33,7 @@ public class NpmClientTests(SharedServer shared)
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] args, string directory)
     {
-        var start = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout + await stderr);
+        var r = await ProcessRunner.RunAsync(file, args, directory, timeout: TimeSpan.FromMinutes(3));
+        return (r.ExitCode, r.Stdout + r.Stderr);
     }
 }

@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Builder;
 using System.Net;
-using System.Net.Sockets;
 using Bento.Core.Build;
 using Bento.Core.Store;
 using Bento.Runtime.Server;
@@ -26,25 +25,18 @@ public sealed class RunningServer : IAsyncDisposable
     public Uri BaseUri => new($"http://127.0.0.1:{Port}");
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
 
-    public static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "BentoBuilder.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
-
     public static async Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string>? environment = null, CliOverrides? cli = null, int maxWaiting = 256, string? bentofile = null)
     {
         var home = Path.Combine(Path.GetTempPath(), "bento-server-test-" + Guid.NewGuid().ToString("N")[..8]);
         var project = Path.Combine(home, "project");
         Directory.CreateDirectory(project);
-        foreach (var file in Directory.EnumerateFiles(Path.Combine(RepositoryRoot(), "examples", "tiny-llama")))
+        foreach (var file in Directory.EnumerateFiles(Repo.ExampleDirectory))
             File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
         if (bentofile is not null) File.WriteAllText(Path.Combine(project, "bentofile.yaml"), bentofile);
         var store = new BentoStore(Path.Combine(home, "store"));
         var bento = (await new BentoBuilder(store).BuildAsync(Path.Combine(project, "bentofile.yaml"))).Bento;
 
-        var port = FreePort();
+        var port = FreeTcpPort.Pick();
         var settings = SettingsResolver.Resolve(bento.Manifest, environment ?? new Dictionary<string, string>(), (cli ?? CliOverrides.None) with { Port = port, Host = "127.0.0.1" });
         var app = RuntimeHost.Build(bento.Manifest, bento.Directory, settings, maxWaiting);
         await app.StartAsync();
@@ -67,13 +59,6 @@ public sealed class RunningServer : IAsyncDisposable
         }
         var health = await Http.GetStringAsync(new Uri(BaseUri, "/health"));
         throw new TimeoutException($"the server did not become ready: {health}");
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,48 +1,33 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace Bento.EndToEnd.Tests.Infrastructure;
+namespace Bento.TestSupport;
 
-/// <summary>What a child process did: exit code, both streams in full, and whether it had to be killed.</summary>
-public sealed record ProcessResult(string CommandLine, int ExitCode, string Stdout, string Stderr, bool TimedOut, TimeSpan Elapsed)
-{
-    public string[] StdoutLines => Lines(Stdout);
-
-    /// <summary>Non-empty stderr lines, without the launcher's own "bento: building the CLI" notice.</summary>
-    public string[] StderrLines => Lines(Stderr).Where(l => !l.StartsWith("bento: building the CLI", StringComparison.Ordinal)).ToArray();
-
-    public string LastStdoutLine => StdoutLines.LastOrDefault() ?? "";
-
-    private static string[] Lines(string text) =>
-        text.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToArray();
-
-    /// <summary>Everything needed to understand a failed assertion.</summary>
-    public override string ToString()
-    {
-        var sb = new StringBuilder();
-        sb.Append($"$ {CommandLine}\n");
-        sb.Append(TimedOut ? $"(killed after {Elapsed.TotalSeconds:F0} s: timed out)\n" : $"exit code {ExitCode} after {Elapsed.TotalSeconds:F1} s\n");
-        sb.Append($"--- stdout ---\n{Truncate(Stdout)}\n--- stderr ---\n{Truncate(Stderr)}");
-        return sb.ToString();
-    }
-
-    private static string Truncate(string s) => s.Length <= 6000 ? s : s[..3000] + "\n[...]\n" + s[^3000..];
-}
-
-/// <summary>Starts a process with stdin redirected (and closed at once, so it is not a terminal) and both outputs captured.</summary>
+/// <summary>
+/// Runs a child process to completion with both outputs captured. Stdin is redirected and closed at once (or fed the
+/// given text first), so the child never sees a terminal and never waits for input. On timeout the whole process tree
+/// is killed (the launcher and <c>runuser</c> start grandchildren) and the result says so instead of throwing, so the
+/// test's assertion prints what the command had written.
+/// </summary>
 public static class ProcessRunner
 {
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(5);
+
+    /// <param name="workingDirectory">default: the system temp folder, never the repository.</param>
+    /// <param name="environment">variables to set; a null value removes one.</param>
+    /// <param name="stdin">text written to the child's stdin before it is closed.</param>
     public static async Task<ProcessResult> RunAsync(
         string fileName,
         IEnumerable<string> arguments,
-        string workingDirectory,
+        string? workingDirectory = null,
         IReadOnlyDictionary<string, string?>? environment = null,
-        TimeSpan? timeout = null)
+        TimeSpan? timeout = null,
+        string? stdin = null)
     {
         var args = arguments.ToList();
         var info = new ProcessStartInfo(fileName)
         {
-            WorkingDirectory = workingDirectory,
+            WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -51,6 +36,10 @@ public static class ProcessRunner
             StandardErrorEncoding = Encoding.UTF8,
         };
         foreach (var a in args) info.ArgumentList.Add(a);
+        // `dotnet test` exports MSBuild* and VSTEST_* variables; a child that builds (the ./bento launcher's first-use
+        // build, dotnet tools) must not inherit them, or MSBuild picks up the test host's settings.
+        foreach (var key in info.Environment.Keys.Where(IsTestHostVariable).ToList())
+            info.Environment.Remove(key);
         if (environment is not null)
             foreach (var (key, value) in environment)
             {
@@ -61,12 +50,17 @@ public static class ProcessRunner
         var commandLine = string.Join(' ', new[] { fileName }.Concat(args).Select(Quote));
         var watch = Stopwatch.StartNew();
         using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {commandLine}");
-        process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            if (stdin is not null) await process.StandardInput.WriteAsync(stdin).ConfigureAwait(false);
+        }
+        catch (IOException) { } // the child exited without reading its input; its exit code tells the story
+        process.StandardInput.Close();
 
         var timedOut = false;
-        using (var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(2)))
+        using (var cts = new CancellationTokenSource(timeout ?? DefaultTimeout))
         {
             try
             {
@@ -84,6 +78,10 @@ public static class ProcessRunner
         return new ProcessResult(commandLine, timedOut ? -1 : process.ExitCode, outText, errText, timedOut, watch.Elapsed);
     }
 
+    private static bool IsTestHostVariable(string name) =>
+        name.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || name.StartsWith("VSTEST_", StringComparison.Ordinal);
+
+    // Shell quoting, so a failed test's "$ command" line can be pasted into a terminal as is.
     private static string Quote(string s) =>
         s.Length > 0 && s.All(c => char.IsAsciiLetterOrDigit(c) || "-_./:=@,+".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
 }
