@@ -83,11 +83,11 @@ run() {
   run_digest=$(tail -1 "$work/$name.out")
 }
 hashed() { sed -nE 's/.*from cache, (.*) hashed\).*/\1/p' "$1" | tail -1; }
-# skopeo copy of the layout to REFERENCE, timed into skopeo_seconds (extra skopeo flags first).
+# skopeo copy of the layout to DESTINATION, timed into skopeo_seconds: skopeo_push DESTINATION [SKOPEO FLAGS...]
 skopeo_push() {
-  local t0 t1
+  local t0 t1 destination="$1"; shift
   settle "$work"/layout/blobs/sha256/*
-  t0=$(now); skopeo copy -q --dest-tls-verify=false "$@" "oci:$work/layout:img"; t1=$(now)
+  t0=$(now); skopeo copy -q --dest-tls-verify=false "$@" "oci:$work/layout:img" "$destination"; t1=$(now)
   skopeo_seconds=$(elapsed "$t0" "$t1")
 }
 
@@ -111,7 +111,7 @@ for ((r = 1; r <= rounds; r++)); do
       [[ "$run_digest" == "$digest" ]] || { echo "error: containerize gave another digest in round $r" >&2; exit 1; }
       again_s=$run_seconds; again_hashed=$(hashed "$run_err")
     else
-      skopeo_push --preserve-digests --digestfile "$work/skopeo.digest" "docker://$registry_host/skopeo/same:1"
+      skopeo_push "docker://$registry_host/skopeo/same:1" --preserve-digests --digestfile "$work/skopeo.digest"
       [[ "$(cat "$work/skopeo.digest")" == "$digest" ]] || { echo "error: skopeo --preserve-digests pushed $(cat "$work/skopeo.digest"), not $digest" >&2; exit 1; }
       same_s=$skopeo_seconds
     fi
