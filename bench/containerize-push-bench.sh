@@ -151,6 +151,8 @@ log "peak memory: 256 MiB of weights"
 run small "$small_tag" "${from[@]}" --push -t "$host/bento/small:1"
 small_rss=$run_rss_kib
 
+rounds_text=$(for ((i = 0; i < rounds; i++)); do printf '%s / %s (%sx); ' "${again_times[$i]}" "${skopeo_times[$i]}" "${round_ratios[$i]}"; done)
+rounds_text="${rounds_text%; }"
 unframed_note=""
 if ((unframed > 0)); then unframed_note=" (the relay saw $unframed chunked request bodies it could not frame; their requests are undercounted)"; fi
 result=$(cat <<EOF
@@ -164,7 +166,7 @@ pushed to docker-registry 2.8 on 127.0.0.1; baseline \`skopeo copy oci:DIR docke
 | containerize + push, new bento (weights hashed: $new_hashed; base layers mounted) | $new_s | $(ratio "$new_s" "$skopeo_same_s")x | $(ratio "$new_s" "$skopeo_gzip_s")x |
 | containerize + push, same bento again, median of $rounds rounds (hashed: $again_hashed) | $again_s | $(ratio "$again_s" "$skopeo_same_s")x | $(ratio "$again_s" "$skopeo_gzip_s")x |
 
-Rounds (ours / skopeo --preserve-digests, seconds, each round to an empty registry, order alternating): $(for ((i = 0; i < rounds; i++)); do printf '%s / %s (%sx); ' "${again_times[$i]}" "${skopeo_times[$i]}" "${round_ratios[$i]}"; done)
+Rounds (ours / skopeo --preserve-digests, seconds, each round to an empty registry, order alternating): $rounds_text
 
 | push measured by the counting relay | bytes sent | HTTP requests | seconds |
 |---|---:|---:|---:|
