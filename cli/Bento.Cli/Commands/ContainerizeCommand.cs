@@ -77,21 +77,15 @@ public static class ContainerizeCommand
             using var registry = new RegistryClient(new RegistryOptions { Insecure = insecureHosts });
             var started = DateTime.UtcNow;
 
-            // The base image.
-            IImageSource baseSource;
-            string? baseName;
-            if (BaseImageSpec.IsLayout(baseText))
+            // The base image (pulled layers are downloaded, verified and cached by digest, with progress).
+            var baseName = BaseImageSpec.IsLayout(baseText) ? null : ImageReference.Parse(baseText).ToString(); // a local path says nothing to whoever pulls the image
+            var baseImageValue = await TransferProgress.RunAsync(observer =>
             {
-                baseSource = BaseImageSpec.OpenLayout(baseText);
-                baseName = null; // a local path says nothing to whoever pulls the image
-            }
-            else
-            {
-                var reference = ImageReference.Parse(baseText); // checked above
-                baseSource = new RegistryImageSource(registry, reference);
-                baseName = reference.ToString();
-            }
-            var baseImageValue = await baseSource.GetAsync(targetPlatform, ct);
+                IImageSource baseSource = BaseImageSpec.IsLayout(baseText)
+                    ? BaseImageSpec.OpenLayout(baseText)
+                    : new RegistryImageSource(registry, ImageReference.Parse(baseText), observer); // checked above
+                return baseSource.GetAsync(targetPlatform, ct);
+            });
             Console.Error.WriteLine($"base image {ImageReference.Redact(baseText)}: {OciDigest.Short(baseImageValue.Manifest.Digest)}, {baseImageValue.Layers.Count} layer(s)");
 
             // The runtime, published once per version and cached.
@@ -156,13 +150,13 @@ public static class ContainerizeCommand
             }
             if (doPush)
             {
-                var result = await PushProgress.RunAsync(async observer =>
+                var result = await TransferProgress.RunAsync(async observer =>
                 {
                     var sink = new RegistrySink(registry, observer);
                     await sink.WriteAsync(image, references, ct);
                     return sink.LastResult!;
                 });
-                Console.Error.WriteLine(PushProgress.Summary(result));
+                Console.Error.WriteLine(TransferProgress.Summary(result));
             }
             Console.Error.WriteLine($"done in {(DateTime.UtcNow - started).TotalSeconds:0.0} s");
             Console.Out.WriteLine(image.Manifest.Digest);

@@ -6,26 +6,26 @@ using Spectre.Console;
 namespace Bento.Cli.Output;
 
 /// <summary>
-/// What a push shows on stderr: on a terminal, one progress bar per blob being uploaded (they upload in parallel);
-/// otherwise one line per blob as it is settled (uploaded, already there, mounted) and per retry, so logs of CI jobs
-/// say what moved. Called from several threads at once.
+/// What a push or a pull shows on stderr: on a terminal, one progress bar per blob being transferred (blobs move in
+/// parallel); otherwise one line per blob as it is settled (uploaded, already there, mounted; downloaded, cached) and
+/// per retry, so logs of CI jobs say what moved. Called from several threads at once.
 /// </summary>
-public sealed class PushProgress : IPushObserver
+public sealed class TransferProgress : IPushObserver, IPullObserver
 {
     private readonly ProgressContext? _context;
     private readonly ConcurrentDictionary<string, ProgressTask> _bars = new();
 
-    private PushProgress(ProgressContext? context) => _context = context;
+    private TransferProgress(ProgressContext? context) => _context = context;
 
-    /// <summary>Runs <paramref name="push"/> with bars when stderr is a terminal, with plain lines otherwise.</summary>
-    public static async Task<T> RunAsync<T>(Func<IPushObserver, Task<T>> push)
+    /// <summary>Runs <paramref name="transfer"/> with bars when stderr is a terminal, with plain lines otherwise.</summary>
+    public static async Task<T> RunAsync<T>(Func<TransferProgress, Task<T>> transfer)
     {
-        if (!ProgressBars.Enabled) return await push(new PushProgress(null));
+        if (!ProgressBars.Enabled) return await transfer(new TransferProgress(null));
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         return await console.Progress()
             .AutoClear(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-            .StartAsync(ctx => push(new PushProgress(ctx)));
+            .StartAsync(ctx => transfer(new TransferProgress(ctx)));
     }
 
     private static string Name(Descriptor blob) => $"{(blob.MediaType.Contains("config", StringComparison.Ordinal) ? "config" : "layer")} {OciDigest.Short(blob.Digest)}";
@@ -45,11 +45,17 @@ public sealed class PushProgress : IPushObserver
         if (_bars.TryGetValue(blob.Digest, out var bar)) bar.Value = bytesSent;
     }
 
-    public void BlobDone(Descriptor blob)
+    void IPushObserver.BlobDone(Descriptor blob) => Done(blob, "uploaded");
+
+    void IPullObserver.BlobDone(Descriptor blob) => Done(blob, "downloaded");
+
+    private void Done(Descriptor blob, string what)
     {
         if (_bars.TryGetValue(blob.Digest, out var bar)) bar.Value = bar.MaxValue;
-        Line($"  {Name(blob)} {OutputFormat.Size(blob.Size),10} uploaded");
+        Line($"  {Name(blob)} {OutputFormat.Size(blob.Size),10} {what}");
     }
+
+    public void BlobCached(Descriptor blob) => Line($"  {Name(blob)} {OutputFormat.Size(blob.Size),10} in the image cache");
 
     public void BlobSkipped(Descriptor blob) => Line($"  {Name(blob)} {OutputFormat.Size(blob.Size),10} already there");
 

@@ -34,6 +34,9 @@ public sealed class ContainerizeRegistryTests : ImageTestBase
         Assert.Equal(MediaTypes.OciLayer, manifest.Layers[4].MediaType); // the weight layer stays uncompressed
         Assert.Equal($"{registry.Host}/base:1", manifest.Annotations![OciAnnotations.BaseName]);
 
+        // The base layer was downloaded once (a line per blob: stderr is not a terminal), then taken from the image cache.
+        Assert.Matches(@"layer [0-9a-f]{12} +\S+ \S+ downloaded", r.Stderr);
+
         // The base layers were mounted from the repository they were pulled from, not uploaded again.
         Assert.Contains("mounted from base", r.Stderr);
 
@@ -43,6 +46,8 @@ public sealed class ContainerizeRegistryTests : ImageTestBase
             Scratch.CreateDirectory("cwd2"), env, TimeSpan.FromMinutes(10));
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.Equal(digest, again.LastStdoutLine);
+        Assert.Matches(@"layer [0-9a-f]{12} +\S+ \S+ in the image cache", again.Stderr);
+        Assert.DoesNotContain(" downloaded", again.Stderr);
         var summary = System.Text.RegularExpressions.Regex.Match(again.Stderr, @"pushed \S+ \(sha256:[0-9a-f]{64}\): 0 blob\(s\) uploaded, (\d+) already there, 0 mounted; (\d+(?:\.\d)?) (B|KiB) sent");
         Assert.True(summary.Success, again.Stderr);
         Assert.Equal(manifest.Layers.Count + 1, int.Parse(summary.Groups[1].Value)); // the layers and the config
