@@ -44,10 +44,15 @@ public static class ContainerizeCommand
             // Usage first: nothing is read or built before the command line is known to be good.
             var outputSpecs = (parse.GetValue(outputs) ?? []).Select(OutputSpec.Parse).ToList();
             var references = (parse.GetValue(tags) ?? []).ToList();
+            var registries = new List<string>();
             foreach (var r in references)
-                if (!ImageReference.TryParse(r, out _, out var error)) throw new UsageException($"invalid -t '{ImageReference.Redact(r)}': {error}");
+            {
+                if (!ImageReference.TryParse(r, out var parsed, out var error)) throw new UsageException($"invalid -t '{ImageReference.Redact(r)}': {error}");
+                registries.Add(parsed.Registry);
+            }
             var baseFlag = parse.GetValue(baseImage);
-            if (baseFlag is not null && !BaseImageSpec.IsLayout(baseFlag) && !ImageReference.TryParse(baseFlag, out _, out var baseError))
+            ImageReference? baseReference = null;
+            if (baseFlag is not null && !BaseImageSpec.IsLayout(baseFlag) && !ImageReference.TryParse(baseFlag, out baseReference, out var baseError))
                 throw new UsageException($"invalid base image '{ImageReference.Redact(baseFlag)}': {baseError}");
             var sourceFlag = parse.GetValue(source);
             if (sourceFlag is not null && ImageReference.Redact(sourceFlag) != sourceFlag)
@@ -67,23 +72,23 @@ public static class ContainerizeCommand
             var bento = store.Resolve(CommandRunner.Tag(parse, tag));
             var manifest = bento.Manifest;
             var baseText = baseFlag ?? manifest.Docker.BaseImage ?? BaseImageSpec.DefaultReference;
-            if (baseFlag is null && manifest.Docker.BaseImage is { } bentoBase && !BaseImageSpec.IsLayout(bentoBase) && !ImageReference.TryParse(bentoBase, out _, out var bentoBaseError))
-                throw new BentoException($"{manifest.Tag}: the bento's docker.base_image '{ImageReference.Redact(bentoBase)}' is not a valid image reference: {bentoBaseError}; pass --base-image REF, or fix bentofile.yaml and build again");
+            if (baseFlag is null && !BaseImageSpec.IsLayout(baseText) && !ImageReference.TryParse(baseText, out baseReference, out var bentoBaseError))
+                throw new BentoException($"{manifest.Tag}: the bento's docker.base_image '{ImageReference.Redact(baseText)}' is not a valid image reference: {bentoBaseError}; pass --base-image REF, or fix bentofile.yaml and build again");
             // (bento build refuses labels that carry credentials, so the bento's own source label is clean.)
             var sourceUrl = sourceFlag ?? manifest.Labels.GetValueOrDefault(OciAnnotations.Source);
             var insecureHosts = parse.GetValue(insecure)
-                ? references.Select(r => ImageReference.Parse(r).Registry).Append(BaseImageSpec.IsLayout(baseText) ? null : ImageReference.Parse(baseText).Registry).OfType<string>().Distinct().ToList()
+                ? registries.Append(baseReference?.Registry).OfType<string>().Distinct().ToList()
                 : [];
             using var registry = new RegistryClient(new RegistryOptions { Insecure = insecureHosts });
             var started = DateTime.UtcNow;
 
             // The base image (pulled layers are downloaded, verified and cached by digest, with progress).
-            var baseName = BaseImageSpec.IsLayout(baseText) ? null : ImageReference.Parse(baseText).ToString(); // a local path says nothing to whoever pulls the image
+            var baseName = baseReference?.ToString(); // a local path says nothing to whoever pulls the image
             var baseImageValue = await TransferProgress.RunAsync(observer =>
             {
-                IImageSource baseSource = BaseImageSpec.IsLayout(baseText)
+                IImageSource baseSource = baseReference is null
                     ? BaseImageSpec.OpenLayout(baseText)
-                    : new RegistryImageSource(registry, ImageReference.Parse(baseText), observer); // checked above
+                    : new RegistryImageSource(registry, baseReference, observer);
                 return baseSource.GetAsync(targetPlatform, ct);
             });
             Console.Error.WriteLine($"base image {ImageReference.Redact(baseText)}: {OciDigest.Short(baseImageValue.Manifest.Digest)}, {baseImageValue.Layers.Count} layer(s)");
@@ -136,8 +141,8 @@ public static class ContainerizeCommand
             }
             if (contextDir is not null)
             {
-                var note = BaseImageSpec.IsLayout(baseText) ? $"{baseText} ({baseImageValue.Manifest.Digest})" : $"{baseName}@{baseImageValue.Manifest.Digest}";
-                var from = BaseImageSpec.IsLayout(baseText) ? manifest.Docker.BaseImage ?? BaseImageSpec.DefaultReference : baseName!;
+                var note = baseReference is null ? $"{baseText} ({baseImageValue.Manifest.Digest})" : $"{baseName}@{baseImageValue.Manifest.Digest}";
+                var from = baseReference is null ? manifest.Docker.BaseImage ?? BaseImageSpec.DefaultReference : baseName!;
                 await DockerfileContext.WriteAsync(contextDir, bento, assembled, runtimeDir, from, note, ct);
                 Console.Error.WriteLine($"wrote a docker build context to {Path.GetFullPath(contextDir)} (docker build -t {defaultName} {contextDir})");
             }
