@@ -401,14 +401,7 @@ public sealed class RegistryClient : IDisposable
             try
             {
                 using var wd = c.NewWatchdog(token);
-                using var response = await c.SendAsync(HttpMethod.Get, uri, [PullScope(repository.Repository)], wd);
-                if (response.StatusCode == HttpStatusCode.NotFound)
-                {
-                    var (text, code) = await RegistryErrors.DescribeAsync(response, token);
-                    throw new RegistryNotFoundException($"blob {blob.Digest} not found in {repository.Name} ({text})", code);
-                }
-                if (response.StatusCode != HttpStatusCode.OK)
-                    throw await UnexpectedAsync(c, response, $"GET {RegistryConnection.Show(uri)}", token);
+                using var response = await GetBlobAsync(c, repository, blob, uri, wd, token);
                 using var hash = Digests.HasherFor(blob.Digest);
                 long total = 0;
                 var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
@@ -464,6 +457,29 @@ public sealed class RegistryClient : IDisposable
 
     private static void Local(Action action, string directory) => Local(() => { action(); return true; }, directory);
 
+    /// <summary>GET of a blob: the 200 response, whose body the caller reads and verifies; a missing blob or any other
+    /// answer is an error naming it.</summary>
+    private static async Task<HttpResponseMessage> GetBlobAsync(RegistryConnection c, ImageReference repository, Descriptor blob, Uri uri, Watchdog wd, CancellationToken ct)
+    {
+        var response = await c.SendAsync(HttpMethod.Get, uri, [PullScope(repository.Repository)], wd);
+        try
+        {
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                var (text, code) = await RegistryErrors.DescribeAsync(response, ct);
+                throw new RegistryNotFoundException($"blob {blob.Digest} not found in {repository.Name} ({text})", code);
+            }
+            if (response.StatusCode != HttpStatusCode.OK)
+                throw await UnexpectedAsync(c, response, $"GET {RegistryConnection.Show(uri)}", ct);
+            return response;
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>A blob small enough to hold in memory (a config), verified.</summary>
     internal async Task<byte[]> GetSmallBlobAsync(ImageReference repository, Descriptor blob, IPullObserver observer, CancellationToken ct)
     {
@@ -474,14 +490,7 @@ public sealed class RegistryClient : IDisposable
         return await c.Retrier.ExecuteAsync($"downloading blob {Digests.Short(blob.Digest)} from {repository.Name}", async (_, token) =>
         {
             using var wd = c.NewWatchdog(token);
-            using var response = await c.SendAsync(HttpMethod.Get, uri, [PullScope(repository.Repository)], wd);
-            if (response.StatusCode == HttpStatusCode.NotFound)
-            {
-                var (text, code) = await RegistryErrors.DescribeAsync(response, token);
-                throw new RegistryNotFoundException($"blob {blob.Digest} not found in {repository.Name} ({text})", code);
-            }
-            if (response.StatusCode != HttpStatusCode.OK)
-                throw await UnexpectedAsync(c, response, $"GET {RegistryConnection.Show(uri)}", token);
+            using var response = await GetBlobAsync(c, repository, blob, uri, wd, token);
             var bytes = await ReadLimitedAsync(response, (int)blob.Size, wd, c.Stats, token);
             if (bytes is null || bytes.Length != blob.Size || Digests.Compute(bytes, blob.Digest) != blob.Digest)
                 throw new DigestMismatchException($"blob {blob.Digest} from {repository.Name} does not match its digest");
