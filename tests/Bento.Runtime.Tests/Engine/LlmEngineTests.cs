@@ -84,13 +84,15 @@ public class LlmEngineTests
     [Fact]
     public async Task Requests_join_running_batches_and_decode_together()
     {
-        var runner = new ScriptedRunner(slots: 8) { StepDelay = TimeSpan.FromMilliseconds(2) };
+        using var hold = new ManualResetEventSlim(false);
+        var runner = new ScriptedRunner(slots: 8) { StepDelay = TimeSpan.FromMilliseconds(2), Hold = hold, HoldAfterSteps = 3 };
         using var engine = new LlmEngine(runner, Tokenizer, new EngineOptions { MaxNumSeqs = 8 });
-        // The first request must still be decoding when the others arrive: wait for its first decode steps rather
-        // than a fixed delay (a loaded machine stretches delays), and give it room to keep going.
+        // The first request must still be decoding when the others arrive: the runner holds it after 3 steps until
+        // they are submitted (a fixed delay, or racing its 60 steps, failed on a loaded machine).
         var first = RunAsync(engine, "1", Greedy(60));
         while (runner.Steps.Count < 3) await Task.Delay(1);
         var others = Enumerable.Range(0, 7).Select(i => RunAsync(engine, "abc", Greedy(10))).ToList();
+        hold.Set();
         var results = await Task.WhenAll(others.Prepend(first));
         Assert.All(results, r => Assert.Equal(FinishReason.Length, r.End.Reason));
         Assert.Equal("defghijklm", results[1].Text);

@@ -25,6 +25,12 @@ internal sealed class ScriptedRunner : IModelRunner
     public int EosId { get; init; } = -1;
     public int EosAfter { get; init; } = int.MaxValue;
     public TimeSpan StepDelay { get; init; }
+
+    /// <summary>When set, every step after the first <see cref="HoldAfterSteps"/> waits for it: a test can hold the
+    /// engine mid-generation while it submits more work, however slowly the machine schedules the test.</summary>
+    public ManualResetEventSlim? Hold { get; init; }
+
+    public int HoldAfterSteps { get; init; }
     public RunnerInfo Info => new("test", "float32", false, "n/a", 0, 0);
     public List<IReadOnlyList<StepInput>> Steps { get; } = [];
     public int ThreadId { get; private set; }
@@ -32,6 +38,12 @@ internal sealed class ScriptedRunner : IModelRunner
     public float[] Step(IReadOnlyList<StepInput> batch)
     {
         ThreadId = Environment.CurrentManagedThreadId;
+        if (Hold is not null)
+        {
+            int done;
+            lock (Steps) done = Steps.Count;
+            if (done >= HoldAfterSteps) Hold.Wait();
+        }
         lock (Steps) Steps.Add(batch.ToList());
         if (StepDelay > TimeSpan.Zero) Thread.Sleep(StepDelay);
         var logits = new float[batch.Count * VocabSize];
