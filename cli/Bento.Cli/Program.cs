@@ -19,4 +19,8 @@ if (parsed.Errors.Count > 0)
     Console.Error.WriteLine("Run 'bento --help' (or 'bento COMMAND --help') for usage.");
     return 2;
 }
-return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+// `bento serve` forwards termination signals to the runtime and waits for it; the default handler would instead
+// exit this process two seconds after SIGTERM and leave the runtime running.
+if (ServeCommand.HandlesSignals(parsed)) invocation.ProcessTerminationTimeout = null;
+return await parsed.InvokeAsync(invocation);

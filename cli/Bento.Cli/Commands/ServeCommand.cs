@@ -1,53 +1,111 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Bento.Core;
+using Bento.Core.IO;
+using Bento.Core.Serving;
 
 namespace Bento.Cli.Commands;
 
 /// <summary>
 /// <c>bento serve TAG</c>: resolves the bento in the store and runs the runtime on it — the same executable and
-/// settings resolution a container image runs. The runtime is a separate program (it carries LibTorch; the CLI
-/// does not), started with this process's stdio; its exit code is ours.
+/// settings resolution a container image runs. The runtime is a separate program (it carries LibTorch; the CLI does
+/// not), started with this process's stdio; its exit code is ours. The options are declared from the runtime's
+/// setting table (<see cref="SettingName"/>), may stand before or after the tag, and are forwarded by name.
+/// SIGINT, SIGTERM, SIGQUIT and SIGHUP are passed on to the runtime, which drains and exits; this process waits for it.
 /// </summary>
 public static class ServeCommand
 {
+    /// <summary>Linux numbers of the signals forwarded to the runtime.</summary>
+    private static readonly (PosixSignal Signal, int Number)[] Forwarded =
+        [(PosixSignal.SIGINT, 2), (PosixSignal.SIGTERM, 15), (PosixSignal.SIGQUIT, 3), (PosixSignal.SIGHUP, 1)];
+
+    public const string Name = "serve";
+
     public static Command Create()
     {
         var tag = new Argument<string>("TAG") { Description = "The bento to serve (NAME, NAME:VERSION, ...)" };
-        var command = new Command("serve", "Serve a bento with the OpenAI-compatible runtime") { tag };
-        var forwarded = new List<Option>
+        var command = new Command(Name, "Serve a bento with the OpenAI-compatible runtime") { tag };
+        var settings = new List<(Option Option, SettingName Setting)>();
+        foreach (var setting in SettingName.All)
         {
-            new Option<string>("--host") { Description = "Address to listen on (env BENTO_HOST; default 0.0.0.0)" },
-            new Option<int?>("--port") { Description = "Port (env BENTO_PORT; default: the bento's, else 3000)" },
-            new Option<bool>("--enforce-eager") { Description = "Disable CUDA graphs (overrides the bento and BENTO_ENFORCE_EAGER unless locked)" },
-            new Option<bool>("--no-enforce-eager") { Description = "Allow CUDA graphs (same precedence)" },
-            new Option<string>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on /v1 (env BENTO_API_KEY)" },
-            new Option<int?>("--max-model-len") { Description = "Context length (env BENTO_MAX_MODEL_LEN)" },
-            new Option<int?>("--max-num-seqs") { Description = "Concurrent sequences (env BENTO_MAX_NUM_SEQS)" },
-            new Option<string>("--dtype") { Description = "auto, float32, float16 or bfloat16 (env BENTO_DTYPE)" },
-            new Option<double?>("--gpu-memory-utilization") { Description = "Fraction of GPU memory to use (env BENTO_GPU_MEMORY_UTILIZATION)" },
-        };
-        foreach (var option in forwarded) command.Options.Add(option);
-        command.SetGuardedAction(async (parse, ct) =>
+            var description = $"{setting.Help} (env {setting.Env})";
+            Option option = setting.IsSwitch
+                ? new Option<bool>(setting.Flag) { Description = description }
+                : new Option<string>(setting.Flag) { Description = description, HelpName = setting.Key.ToUpperInvariant() };
+            command.Options.Add(option);
+            settings.Add((option, setting));
+        }
+        var noEnforceEager = new Option<bool>(SettingName.NoEnforceEagerFlag) { Description = "Allow CUDA graphs (same precedence as --enforce-eager)" };
+        command.Options.Add(noEnforceEager);
+
+        command.SetGuardedAction(async (parse, _) =>
         {
             var bento = CommandRunner.Store().Resolve(CommandRunner.Tag(parse, tag));
-            var runtime = LocateRuntime();
+            var arguments = RuntimeArguments(parse, settings, noEnforceEager);
             var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
-            start.ArgumentList.Add(runtime);
+            start.ArgumentList.Add(LocateRuntime());
             start.ArgumentList.Add("--bento");
             start.ArgumentList.Add(bento.Directory);
-            // Forward exactly the flags the user gave, as given; the runtime validates them with its own rules.
-            foreach (var token in parse.Tokens.Where(t => t.Type == System.CommandLine.Parsing.TokenType.Option || t.Type == System.CommandLine.Parsing.TokenType.Argument).SkipWhile(t => t.Value != parse.GetValue(tag)).Skip(1).Where(t => t.Value != "--verbose"))
-                start.ArgumentList.Add(token.Value);
-            using var process = Process.Start(start) ?? throw new Bento.Core.BentoException("could not start the runtime");
-            try { await process.WaitForExitAsync(ct); }
-            catch (OperationCanceledException)
-            {
-                // Ctrl+C reached the runtime too (same process group); give it time to drain.
-                if (!process.WaitForExit(TimeSpan.FromSeconds(15))) process.Kill(entireProcessTree: true);
-            }
-            return process.ExitCode;
+            start.ArgumentList.Add("--parent-pid");
+            start.ArgumentList.Add(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            foreach (var argument in arguments) start.ArgumentList.Add(argument);
+            return await RunForwardingSignalsAsync(start);
         });
         return command;
+    }
+
+    /// <summary>True for the commands whose signals this class handles (the host must not install its own handler).</summary>
+    public static bool HandlesSignals(ParseResult parse) => parse.CommandResult.Command.Name == Name;
+
+    /// <summary>
+    /// The setting flags as the user gave them, in <c>--flag=value</c> form so a value that starts with '-' stays a
+    /// value. Values are passed as typed: the runtime validates them with the same messages as its variables.
+    /// </summary>
+    public static IReadOnlyList<string> RuntimeArguments(ParseResult parse, IReadOnlyList<(Option Option, SettingName Setting)> settings, Option<bool> noEnforceEager)
+    {
+        var arguments = new List<string>();
+        var eagerGiven = false;
+        foreach (var (option, setting) in settings)
+        {
+            if (parse.GetResult(option) is not { Implicit: false } result) continue;
+            if (setting.IsSwitch)
+            {
+                eagerGiven = true;
+                arguments.Add($"{setting.Flag}={(parse.GetValue((Option<bool>)option) ? "true" : "false")}");
+            }
+            else arguments.Add($"{setting.Flag}={result.Tokens[^1].Value}");
+        }
+        if (parse.GetResult(noEnforceEager) is { Implicit: false })
+        {
+            if (eagerGiven) throw new UsageException($"give {SettingName.EnforceEager.Flag} or {SettingName.NoEnforceEagerFlag}, not both");
+            arguments.Add(parse.GetValue(noEnforceEager) ? SettingName.NoEnforceEagerFlag : $"{SettingName.EnforceEager.Flag}=true");
+        }
+        return arguments;
+    }
+
+    /// <summary>
+    /// Runs the runtime and waits for it, passing on every termination signal instead of dying on it: a supervisor's
+    /// SIGTERM to this pid reaches the runtime, which drains and exits, and only then does this process exit.
+    /// </summary>
+    private static async Task<int> RunForwardingSignalsAsync(ProcessStartInfo start)
+    {
+        using var process = Process.Start(start) ?? throw new BentoException("could not start the runtime");
+        var registrations = Forwarded.Select(f => PosixSignalRegistration.Create(f.Signal, context =>
+        {
+            context.Cancel = true;
+            Posix.Signal(process.Id, f.Number);
+        })).ToList();
+        try
+        {
+            await process.WaitForExitAsync();
+            return process.ExitCode;
+        }
+        finally
+        {
+            foreach (var registration in registrations) registration.Dispose();
+        }
     }
 
     /// <summary>BENTO_RUNTIME, else the runtime the launcher built next to the CLI (.build/runtime).</summary>
@@ -58,7 +116,7 @@ public static class ServeCommand
             ? configured
             : Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "runtime", "bento-runtime.dll"));
         if (!File.Exists(candidate))
-            throw new Bento.Core.BentoException($"the runtime was not found at {candidate}; run 'bento serve' through the ./bento launcher (it builds the runtime) or set BENTO_RUNTIME");
+            throw new BentoException($"the runtime was not found at {candidate}; run 'bento serve' through the ./bento launcher (it builds the runtime) or set BENTO_RUNTIME");
         return candidate;
     }
 }

@@ -55,6 +55,18 @@ public static partial class Posix
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int StatxNative(int dirfd, string path, int flags, uint mask, out Statx buffer);
 
+    [LibraryImport("libc", EntryPoint = "getppid")]
+    private static partial int GetParentPidNative();
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int KillNative(int pid, int signal);
+
+    /// <summary>This process's parent; changes (to 1 or a subreaper) when the parent dies.</summary>
+    public static int ParentProcessId() => GetParentPidNative();
+
+    /// <summary>Sends a signal (by its Linux number); false when the process is gone.</summary>
+    public static bool Signal(int pid, int signal) => KillNative(pid, signal) == 0;
+
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int LinkNative(string existing, string newPath);
 
@@ -76,6 +88,21 @@ public static partial class Posix
             st.Inode,
             ((ulong)st.DevMajor << 32) | st.DevMinor,
             st.LinkCount);
+    }
+
+    /// <summary>
+    /// What <paramref name="path"/> is, following symbolic links: a regular file, a directory, or something that must
+    /// not be read as a file (a FIFO blocks forever, /dev/zero never ends); null when it does not exist.
+    /// </summary>
+    public static FileKind? KindOf(string path)
+    {
+        if (StatxNative(AtFdCwd, path, 0, StatxBasicStats, out var st) != 0) return null;
+        return (st.Mode & 0xF000) switch
+        {
+            0x8000 => FileKind.Regular,
+            0x4000 => FileKind.Directory,
+            _ => FileKind.Special,
+        };
     }
 
     /// <summary>Creates <paramref name="newPath"/> as a hard link; returns errno (0 on success) so callers can fall back.</summary>
@@ -110,5 +137,7 @@ public static partial class Posix
         _ => Marshal.GetPInvokeErrorMessage(errno),
     };
 }
+
+public enum FileKind { Regular, Directory, Special }
 
 public readonly record struct FileIdentity(long Size, long MtimeNs, long CtimeNs, ulong Inode, ulong Device, uint LinkCount);

@@ -20,8 +20,8 @@ public static class OpenAiEndpoints
         {
             try
             {
-                if (state.ApiKey is { } key && ctx.Request.Path.StartsWithSegments("/v1") &&
-                    ctx.Request.Headers.Authorization.ToString() != $"Bearer {key}")
+                if (state.ApiKey is { } guard && ctx.Request.Path.StartsWithSegments("/v1") &&
+                    !guard.Allows(ctx.Request.Headers.Authorization.ToString()))
                     throw new ApiException(401, "Incorrect or missing API key; send 'Authorization: Bearer KEY'", "authentication_error", code: "invalid_api_key");
                 await next(ctx);
             }
@@ -100,6 +100,7 @@ public static class OpenAiEndpoints
 
     private static async Task Generate(HttpContext ctx, ServingState state, bool chat)
     {
+        if (state.Draining) throw new ApiException(503, "the server is shutting down; retry on another replica", "service_unavailable", code: "shutting_down");
         var model = state.Model ?? throw new ApiException(503, state.LoadError is null ? "the model is still loading; retry shortly" : $"the model failed to load: {state.LoadError.Message}", "service_unavailable");
         var fields = await JsonFields.ReadAsync(ctx.Request, ctx.RequestAborted);
         var request = chat
@@ -167,11 +168,17 @@ public static class OpenAiEndpoints
         await ctx.Response.Body.FlushAsync(ct);
     }
 
+    /// <summary>
+    /// A whole JSON answer with Content-Length, as vLLM sends it. Without it Kestrel falls back to chunked encoding,
+    /// which node-fetch (under the openai npm client 4.x) rejects as "Premature close".
+    /// </summary>
     public static Task WriteJson(HttpContext ctx, int status, JsonNode body)
     {
+        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString(Compact) + "\n");
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
-        return ctx.Response.WriteAsync(body.ToJsonString(Compact) + "\n", ctx.RequestAborted);
+        ctx.Response.ContentLength = bytes.Length;
+        return ctx.Response.Body.WriteAsync(bytes, ctx.RequestAborted).AsTask();
     }
 
     /// <summary>Builds completion and chat.completion bodies and chunks in OpenAI's exact shapes.</summary>

@@ -10,7 +10,9 @@ namespace Bento.Runtime.Server;
 /// <summary>
 /// The runtime's start-up: check the native requirements, read the bento, resolve settings (default &lt; bento &lt;
 /// env &lt; flags) and log them in one line, start listening at once (so /health answers during loading), load the
-/// tokenizer, chat template and model in the background, then serve until SIGINT/SIGTERM.
+/// tokenizer, chat template and model in the background, then serve until SIGINT/SIGTERM. Stopping drains: new
+/// generation requests get 503, in-flight ones run on for up to shutdown_timeout seconds and are then cancelled, and
+/// the process exits 0.
 /// </summary>
 public static class RuntimeHost
 {
@@ -22,7 +24,8 @@ public static class RuntimeHost
         {
             var (overrides, rest) = CliOverridesParser.Parse(args);
             var healthcheck = rest.Contains(HealthcheckProbe.Flag);
-            var bentoDir = BentoDirectory(rest.Where(a => a != HealthcheckProbe.Flag).ToList());
+            var (parentPid, others) = ParentWatch.TakeFlag(rest.Where(a => a != HealthcheckProbe.Flag).ToList());
+            var bentoDir = BentoDirectory(others);
             if (!healthcheck && NativeRequirements.Problem() is { } problem)
             {
                 Console.Error.WriteLine($"error: {problem}");
@@ -34,6 +37,7 @@ public static class RuntimeHost
             var settings = SettingsResolver.Resolve(manifest, environment, overrides);
             if (healthcheck) return await HealthcheckProbe.RunAsync(settings, Console.Out);
             await using var app = Build(manifest, bentoDir, settings);
+            if (parentPid is { } pid) ParentWatch.StopWhenGone(pid, app.Lifetime, app.Logger);
             await app.RunAsync();
             return 0;
         }
@@ -54,6 +58,10 @@ public static class RuntimeHost
         }
     }
 
+    private static string Usage =>
+        "bento-runtime --bento DIR [--healthcheck] [" + SettingName.NoEnforceEagerFlag + "] " +
+        string.Join(' ', SettingName.All.Select(n => n.IsSwitch ? $"[{n.Flag}]" : $"[{n.Flag} {n.Example}]"));
+
     private static string BentoDirectory(IReadOnlyList<string> rest)
     {
         string? dir = null;
@@ -61,7 +69,7 @@ public static class RuntimeHost
         {
             if (rest[i] == "--bento" && i + 1 < rest.Count) dir = rest[++i];
             else if (rest[i].StartsWith("--bento=", StringComparison.Ordinal)) dir = rest[i]["--bento=".Length..];
-            else throw new SettingsException($"unknown argument '{rest[i]}'; usage: bento-runtime --bento DIR [--healthcheck] [--host H] [--port P] [--enforce-eager|--no-enforce-eager] [--api-key K] [--max-model-len N] [--max-num-seqs N] [--dtype D] [--gpu-memory-utilization F]");
+            else throw new SettingsException($"unknown argument '{rest[i]}'; usage: {Usage}");
         }
         dir ??= Environment.GetEnvironmentVariable(BentoPathVariable);
         if (string.IsNullOrEmpty(dir)) throw new SettingsException($"no bento given: pass --bento DIR or set {BentoPathVariable}");
@@ -80,6 +88,9 @@ public static class RuntimeHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.UseUrls($"http://{FormatHost(settings.Host.Value)}:{settings.Port.Value}");
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        // Kestrel stops listening at once and lets in-flight requests finish until this runs out, then aborts them
+        // (which cancels their sequences in the engine).
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(settings.ShutdownTimeout.Value));
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("bento");
 
@@ -94,12 +105,19 @@ public static class RuntimeHost
             ModelName = manifest.Name,
             BentoTag = manifest.Tag,
             MaxModelLen = maxModelLen,
-            ApiKey = settings.ApiKey.Value,
+            ApiKey = settings.ApiKey.Value is { } key ? new ApiKeyGuard(key) : null,
             Settings = settings.ToHealthJson(),
             Metrics = new EngineMetrics(manifest.Name),
             Created = manifest.Created,
         };
         OpenAiEndpoints.Map(app, state);
+        app.Lifetime.ApplicationStopping.Register(() =>
+        {
+            state.Draining = true;
+            var stats = state.Model?.Engine.Stats;
+            log.LogInformation("stopping: no new requests; {Running} running and {Waiting} waiting get up to {Seconds} s ({Setting}) to finish",
+                stats?.Running ?? 0, stats?.Waiting ?? 0, settings.ShutdownTimeout.Value, SettingName.ShutdownTimeout.Env);
+        });
 
         app.Lifetime.ApplicationStarted.Register(() => _ = Task.Run(() =>
         {
@@ -115,7 +133,8 @@ public static class RuntimeHost
                     MaxSequenceLength = maxModelLen,
                 });
                 var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = settings.MaxNumSeqs.Value, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
-                app.Lifetime.ApplicationStopping.Register(() => { engine.Dispose(); runner.Dispose(); });
+                // Stopped, not Stopping: the engine must keep decoding while in-flight requests drain.
+                app.Lifetime.ApplicationStopped.Register(() => { engine.Dispose(); runner.Dispose(); });
                 state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info);
                 log.LogInformation(
                     "model {Model} loaded in {Seconds:0.0}s: {Device} {Dtype}, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, KV cache {Kv} MiB for {Seqs} x {Len} tokens",

@@ -13,7 +13,10 @@ public sealed class ServingState
     public required string ModelName { get; init; }
     public required string BentoTag { get; init; }
     public required int MaxModelLen { get; init; }
-    public string? ApiKey { get; init; }
+    /// <summary>Null: /v1 is open (no key was configured).</summary>
+    public ApiKeyGuard? ApiKey { get; init; }
+    /// <summary>Set once the server was asked to stop: new generation requests get 503 while in-flight ones finish.</summary>
+    public bool Draining { get; set; }
     /// <summary>The effective settings with their sources, for /health.</summary>
     public required JsonObject Settings { get; init; }
     public required EngineMetrics Metrics { get; init; }

@@ -13,7 +13,9 @@ public sealed record CliOverrides(
     double? GpuMemoryUtilization = null,
     int? Port = null,
     string? Host = null,
-    string? ApiKey = null)
+    string? ApiKey = null,
+    string? ApiKeyFile = null,
+    int? ShutdownTimeout = null)
 {
     public static readonly CliOverrides None = new();
 
@@ -21,5 +23,5 @@ public sealed record CliOverrides(
     public override string ToString() =>
         $"CliOverrides {{ EnforceEager = {EnforceEager}, MaxModelLen = {MaxModelLen}, MaxNumSeqs = {MaxNumSeqs}, " +
         $"Dtype = {Dtype}, GpuMemoryUtilization = {GpuMemoryUtilization}, Port = {Port}, Host = {Host}, " +
-        $"ApiKey = {(ApiKey is null ? "unset" : "set")} }}";
+        $"ApiKey = {(ApiKey is null ? "unset" : "set")}, ApiKeyFile = {ApiKeyFile}, ShutdownTimeout = {ShutdownTimeout} }}";
 }

@@ -22,6 +22,8 @@ public static class CliOverridesParser
             (SettingName.Port, (o, v) => o with { Port = ParseInt(SettingName.Port, v) }),
             (SettingName.Host, (o, v) => o with { Host = v }),
             (SettingName.ApiKey, (o, v) => o with { ApiKey = v }),
+            (SettingName.ApiKeyFile, (o, v) => o with { ApiKeyFile = v }),
+            (SettingName.ShutdownTimeout, (o, v) => o with { ShutdownTimeout = ParseInt(SettingName.ShutdownTimeout, v) }),
         }.ToDictionary(f => f.Name.Flag, StringComparer.Ordinal);
 
     public static (CliOverrides Overrides, IReadOnlyList<string> Remaining) Parse(IReadOnlyList<string> args)

@@ -17,4 +17,6 @@ public static class EngineDefaults
     public const string Host = "0.0.0.0";
     /// <summary>No key: requests are not authenticated unless the operator sets one.</summary>
     public static readonly string? ApiKey = null;
+    /// <summary>Seconds of draining after SIGTERM: inside Kubernetes' default 30 s grace period, with room to exit.</summary>
+    public const int ShutdownTimeout = 25;
 }

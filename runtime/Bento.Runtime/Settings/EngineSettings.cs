@@ -26,6 +26,8 @@ public sealed class EngineSettings
     public required Setting<string> Host { get; init; }
     /// <summary>Null: requests are not authenticated. Marked secret, so printing the setting says only set/unset.</summary>
     public required Setting<string?> ApiKey { get; init; }
+    /// <summary>Seconds in-flight requests may run on once the server is asked to stop; then they are cancelled.</summary>
+    public required Setting<int> ShutdownTimeout { get; init; }
     /// <summary>
     /// Things the operator should hear about that do not stop start-up, e.g. a variable that is set but not consulted.
     /// The host logs each as a warning next to <see cref="Describe"/>.
@@ -50,6 +52,7 @@ public sealed class EngineSettings
         Append(line, SettingName.Host, Host);
         Append(line, SettingName.Port, Port);
         Append(line, SettingName.ApiKey, ApiKey);
+        Append(line, SettingName.ShutdownTimeout, ShutdownTimeout);
         return line.ToString();
     }
 
@@ -76,6 +79,7 @@ public sealed class EngineSettings
             [SettingName.Host.Key] = Entry(SettingName.Host, Host, Host.Value),
             [SettingName.Port.Key] = Entry(SettingName.Port, Port, Port.Value),
             [SettingName.ApiKey.Key] = apiKey,
+            [SettingName.ShutdownTimeout.Key] = Entry(SettingName.ShutdownTimeout, ShutdownTimeout, ShutdownTimeout.Value),
         };
     }
 

@@ -74,6 +74,12 @@ public static class SettingsResolver
                 parse: SettingValueParser.ParseHost,
                 cli: cli.Host is null ? null : SettingValueParser.ParseHost(SettingName.Host.Flag, cli.Host)),
             ApiKey = ResolveApiKey(environment, cli),
+            ShutdownTimeout = Layer(SettingName.ShutdownTimeout, EngineDefaults.ShutdownTimeout,
+                bento: null,
+                env: Read(environment, SettingName.ShutdownTimeout.Env),
+                parse: (label, text) => SettingValueParser.ParseInt(label, text, SettingName.ShutdownTimeout.Accepts),
+                cli: cli.ShutdownTimeout,
+                check: (label, value, shown) => RequireRange(label, shown, value is >= 0 and <= 3600, SettingName.ShutdownTimeout.Accepts)),
             Notes = notes,
         };
     }
@@ -131,12 +137,26 @@ public static class SettingsResolver
             : new Setting<int?>(setting.Value, setting.Source, setting.Origin);
     }
 
+    /// <summary>
+    /// The key from <c>BENTO_API_KEY</c> or the file <c>BENTO_API_KEY_FILE</c> names, then from <c>--api-key</c> or
+    /// <c>--api-key-file</c> (a flag beats a variable). Giving both a key and a key file in one layer is refused: which
+    /// one was meant cannot be known, and guessing wrong opens or locks the server.
+    /// </summary>
     private static Setting<string?> ResolveApiKey(IReadOnlyDictionary<string, string> environment, CliOverrides cli)
     {
         var setting = new Setting<string?>(EngineDefaults.ApiKey, SettingSource.Default) { IsSecret = true };
+        var envKey = Read(environment, SettingName.ApiKey.Env);
+        var envFile = Read(environment, SettingName.ApiKeyFile.Env);
+        if (envKey is not null && envFile is not null)
+            throw new SettingsException($"both {SettingName.ApiKey.Env} and {SettingName.ApiKeyFile.Env} are set; set only one");
         // Trimmed like every variable: a key pasted with a trailing newline would otherwise never match a header.
-        if (Read(environment, SettingName.ApiKey.Env) is { } fromEnv)
-            setting = new Setting<string?>(fromEnv.Trim(), SettingSource.Env, SettingName.ApiKey.Env) { IsSecret = true };
+        if (envKey is not null)
+            setting = new Setting<string?>(envKey.Trim(), SettingSource.Env, SettingName.ApiKey.Env) { IsSecret = true };
+        if (envFile is not null)
+            setting = new Setting<string?>(ApiKeyFileReader.Read(SettingName.ApiKeyFile.Env, envFile), SettingSource.Env, SettingName.ApiKeyFile.Env) { IsSecret = true };
+
+        if (cli.ApiKey is not null && cli.ApiKeyFile is not null)
+            throw new SettingsException($"both {SettingName.ApiKey.Flag} and {SettingName.ApiKeyFile.Flag} are given; give only one");
         if (cli.ApiKey is { } fromFlag)
         {
             // An explicitly empty flag is ambiguous ("no key"? a script's unset variable?); refuse rather than guess.
@@ -144,6 +164,8 @@ public static class SettingsResolver
                 throw new SettingsException($"{SettingName.ApiKey.Flag} is empty; give the key, or leave the flag out to use {SettingName.ApiKey.Env} or no key");
             setting = new Setting<string?>(fromFlag.Trim(), SettingSource.Cli, SettingName.ApiKey.Flag) { IsSecret = true };
         }
+        if (cli.ApiKeyFile is { } file)
+            setting = new Setting<string?>(ApiKeyFileReader.Read(SettingName.ApiKeyFile.Flag, file), SettingSource.Cli, SettingName.ApiKeyFile.Flag) { IsSecret = true };
         return setting;
     }
 

@@ -41,6 +41,30 @@ public class HttpApiTests(SharedServer shared)
         Assert.Equal(choice["text"]!.GetValue<string>(), b!["choices"]![0]!["text"]!.GetValue<string>());
     }
 
+    /// <summary>
+    /// vLLM sends whole JSON answers with Content-Length; chunked ones break the openai npm client 4.x (node-fetch's
+    /// "Premature close"). Errors and the GET endpoints too, not only completions.
+    /// </summary>
+    [Theory]
+    [InlineData("POST", "/v1/completions", """{"model":"tiny-llama","prompt":"1 2","max_tokens":3}""", 200)]
+    [InlineData("POST", "/v1/chat/completions", """{"model":"tiny-llama","messages":[{"role":"user","content":"1"}],"max_tokens":3}""", 200)]
+    [InlineData("POST", "/v1/completions", """{"model":"tiny-llama","prompt":"1","max_tokens":100000}""", 400)]
+    [InlineData("POST", "/v1/completions", """{"model":"nosuch","prompt":"1"}""", 404)]
+    [InlineData("GET", "/v1/models", null, 200)]
+    [InlineData("GET", "/health", null, 200)]
+    [InlineData("GET", "/ready", null, 200)]
+    public async Task Non_streamed_answers_carry_content_length_not_chunked_encoding(string method, string path, string? json, int status)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod(method), new Uri(Server.BaseUri, path));
+        if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+        using var response = await Server.Http.SendAsync(request);
+        var body = await response.Content.ReadAsByteArrayAsync();
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.NotEqual(true, response.Headers.TransferEncodingChunked);
+        Assert.Equal(body.Length, response.Content.Headers.ContentLength);
+        JsonNode.Parse(body);
+    }
+
     [Fact]
     public async Task Streaming_completion_is_sse_ending_with_done_and_usage_when_asked()
     {

@@ -1,8 +1,9 @@
 // Runs the official OpenAI Node client, unchanged, against a BentoBuilder runtime and prints what it saw as JSON.
-// Usage: node client.mjs BASE_URL (e.g. http://127.0.0.1:3000/v1)
-import OpenAI from "openai";
+// Usage: node client.mjs PACKAGE BASE_URL, e.g. node client.mjs openai4 http://127.0.0.1:3000/v1, where PACKAGE is
+// one of the aliases in package.json (one per major version of the client).
+const { default: OpenAI } = await import(process.argv[2]);
 
-const client = new OpenAI({ baseURL: process.argv[2], apiKey: "unused", maxRetries: 0 });
+const client = new OpenAI({ baseURL: process.argv[3], apiKey: "unused", maxRetries: 0, timeout: 60000 });
 const result = {};
 
 const models = await client.models.list();
