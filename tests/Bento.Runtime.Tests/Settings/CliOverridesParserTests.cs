@@ -35,6 +35,14 @@ public sealed class CliOverridesParserTests
     }
 
     [Fact]
+    public void KeyFileAndShutdownTimeout()
+    {
+        var overrides = Parse("--api-key-file", "/run/secrets/k", "--shutdown-timeout=0");
+        Assert.Equal("/run/secrets/k", overrides.ApiKeyFile);
+        Assert.Equal(0, overrides.ShutdownTimeout);
+    }
+
+    [Fact]
     public void NoEnforceEager() => Assert.False(Parse("--no-enforce-eager").EnforceEager);
 
     [Fact]

@@ -20,7 +20,8 @@ public sealed class HealthJsonTests
               "gpu_memory_utilization": {"value": 0.9, "source": "bento", "env": "BENTO_GPU_MEMORY_UTILIZATION"},
               "host": {"value": "0.0.0.0", "source": "default", "env": "BENTO_HOST"},
               "port": {"value": 3000, "source": "bento", "env": "BENTO_PORT"},
-              "api_key": {"set": false, "source": "default", "env": "BENTO_API_KEY"}
+              "api_key": {"set": false, "source": "default", "env": "BENTO_API_KEY"},
+              "shutdown_timeout": {"value": 25, "source": "default", "env": "BENTO_SHUTDOWN_TIMEOUT"}
             }
             """);
         Assert.True(JsonNode.DeepEquals(expected, json), json.ToJsonString());
@@ -49,11 +50,11 @@ public sealed class HealthJsonTests
     }
 
     [Fact]
-    public void HasExactlyTheEightSettingsInOrder()
+    public void HasEverySettingOfTheTableInOrder()
     {
         var json = Resolve().ToHealthJson();
         Assert.Equal(
-            ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "host", "port", "api_key"],
+            ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "host", "port", "api_key", "shutdown_timeout"],
             json.Select(p => p.Key).ToArray());
     }
 
