@@ -1,3 +1,4 @@
+using Bento.Core.Model;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -44,7 +45,7 @@ if (!File.Exists(gguf) || File.GetLastWriteTimeUtc(gguf) < File.GetLastWriteTime
     LlamaGgufExporter.Export(modelDir, gguf + ".tmp", GgmlType.F32);
     File.Move(gguf + ".tmp", gguf, overwrite: true);
 }
-var config = LlamaModelConfig.Load(modelDir);
+var config = ModelConfig.Load(modelDir);
 var parameters = CountParameters(config);
 Log($"model: {parameters / 1e6:F1}M parameters, {new FileInfo(Path.Combine(modelDir, "model.safetensors")).Length / 1e6:F0} MB fp32");
 // Warm the page cache for both files so neither side pays the first read.
@@ -236,7 +237,7 @@ static int ArgMax(float[] rows, int row, int vocab)
     return best;
 }
 
-static long CountParameters(LlamaModelConfig c)
+static long CountParameters(ModelConfig c)
 {
     long h = c.HiddenSize, kv = (long)c.NumKeyValueHeads * c.HeadDim, q = (long)c.NumAttentionHeads * c.HeadDim;
     var perLayer = h * q + 2 * h * kv + q * h + 3 * h * c.IntermediateSize + 2 * h;

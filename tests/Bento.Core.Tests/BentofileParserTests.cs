@@ -122,7 +122,7 @@ public class BentofileParserTests : IDisposable
     [InlineData("runtime:\n  port: 70000\n", "runtime.port: expected an integer from 1 to 65535, got '70000'")]
     [InlineData("runtime:\n  max_num_seqs: many\n", "runtime.max_num_seqs: expected an integer")]
     [InlineData("runtime:\n  gpu_memory_utilization: 1.5\n", "runtime.gpu_memory_utilization: expected a number greater than 0 and at most 1")]
-    [InlineData("runtime:\n  dtype: int4\n", "runtime.dtype: expected one of auto, float32, float16, bfloat16, got 'int4'")]
+    [InlineData("runtime:\n  dtype: int4\n", "runtime.dtype: 'int4' is not a dtype; use auto, float32, float16, bfloat16")]
     [InlineData("labels: [a, b]\n", "labels: expected a mapping")]
     [InlineData("envs:\n  - name: 1BAD\n    value: x\n", "'1BAD' is not a valid environment variable name")]
     [InlineData("runtime:\n  enforce_eager: {value: true, env: 'has space'}\n", "runtime.enforce_eager.env: 'has space' is not a valid environment variable name")]

@@ -128,7 +128,7 @@ public class ModelValidationTests : IDisposable
         config["architectures"] = new JsonArray("GPT2LMHeadModel");
         File.WriteAllText(configPath, config.ToJsonString());
         var e = await FailsAsync(dir);
-        Assert.Contains("architecture 'GPT2LMHeadModel' is not supported", e.Message);
+        Assert.Contains("architectures: 'GPT2LMHeadModel' is not supported", e.Message);
         Assert.Contains("LlamaForCausalLM", e.Message);
     }
 

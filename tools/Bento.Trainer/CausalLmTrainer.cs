@@ -1,3 +1,4 @@
+using Bento.Core.Model;
 using System.Diagnostics;
 using Bento.ModelGen;
 using Bento.Runtime.Model;
@@ -50,8 +51,8 @@ public sealed class CausalLmTrainer
     }
 
     /// <summary>The runtime's view of a ModelGen config (the same config.json).</summary>
-    public static LlamaModelConfig RuntimeConfig(LlamaConfig config) =>
-        LlamaModelConfig.Parse(System.Text.Encoding.UTF8.GetString(config.ToConfigJson()));
+    public static ModelConfig RuntimeConfig(LlamaConfig config) =>
+        ModelConfig.Parse(System.Text.Encoding.UTF8.GetString(config.ToConfigJson()));
 
     public TrainingResult Train()
     {
@@ -155,7 +156,7 @@ public sealed class CausalLmTrainer
 
     /// <summary>The module's parameter names must be exactly the checkpoint's tensor names, or the weights would be
     /// written under the wrong names.</summary>
-    private void CheckNames(LlamaModelConfig runtimeConfig, List<(string name, Parameter parameter)> named)
+    private void CheckNames(ModelConfig runtimeConfig, List<(string name, Parameter parameter)> named)
     {
         var expected = LlamaWeights.Describe(_config).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var actual = named.Select(p => p.name).ToHashSet(StringComparer.Ordinal);

@@ -155,7 +155,7 @@ public sealed class BentoBuilder
             Model = new ManifestModel
             {
                 Architecture = model.Config.Architecture,
-                TorchDtype = model.Config.TorchDtype,
+                TorchDtype = model.Config.TorchDtype?.Name,
                 Parameters = model.Parameters,
                 MaxPositionEmbeddings = model.Config.MaxPositionEmbeddings,
                 Files = Files(inputs, BentoManifest.ModelDirectory),
@@ -184,6 +184,7 @@ public sealed class BentoBuilder
         };
         if (manifest.Runtime.MaxModelLen > model.Config.MaxPositionEmbeddings)
             throw new BentoException($"{BentofileParser.DisplayPath(spec.FilePath)}: runtime.max_model_len ({manifest.Runtime.MaxModelLen}) exceeds the model's max_position_embeddings ({model.Config.MaxPositionEmbeddings})");
+        model.Config.CheckServable(manifest.Runtime.MaxModelLen, $"{BentofileParser.DisplayPath(spec.FilePath)}: runtime.max_model_len");
         manifest.Version = ManifestVersion.Compute(manifest);
         return manifest;
     }

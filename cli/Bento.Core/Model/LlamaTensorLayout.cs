@@ -1,6 +1,9 @@
 namespace Bento.Core.Model;
 
-/// <summary>The tensors a Hugging Face Llama checkpoint must hold, by name and shape, derived from its config.</summary>
+/// <summary>
+/// The tensors a Hugging Face Llama or Mistral checkpoint must hold, by name and shape, derived from its config: the
+/// tensor part of <see cref="ModelContract"/>. The runtime loads exactly these names.
+/// </summary>
 public static class LlamaTensorLayout
 {
     public static IReadOnlyDictionary<string, long[]> Expected(ModelConfig c)
@@ -24,19 +27,6 @@ public static class LlamaTensorLayout
             shapes[p + "mlp.down_proj.weight"] = [h, i];
             shapes[p + "input_layernorm.weight"] = [h];
             shapes[p + "post_attention_layernorm.weight"] = [h];
-            if (c.AttentionBias)
-            {
-                shapes[p + "self_attn.q_proj.bias"] = [q];
-                shapes[p + "self_attn.k_proj.bias"] = [kv];
-                shapes[p + "self_attn.v_proj.bias"] = [kv];
-                shapes[p + "self_attn.o_proj.bias"] = [h];
-            }
-            if (c.MlpBias)
-            {
-                shapes[p + "mlp.gate_proj.bias"] = [i];
-                shapes[p + "mlp.up_proj.bias"] = [i];
-                shapes[p + "mlp.down_proj.bias"] = [h];
-            }
         }
         return shapes;
     }

@@ -19,8 +19,6 @@ public static class ModelInspector
         ("chat_template.jinja", ModelFileRole.Tokenizer),
     ];
 
-    private static readonly string[] RuntimeDtypes = ["F32", "F16", "BF16"];
-
     public static async Task<ModelFolder> InspectAsync(string directory, CancellationToken ct = default)
     {
         var display = Spec.BentofileParser.DisplayPath(directory);
@@ -125,8 +123,8 @@ public static class ModelInspector
                 if (!shape.SequenceEqual(t.Shape))
                     throw new BentoException($"{display}: tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}] but {configName} implies [{string.Join(", ", shape)}] " +
                         $"(hidden_size={config.HiddenSize}, vocab_size={config.VocabSize}, num_attention_heads={config.NumAttentionHeads}, num_key_value_heads={config.NumKeyValueHeads}, intermediate_size={config.IntermediateSize})");
-                if (!RuntimeDtypes.Contains(t.DType))
-                    throw new BentoException($"{display}: tensor '{t.Name}' is {t.DType}; the runtime loads F32, F16 and BF16 weights");
+                if (ModelDtype.FromSafetensors(t.DType) is null)
+                    throw new BentoException($"{display}: tensor '{t.Name}' is {t.DType}; the runtime loads {string.Join(", ", ModelContract.WeightDtypeCodes)} weights");
             }
         }
         var missing = expected.Keys.Where(k => !seen.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();

@@ -28,10 +28,7 @@ public sealed record RuntimeSpec(
     int? MaxNumSeqs,
     string Dtype,
     double GpuMemoryUtilization,
-    int? Port)
-{
-    public static readonly string[] Dtypes = ["auto", "float32", "float16", "bfloat16"];
-}
+    int? Port);
 
 /// <summary>
 /// enforce_eager: the builder's default, whether a deployment may override it, and through which variable.

@@ -149,14 +149,13 @@ public static partial class BentofileParser
         if (runtime is null) return new RuntimeSpec(EnforceEagerSpec.Default, null, null, "auto", 0.9, null);
         runtime.RejectUnknownKeys(RuntimeKeys);
 
-        var dtype = runtime.String("dtype") ?? "auto";
-        dtype = dtype switch { "half" => "float16", "float" => "float32", _ => dtype };
-        if (!RuntimeSpec.Dtypes.Contains(dtype))
-            throw runtime.Fail("dtype", $"expected one of {string.Join(", ", RuntimeSpec.Dtypes)}, got '{dtype}'");
+        var given = runtime.String("dtype") ?? Model.ModelDtype.Auto;
+        var dtype = Model.ModelDtype.CanonicalSetting(given)
+            ?? throw runtime.Fail("dtype", $"'{given}' is not a dtype; {Model.ModelDtype.Choices}");
 
         return new RuntimeSpec(
             ParseEnforceEager(runtime),
-            runtime.Int("max_model_len", 1, 16_777_216),
+            runtime.Int("max_model_len", 1, Model.ModelContract.MaxContextLength),
             runtime.Int("max_num_seqs", 1, 65_536),
             dtype,
             runtime.Double("gpu_memory_utilization", 0, 1) ?? 0.9,

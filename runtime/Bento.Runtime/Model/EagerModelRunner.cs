@@ -56,7 +56,7 @@ public sealed class EagerModelRunner : IModelRunner
     private int _torchThreads = -1;
     private bool _disposed;
 
-    public EagerModelRunner(LlamaModelConfig config, SafetensorsCheckpoint checkpoint, EagerRunnerOptions? options = null)
+    public EagerModelRunner(ModelConfig config, SafetensorsCheckpoint checkpoint, EagerRunnerOptions? options = null)
     {
         options ??= new EagerRunnerOptions();
         Config = config;
@@ -84,28 +84,25 @@ public sealed class EagerModelRunner : IModelRunner
     /// <summary>Opens config.json and the safetensors checkpoint of a model folder.</summary>
     public static EagerModelRunner Open(string modelDirectory, EagerRunnerOptions? options = null)
     {
-        var config = LlamaModelConfig.Load(modelDirectory);
+        var config = ModelConfig.Load(modelDirectory);
         using var checkpoint = SafetensorsCheckpoint.Open(modelDirectory);
         return new EagerModelRunner(config, checkpoint, options);
     }
 
-    public LlamaModelConfig Config { get; }
+    public ModelConfig Config { get; }
     public LlamaForCausalLM Model => _model;
     public int VocabSize => Config.VocabSize;
     public int Slots { get; }
     public int MaxSequenceLength { get; }
     public RunnerInfo Info { get; }
 
-    public static ScalarType ResolveDtype(string requested, string? configDtype)
+    /// <summary>The dtype setting (or, for auto, the checkpoint's) as LibTorch's scalar type.</summary>
+    public static ScalarType ResolveDtype(string requested, ModelDtype? checkpoint)
     {
-        var name = requested is "auto" or "" ? configDtype ?? "float32" : requested;
-        return name switch
-        {
-            "float32" or "fp32" or "float" => ScalarType.Float32,
-            "bfloat16" or "bf16" => ScalarType.BFloat16,
-            "float16" or "fp16" or "half" => ScalarType.Float16,
-            _ => throw new ArgumentException($"dtype '{name}' is not supported (auto, float32, bfloat16, float16)"),
-        };
+        if (ModelDtype.CanonicalSetting(requested) is null)
+            throw new ArgumentException($"dtype '{requested}' is not supported; {ModelDtype.Choices}");
+        var dtype = ModelDtype.Resolve(requested, checkpoint);
+        return dtype == ModelDtype.BFloat16 ? ScalarType.BFloat16 : dtype == ModelDtype.Float16 ? ScalarType.Float16 : ScalarType.Float32;
     }
 
     public static string DtypeName(ScalarType t) => t switch

@@ -140,7 +140,7 @@ public static class LlamaGgufExporter
 {
     public static void Export(string modelDirectory, string outputPath, GgmlType type = GgmlType.F32, string? preTokenizer = "gpt-2")
     {
-        var config = LlamaModelConfig.Load(modelDirectory);
+        var config = ModelConfig.Load(modelDirectory);
         var writer = new GgufWriter();
         writer.AddString("general.architecture", "llama");
         writer.AddString("general.name", Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDirectory))));
@@ -281,7 +281,7 @@ public static class LlamaGgufExporter
     }
 
     /// <summary>tokenizer.ggml.* from tokenizer.json (byte-level BPE): tokens by id, types, merges, special ids.</summary>
-    private static void AddTokenizer(GgufWriter writer, string dir, LlamaModelConfig config, string? preTokenizer)
+    private static void AddTokenizer(GgufWriter writer, string dir, ModelConfig config, string? preTokenizer)
     {
         using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "tokenizer.json")));
         var model = doc.RootElement.GetProperty("model");

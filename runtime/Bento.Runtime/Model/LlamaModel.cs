@@ -81,7 +81,7 @@ public sealed class LlamaEmbedding : nn.Module<Tensor, Tensor>
 /// </summary>
 public sealed class RotaryTables : IDisposable
 {
-    public RotaryTables(LlamaModelConfig config, int positions, ScalarType dtype)
+    public RotaryTables(ModelConfig config, int positions, ScalarType dtype)
     {
         var inv = config.RopeInverseFrequencies();
         var half = inv.Length;
@@ -123,9 +123,9 @@ public sealed class RotaryTables : IDisposable
 public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
     public readonly LlamaLinear q_proj, k_proj, v_proj, o_proj;
-    private readonly LlamaModelConfig _c;
+    private readonly ModelConfig _c;
 
-    public LlamaAttention(LlamaModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaAttention))
+    public LlamaAttention(ModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaAttention))
     {
         _c = c;
         q_proj = new LlamaLinear(w("q_proj.weight"), requiresGrad);
@@ -178,7 +178,7 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor, Tensor, Tensor
     public readonly LlamaMlp mlp;
     public readonly LlamaRmsNorm input_layernorm, post_attention_layernorm;
 
-    public LlamaDecoderLayer(LlamaModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaDecoderLayer))
+    public LlamaDecoderLayer(ModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaDecoderLayer))
     {
         self_attn = new LlamaAttention(c, n => w("self_attn." + n), requiresGrad);
         mlp = new LlamaMlp(n => w("mlp." + n), requiresGrad);
@@ -201,7 +201,7 @@ public sealed class LlamaBackbone : nn.Module
     public readonly ModuleList<LlamaDecoderLayer> layers;
     public readonly LlamaRmsNorm norm;
 
-    public LlamaBackbone(LlamaModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base("model")
+    public LlamaBackbone(ModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base("model")
     {
         embed_tokens = new LlamaEmbedding(w("embed_tokens.weight"), requiresGrad);
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers)
@@ -221,11 +221,11 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public readonly LlamaLinear? lm_head;
     private RotaryTables _rope;
 
-    public LlamaModelConfig Config { get; }
+    public ModelConfig Config { get; }
 
     /// <param name="weights">Tensor by Hugging Face name, already in the wanted dtype; each is wrapped (not copied)
     /// as a parameter.</param>
-    public LlamaForCausalLM(LlamaModelConfig config, Func<string, Tensor> weights, bool requiresGrad = false) : base("LlamaForCausalLM")
+    public LlamaForCausalLM(ModelConfig config, Func<string, Tensor> weights, bool requiresGrad = false) : base("LlamaForCausalLM")
     {
         config.Validate();
         Config = config;
@@ -241,7 +241,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public Tensor HeadWeight => lm_head?.weight ?? model.embed_tokens.weight;
 
     /// <summary>The checkpoint tensor names a config needs (lm_head.weight only when untied).</summary>
-    public static IEnumerable<string> WeightNames(LlamaModelConfig c)
+    public static IEnumerable<string> WeightNames(ModelConfig c)
     {
         yield return "model.embed_tokens.weight";
         for (var i = 0; i < c.NumHiddenLayers; i++)
@@ -262,7 +262,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// mapping (no copy) unless <paramref name="copy"/>; another dtype converts (copies) each tensor. Once the
     /// checkpoint is disposed, copied tensors leave nothing of the mapping behind (weights are held once).
     /// </summary>
-    public static LlamaForCausalLM FromCheckpoint(LlamaModelConfig config, SafetensorsCheckpoint checkpoint, ScalarType dtype,
+    public static LlamaForCausalLM FromCheckpoint(ModelConfig config, SafetensorsCheckpoint checkpoint, ScalarType dtype,
         bool requiresGrad = false, bool copy = false)
     {
         Tensor Load(string name)
@@ -284,7 +284,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>A freshly initialised model (normal(0, <paramref name="std"/>) matrices, unit norms) for training.</summary>
-    public static LlamaForCausalLM CreateRandom(LlamaModelConfig config, long seed, ScalarType dtype = ScalarType.Float32, double std = 0.02, bool requiresGrad = true)
+    public static LlamaForCausalLM CreateRandom(ModelConfig config, long seed, ScalarType dtype = ScalarType.Float32, double std = 0.02, bool requiresGrad = true)
     {
         var generator = new Generator((ulong)seed);
         long h = config.HiddenSize, i = config.IntermediateSize, v = config.VocabSize;

@@ -129,7 +129,7 @@ public sealed class KvCache : IDisposable
 {
     private readonly Tensor[] _keys, _values;
 
-    public KvCache(LlamaModelConfig config, int slots, int maxSequenceLength, ScalarType dtype)
+    public KvCache(ModelConfig config, int slots, int maxSequenceLength, ScalarType dtype)
     {
         Slots = slots;
         MaxSequenceLength = maxSequenceLength;

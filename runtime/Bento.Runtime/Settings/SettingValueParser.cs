@@ -9,18 +9,6 @@ namespace Bento.Runtime.Settings;
 /// </summary>
 public static class SettingValueParser
 {
-    /// <summary>The dtypes the engine knows, plus the spellings other tools use for them.</summary>
-    private static readonly Dictionary<string, string> Dtypes = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["auto"] = "auto",
-        ["float32"] = "float32",
-        ["float16"] = "float16",
-        ["bfloat16"] = "bfloat16",
-        ["float"] = "float32",
-        ["half"] = "float16",
-        ["bf16"] = "bfloat16",
-    };
-
     /// <summary>Accepts the spellings shells, YAML and Docker users reach for, in any case.</summary>
     public static bool ParseBool(string label, string text) => text.Trim().ToLowerInvariant() switch
     {
@@ -51,7 +39,7 @@ public static class SettingValueParser
 
     /// <summary>Returns the canonical dtype name (lower-case, aliases resolved).</summary>
     public static string ParseDtype(string label, string text) =>
-        Dtypes.TryGetValue(text.Trim(), out var dtype)
+        ModelDtype.CanonicalSetting(text) is { } dtype
             ? dtype
             : throw new SettingsException($"{label}='{text}' is not a dtype; {SettingName.Dtype.Accepts}");
 

@@ -7,12 +7,12 @@ public sealed class LlamaModelConfigTests
     [Fact]
     public void ReadsTheTinyLlamaConfig()
     {
-        var c = LlamaModelConfig.Load(ModelTestSupport.TinyLlama);
+        var c = ModelConfig.Load(ModelTestSupport.TinyLlama);
         Assert.Equal((512, 128, 384, 4, 4, 2, 32), (c.VocabSize, c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim));
         Assert.Equal(1e-5, c.RmsNormEps);
         Assert.Null(c.RopeScaling);
         Assert.False(c.TieWordEmbeddings);
-        Assert.Equal("float32", c.TorchDtype);
+        Assert.Equal(ModelDtype.Float32, c.TorchDtype);
         Assert.Equal(2, c.KeyValueGroups);
     }
 
@@ -27,7 +27,7 @@ public sealed class LlamaModelConfigTests
     [Fact]
     public void Llama3RopeScalingChangesFrequenciesAsSpecified()
     {
-        var c = LlamaModelConfig.Parse(Llama31);
+        var c = ModelConfig.Parse(Llama31);
         Assert.Equal(new RopeScaling("llama3", 8.0, 1.0, 4.0, 8192), c.RopeScaling);
         Assert.Equal(128, c.HeadDim);
         Assert.Equal([128001, 128008, 128009], c.EosTokenIds);
@@ -66,7 +66,7 @@ public sealed class LlamaModelConfigTests
     [Fact]
     public void LinearRopeScalingDividesEveryFrequency()
     {
-        var c = LlamaModelConfig.Parse("""{"hidden_size":64,"num_attention_heads":4,"rope_scaling":{"type":"linear","factor":4.0}}""");
+        var c = ModelConfig.Parse("""{"architectures":["LlamaForCausalLM"],"hidden_size":64,"num_attention_heads":4,"rope_scaling":{"type":"linear","factor":4.0}}""");
         var plain = (c with { RopeScaling = null }).RopeInverseFrequencies();
         var scaled = c.RopeInverseFrequencies();
         for (var i = 0; i < plain.Length; i++)
@@ -76,22 +76,24 @@ public sealed class LlamaModelConfigTests
     [Fact]
     public void MistralSlidingWindowIsCheckedAgainstMaxModelLen()
     {
-        var c = LlamaModelConfig.Parse("""{"model_type":"mistral","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":1,"sliding_window":4096,"max_position_embeddings":32768}""");
+        var c = ModelConfig.Parse("""{"architectures":["MistralForCausalLM"],"model_type":"mistral","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":1,"sliding_window":4096,"max_position_embeddings":32768}""");
         Assert.Equal(4096, c.SlidingWindow);
         c.CheckServable(4096);
-        var e = Assert.Throws<InvalidDataException>(() => c.CheckServable(8192));
-        Assert.Contains("sliding_window is 4096", e.Message);
-        LlamaModelConfig.Parse("""{"model_type":"mistral","hidden_size":64,"num_attention_heads":4,"sliding_window":null}""").CheckServable(1 << 20);
+        var e = Assert.Throws<Bento.Core.BentoException>(() => c.CheckServable(8192));
+        Assert.Contains("sliding_window (config.json) is 4096", e.Message);
+        ModelConfig.Parse("""{"architectures":["MistralForCausalLM"],"model_type":"mistral","hidden_size":64,"num_attention_heads":4,"sliding_window":null}""").CheckServable(1 << 20);
     }
 
     [Theory]
-    [InlineData("""{"rope_scaling":{"rope_type":"yarn","factor":4.0}}""", "yarn")]
-    [InlineData("""{"attention_bias":true}""", "bias")]
-    [InlineData("""{"model_type":"gpt2"}""", "gpt2")]
-    [InlineData("""{"num_attention_heads":6,"num_key_value_heads":4,"hidden_size":96}""", "multiple")]
+    [InlineData("""{"architectures":["LlamaForCausalLM"],"rope_scaling":{"rope_type":"yarn","factor":4.0}}""", "yarn")]
+    [InlineData("""{"architectures":["LlamaForCausalLM"],"attention_bias":true}""", "bias")]
+    [InlineData("""{"architectures":["LlamaForCausalLM"],"model_type":"gpt2"}""", "gpt2")]
+    [InlineData("""{"architectures":["GPT2LMHeadModel"]}""", "GPT2LMHeadModel")]
+    [InlineData("""{"num_attention_heads":4}""", "architectures: missing")]
+    [InlineData("""{"architectures":["LlamaForCausalLM"],"num_attention_heads":6,"num_key_value_heads":4,"hidden_size":96}""", "multiple")]
     public void RejectsWhatTheModelDoesNotImplement(string json, string expected)
     {
-        var e = Assert.Throws<InvalidDataException>(() => LlamaModelConfig.Parse(json));
+        var e = Assert.Throws<Bento.Core.BentoException>(() => ModelConfig.Parse(json));
         Assert.Contains(expected, e.Message);
     }
 }

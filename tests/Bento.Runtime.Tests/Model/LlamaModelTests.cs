@@ -151,7 +151,7 @@ public sealed class LlamaModelTests
     [Fact]
     public void MappedWeightsAreViewsOfTheFileNotCopies()
     {
-        var config = LlamaModelConfig.Load(TinyLlama);
+        var config = ModelConfig.Load(TinyLlama);
         using var checkpoint = SafetensorsCheckpoint.Open(TinyLlama);
         using var model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, ScalarType.Float32);
         var parameters = model.named_parameters().ToList();
@@ -168,7 +168,7 @@ public sealed class LlamaModelTests
     [Fact]
     public void CopiedWeightsLeaveTheMappingAndGiveTheSameLogits()
     {
-        var config = LlamaModelConfig.Load(TinyLlama);
+        var config = ModelConfig.Load(TinyLlama);
         using var checkpoint = SafetensorsCheckpoint.Open(TinyLlama);
         using var copied = LlamaForCausalLM.FromCheckpoint(config, checkpoint, ScalarType.Float32, copy: true);
         Assert.All(copied.parameters(), p => Assert.False(checkpoint.IsMapped(p)));
@@ -189,7 +189,7 @@ public sealed class LlamaModelTests
         Assert.True(generated.WeightBytes > 100_000_000);
         // Drop the freshly written file from the page cache where we can, so RSS reflects touched pages only.
         var before = Rss();
-        var config = LlamaModelConfig.Load(dir);
+        var config = ModelConfig.Load(dir);
         using var checkpoint = SafetensorsCheckpoint.Open(dir);
         using var model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, ScalarType.Float32);
         var after = Rss();
@@ -222,7 +222,7 @@ public sealed class LlamaModelTests
     [Fact]
     public void ModelTrainsWithAutograd()
     {
-        var config = LlamaModelConfig.Load(TinyLlama) with { NumHiddenLayers = 1 };
+        var config = ModelConfig.Load(TinyLlama) with { NumHiddenLayers = 1 };
         using var model = LlamaForCausalLM.CreateRandom(config, seed: 1);
         Assert.All(model.parameters(), p => Assert.True(p.requires_grad));
         using var optimizer = optim.AdamW(model.parameters(), lr: 1e-2);

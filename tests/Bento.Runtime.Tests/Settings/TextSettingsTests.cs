@@ -6,7 +6,7 @@ namespace Bento.Runtime.Tests.Settings;
 /// <summary>dtype, host and api_key: precedence, spellings, aliases and errors.</summary>
 public sealed class TextSettingsTests
 {
-    private const string DtypeAccepts = "use auto, float32, float16 or bfloat16 (or the aliases float, half, bf16)";
+    private const string DtypeAccepts = "use auto, float32, float16, bfloat16 (or the aliases float, fp32, half, fp16, bf16)";
 
     [Fact]
     public void DefaultsWithoutABento()
@@ -43,6 +43,8 @@ public sealed class TextSettingsTests
     [InlineData("BFloat16", "bfloat16")]
     [InlineData(" HALF ", "float16")]
     [InlineData("Auto", "auto")]
+    [InlineData("fp16", "float16")]
+    [InlineData("fp32", "float32")]
     public void DtypeSpellingsAndAliases(string text, string dtype)
     {
         Assert.Equal(dtype, Resolve(Manifest(), Env(("BENTO_DTYPE", text))).Dtype.Value);
@@ -51,7 +53,6 @@ public sealed class TextSettingsTests
     }
 
     [Theory]
-    [InlineData("fp16")]
     [InlineData("float64")]
     [InlineData("int8")]
     [InlineData("bfloat")]

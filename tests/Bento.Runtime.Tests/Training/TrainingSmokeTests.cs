@@ -17,7 +17,7 @@ public sealed class TrainingSmokeTests
 {
     private const int Batch = 8, Length = 32;
 
-    private static LlamaModelConfig TinyConfig(int vocab) => new()
+    private static ModelConfig TinyConfig(int vocab) => new()
     {
         VocabSize = vocab,
         HiddenSize = 32,
@@ -28,7 +28,7 @@ public sealed class TrainingSmokeTests
         HeadDim = 16,
         MaxPositionEmbeddings = 64,
         RmsNormEps = 1e-5,
-        TorchDtype = "float32",
+        TorchDtype = ModelDtype.Float32,
     };
 
     /// <summary><paramref name="batches"/> batches of <see cref="Batch"/> windows of Length + 1 tokens packed from

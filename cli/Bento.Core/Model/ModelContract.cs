@@ -1,0 +1,60 @@
+namespace Bento.Core.Model;
+
+/// <summary>
+/// What the runtime can serve: architectures and their model_type values, the config values it implements, the
+/// bounds on model dimensions, the weight dtypes, and (in <see cref="LlamaTensorLayout"/>) the tensors each
+/// architecture must have. <c>bento build</c> validates a model folder against it and the runtime loads with it
+/// (<see cref="ModelConfig"/> is the one parser), so a bento that builds is a bento that serves.
+/// </summary>
+public static class ModelContract
+{
+    public sealed record Architecture(string Name, IReadOnlyList<string> ModelTypes);
+
+    /// <summary>Mistral checkpoints are Llama with grouped-query attention and (optionally) a sliding window.</summary>
+    public static readonly IReadOnlyList<Architecture> Architectures =
+    [
+        new("LlamaForCausalLM", ["llama"]),
+        new("MistralForCausalLM", ["mistral"]),
+    ];
+
+    public static readonly IReadOnlyList<string> HiddenActivations = ["silu"];
+
+    /// <summary>rope_scaling types, by rope_type (or the older "type"); "default" means none.</summary>
+    public static readonly IReadOnlyList<string> RopeScalingTypes = ["default", "linear", "llama3"];
+
+    /// <summary>Boolean config keys the runtime does not implement when true, with what to tell the user.</summary>
+    public static readonly IReadOnlyDictionary<string, string> UnsupportedWhenTrue = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["attention_bias"] = "the runtime's Llama attention has no q/k/v/o biases",
+        ["mlp_bias"] = "the runtime's Llama MLP has no biases",
+    };
+
+    /// <summary>
+    /// Upper bounds on the dimensions config.json declares, checked before anything is sized from them: a hostile
+    /// <c>num_hidden_layers: 2147483647</c> must be an error, not gigabytes of tensor names. Each is well above the
+    /// largest published model of these families.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, int> DimensionLimits = new Dictionary<string, int>(StringComparer.Ordinal)
+    {
+        ["vocab_size"] = 1 << 22,
+        ["hidden_size"] = 1 << 16,
+        ["intermediate_size"] = 1 << 20,
+        ["num_hidden_layers"] = 1024,
+        ["num_attention_heads"] = 1024,
+        ["num_key_value_heads"] = 1024,
+        ["head_dim"] = 1024,
+        ["max_position_embeddings"] = MaxContextLength,
+    };
+
+    /// <summary>The longest context a model or a max_model_len setting may declare (16Mi tokens).</summary>
+    public const int MaxContextLength = 1 << 24;
+
+    /// <summary>Weight dtypes the runtime loads, as safetensors codes.</summary>
+    public static IEnumerable<string> WeightDtypeCodes => ModelDtype.All.Select(d => d.Safetensors);
+
+    public static Architecture? Find(string name) => Architectures.FirstOrDefault(a => a.Name == name);
+
+    /// <summary>For messages: "LlamaForCausalLM (model_type llama), MistralForCausalLM (model_type mistral)".</summary>
+    public static string SupportedArchitectures =>
+        string.Join(", ", Architectures.Select(a => $"{a.Name} (model_type {string.Join("/", a.ModelTypes)})"));
+}
