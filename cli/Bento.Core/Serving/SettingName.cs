@@ -41,11 +41,15 @@ public sealed record SettingName(string Key, string Env, string Flag, string Acc
     public static readonly SettingName ShutdownTimeout = new("shutdown_timeout", "BENTO_SHUTDOWN_TIMEOUT", "--shutdown-timeout",
         "use a whole number of seconds from 0 to 3600", "25", "Seconds in-flight requests may run on after SIGTERM/SIGINT");
 
+    /// <summary>The largest request body the server reads; a bigger one is answered 413 before it is parsed.</summary>
+    public static readonly SettingName MaxRequestBytes = new("max_request_bytes", "BENTO_MAX_REQUEST_BYTES", "--max-request-bytes",
+        "use a whole number of bytes from 1024 to 1073741824", "8388608", "Largest request body accepted, in bytes (413 above it)");
+
     public const string NoEnforceEagerFlag = "--no-enforce-eager";
 
     /// <summary>Every setting, in the order help, logs and /health list them.</summary>
     public static readonly IReadOnlyList<SettingName> All =
-        [EnforceEager, MaxModelLen, MaxNumSeqs, Dtype, GpuMemoryUtilization, Host, Port, ApiKey, ApiKeyFile, ShutdownTimeout];
+        [EnforceEager, MaxModelLen, MaxNumSeqs, Dtype, GpuMemoryUtilization, Host, Port, ApiKey, ApiKeyFile, ShutdownTimeout, MaxRequestBytes];
 
     /// <summary>How error messages name the manifest field, e.g. <c>bento.yaml runtime.port</c>.</summary>
     public string ManifestField => $"bento.yaml runtime.{Key}";

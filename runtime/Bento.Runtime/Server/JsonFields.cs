@@ -22,7 +22,43 @@ internal sealed class JsonFields
             throw ApiException.BadRequest($"the request body is not valid JSON: {e.Message}");
         }
         if (node is not JsonObject obj) throw ApiException.BadRequest("the request body must be a JSON object");
+        RequireValidText(obj);
         return new JsonFields(obj);
+    }
+
+    /// <summary>
+    /// JSON may escape a lone UTF-16 surrogate (<c>"\ud800"</c>), which is no Unicode text: System.Text.Json only
+    /// notices when the string is read, as an InvalidOperationException. Every string and key is read here once, so
+    /// that is a 400 naming where it is, before any field is used.
+    /// </summary>
+    private static void RequireValidText(JsonNode root)
+    {
+        var pending = new Stack<JsonNode>();
+        pending.Push(root);
+        while (pending.Count > 0)
+        {
+            var node = pending.Pop();
+            try
+            {
+                switch (node)
+                {
+                    case JsonObject o:
+                        foreach (var (_, child) in o) if (child is not null) pending.Push(child);
+                        break;
+                    case JsonArray a:
+                        foreach (var child in a) if (child is not null) pending.Push(child);
+                        break;
+                    case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                        v.GetValue<string>();
+                        break;
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                var field = node.GetPath().TrimStart('$', '.');
+                throw ApiException.BadRequest($"'{field}' holds a lone UTF-16 surrogate (an escape such as \\ud800 with no pair); send valid Unicode text", field.Split('.', '[')[0]);
+            }
+        }
     }
 
     public JsonNode? this[string name] => _body[name];

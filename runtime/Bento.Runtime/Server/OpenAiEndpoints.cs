@@ -31,6 +31,19 @@ public static class OpenAiEndpoints
                 await WriteJson(ctx, e.Status, e.ToJson());
             }
             catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested) { }
+            catch (BadHttpRequestException e)
+            {
+                // Malformed HTTP (a body larger than its Content-Length says or than max_request_bytes, a bad chunk):
+                // the client's fault, so a 4xx and one warning line, never a 500 with a stack trace.
+                ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("bento")
+                    .LogWarning("{Method} {Path}: {Status} {Message}", ctx.Request.Method, ctx.Request.Path.Value, e.StatusCode, e.Message);
+                if (!ctx.Response.HasStarted)
+                {
+                    ctx.Response.Headers.Connection = "close";
+                    await WriteJson(ctx, e.StatusCode, ApiException.Body(e.Message, "invalid_request_error",
+                        code: e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "request_too_large" : "bad_request"));
+                }
+            }
             catch (Exception e) when (!ctx.Response.HasStarted && e is not OperationCanceledException)
             {
                 ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("bento").LogError(e, "request failed");

@@ -21,8 +21,8 @@ internal static class OpenAiRequestParser
         IReadOnlyList<int> prompt = f["prompt"] switch
         {
             null => throw ApiException.BadRequest("'prompt' is required", "prompt"),
-            JsonValue v when v.TryGetValue<string>(out var text) => tokenizer.Encode(text, addSpecialTokens: true),
-            JsonArray { Count: 1 } a when a[0] is JsonValue v && v.TryGetValue<string>(out var text) => tokenizer.Encode(text, addSpecialTokens: true),
+            JsonValue v when v.TryGetValue<string>(out var text) => EncodePrompt(tokenizer, text, addSpecialTokens: true, maxModelLen, "prompt"),
+            JsonArray { Count: 1 } a when a[0] is JsonValue v && v.TryGetValue<string>(out var text) => EncodePrompt(tokenizer, text, addSpecialTokens: true, maxModelLen, "prompt"),
             JsonArray a when a.Count > 0 && a.All(x => x is JsonValue xv && xv.TryGetValue<int>(out _)) => f.IntList("prompt"),
             JsonArray { Count: > 1 } => throw ApiException.BadRequest("only one prompt per request is supported", "prompt"),
             _ => throw ApiException.BadRequest("'prompt' must be a string or a list of token ids", "prompt"),
@@ -41,7 +41,7 @@ internal static class OpenAiRequestParser
         var addGenerationPrompt = f.Bool("add_generation_prompt") ?? true;
         var text = renderer.Render(messages, addGenerationPrompt);
         // The template already wrote the BOS token where the model expects it.
-        var prompt = tokenizer.Encode(text, addSpecialTokens: false);
+        var prompt = EncodePrompt(tokenizer, text, addSpecialTokens: false, maxModelLen, "messages");
         var defaultMax = Math.Max(1, maxModelLen - prompt.Count);
         var sampling = Sampling(f, prompt.Count, maxModelLen, defaultMax, "max_completion_tokens");
         return new ParsedRequest(model, prompt, sampling, f.Bool("stream") ?? false, IncludeUsage(f));
@@ -58,12 +58,30 @@ internal static class OpenAiRequestParser
         {
             null => "",
             JsonValue v when v.TryGetValue<string>(out var s) => s,
-            JsonArray parts => string.Concat(parts.Select(p => p is JsonObject po && po["type"]?.GetValue<string>() == "text" && po["text"] is JsonValue t && t.TryGetValue<string>(out var ts)
+            JsonArray parts => string.Concat(parts.Select(p => p is JsonObject po && po["type"] is JsonValue pt && pt.TryGetValue<string>(out var type) && type == "text" && po["text"] is JsonValue t && t.TryGetValue<string>(out var ts)
                 ? ts
                 : throw ApiException.BadRequest($"{where}.content: only text parts are supported", "messages"))),
             _ => throw ApiException.BadRequest($"{where}.content must be a string or a list of text parts", "messages"),
         };
         return new ChatMessage(role == "developer" ? "system" : role, content);
+    }
+
+    /// <summary>
+    /// Tokenizes a prompt only as far as it can fit: one with more bytes than max_model_len tokens can cover is refused
+    /// unread, and tokenizing stops once it passes max_model_len tokens. So a 20 MB prompt costs milliseconds, not
+    /// seconds and hundreds of megabytes.
+    /// </summary>
+    private static IReadOnlyList<int> EncodePrompt(ITextTokenizer tokenizer, string text, bool addSpecialTokens, int maxModelLen, string field)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(text);
+        // 4x: normalizers may shorten text (NFKC composes characters) before tokens are cut from it.
+        var fits = (long)maxModelLen * Math.Min(tokenizer.MaxTokenBytes, 1 << 16) * 4 + 1024;
+        if (bytes > fits)
+            throw ApiException.BadRequest($"this model's maximum context length is {maxModelLen} tokens; the {field} is {bytes} bytes, more than {maxModelLen} tokens can hold; shorten it", field);
+        var ids = tokenizer.Encode(text, addSpecialTokens, stopAfter: maxModelLen);
+        if (ids.Count > maxModelLen)
+            throw ApiException.BadRequest($"this model's maximum context length is {maxModelLen} tokens; the {field} alone has more; shorten it", field);
+        return ids;
     }
 
     private static string Model(JsonFields f) =>

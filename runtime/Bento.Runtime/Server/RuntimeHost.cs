@@ -87,7 +87,12 @@ public static class RuntimeHost
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.UseUrls($"http://{FormatHost(settings.Host.Value)}:{settings.Port.Value}");
-        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            // Kestrel refuses a bigger body (413) while reading it, so no request can make the server buffer more.
+            k.Limits.MaxRequestBodySize = settings.MaxRequestBytes.Value;
+        });
         // Kestrel stops listening at once and lets in-flight requests finish until this runs out, then aborts them
         // (which cancels their sequences in the engine).
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(settings.ShutdownTimeout.Value));

@@ -15,7 +15,8 @@ public sealed record CliOverrides(
     string? Host = null,
     string? ApiKey = null,
     string? ApiKeyFile = null,
-    int? ShutdownTimeout = null)
+    int? ShutdownTimeout = null,
+    int? MaxRequestBytes = null)
 {
     public static readonly CliOverrides None = new();
 
@@ -23,5 +24,5 @@ public sealed record CliOverrides(
     public override string ToString() =>
         $"CliOverrides {{ EnforceEager = {EnforceEager}, MaxModelLen = {MaxModelLen}, MaxNumSeqs = {MaxNumSeqs}, " +
         $"Dtype = {Dtype}, GpuMemoryUtilization = {GpuMemoryUtilization}, Port = {Port}, Host = {Host}, " +
-        $"ApiKey = {(ApiKey is null ? "unset" : "set")}, ApiKeyFile = {ApiKeyFile}, ShutdownTimeout = {ShutdownTimeout} }}";
+        $"ApiKey = {(ApiKey is null ? "unset" : "set")}, ApiKeyFile = {ApiKeyFile}, ShutdownTimeout = {ShutdownTimeout}, MaxRequestBytes = {MaxRequestBytes} }}";
 }

@@ -24,6 +24,7 @@ public static class CliOverridesParser
             (SettingName.ApiKey, (o, v) => o with { ApiKey = v }),
             (SettingName.ApiKeyFile, (o, v) => o with { ApiKeyFile = v }),
             (SettingName.ShutdownTimeout, (o, v) => o with { ShutdownTimeout = ParseInt(SettingName.ShutdownTimeout, v) }),
+            (SettingName.MaxRequestBytes, (o, v) => o with { MaxRequestBytes = ParseInt(SettingName.MaxRequestBytes, v) }),
         }.ToDictionary(f => f.Name.Flag, StringComparer.Ordinal);
 
     public static (CliOverrides Overrides, IReadOnlyList<string> Remaining) Parse(IReadOnlyList<string> args)

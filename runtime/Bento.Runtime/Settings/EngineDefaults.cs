@@ -19,4 +19,6 @@ public static class EngineDefaults
     public static readonly string? ApiKey = null;
     /// <summary>Seconds of draining after SIGTERM: inside Kubernetes' default 30 s grace period, with room to exit.</summary>
     public const int ShutdownTimeout = 25;
+    /// <summary>8 MiB: far more than a prompt of any context length we serve needs, far less than a memory bomb.</summary>
+    public const int MaxRequestBytes = 8 << 20;
 }

@@ -28,6 +28,8 @@ public sealed class EngineSettings
     public required Setting<string?> ApiKey { get; init; }
     /// <summary>Seconds in-flight requests may run on once the server is asked to stop; then they are cancelled.</summary>
     public required Setting<int> ShutdownTimeout { get; init; }
+    /// <summary>The largest request body Kestrel reads (413 above it).</summary>
+    public required Setting<int> MaxRequestBytes { get; init; }
     /// <summary>
     /// Things the operator should hear about that do not stop start-up, e.g. a variable that is set but not consulted.
     /// The host logs each as a warning next to <see cref="Describe"/>.
@@ -53,6 +55,7 @@ public sealed class EngineSettings
         Append(line, SettingName.Port, Port);
         Append(line, SettingName.ApiKey, ApiKey);
         Append(line, SettingName.ShutdownTimeout, ShutdownTimeout);
+        Append(line, SettingName.MaxRequestBytes, MaxRequestBytes);
         return line.ToString();
     }
 
@@ -80,6 +83,7 @@ public sealed class EngineSettings
             [SettingName.Port.Key] = Entry(SettingName.Port, Port, Port.Value),
             [SettingName.ApiKey.Key] = apiKey,
             [SettingName.ShutdownTimeout.Key] = Entry(SettingName.ShutdownTimeout, ShutdownTimeout, ShutdownTimeout.Value),
+            [SettingName.MaxRequestBytes.Key] = Entry(SettingName.MaxRequestBytes, MaxRequestBytes, MaxRequestBytes.Value),
         };
     }
 

@@ -80,6 +80,12 @@ public static class SettingsResolver
                 parse: (label, text) => SettingValueParser.ParseInt(label, text, SettingName.ShutdownTimeout.Accepts),
                 cli: cli.ShutdownTimeout,
                 check: (label, value, shown) => RequireRange(label, shown, value is >= 0 and <= 3600, SettingName.ShutdownTimeout.Accepts)),
+            MaxRequestBytes = Layer(SettingName.MaxRequestBytes, EngineDefaults.MaxRequestBytes,
+                bento: null,
+                env: Read(environment, SettingName.MaxRequestBytes.Env),
+                parse: (label, text) => SettingValueParser.ParseInt(label, text, SettingName.MaxRequestBytes.Accepts),
+                cli: cli.MaxRequestBytes,
+                check: (label, value, shown) => RequireRange(label, shown, value is >= 1024 and <= 1 << 30, SettingName.MaxRequestBytes.Accepts)),
             Notes = notes,
         };
     }

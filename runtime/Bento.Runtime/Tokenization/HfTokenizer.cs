@@ -1,3 +1,4 @@
+using System.Text;
 using System.Collections.Concurrent;
 using System.Text.Json;
 
@@ -51,6 +52,12 @@ public sealed class HfTokenizer : ITextTokenizer
             token => _normalizer?.Normalize(token.Content) ?? token.Content);
 
         VocabSize = Math.Max(_model.IdLimit, _addedById.Count == 0 ? 0 : _addedById.Keys.Max() + 1);
+        // Stored token strings are never shorter in UTF-8 than the text bytes they stand for (byte-level symbols and
+        // SentencePiece's ▁ take as many bytes or more), so this bounds the bytes one token can cover.
+        var longest = _addedById.Values.Select(t => Encoding.UTF8.GetByteCount(t.Content)).DefaultIfEmpty(1).Max();
+        for (var id = 0; id < _model.IdLimit; id++)
+            if (_model.IdToToken(id) is { } t) longest = Math.Max(longest, Encoding.UTF8.GetByteCount(t));
+        MaxTokenBytes = Math.Max(1, longest);
 
         BosToken = settings.BosToken;
         EosToken = settings.EosToken;
@@ -100,6 +107,8 @@ public sealed class HfTokenizer : ITextTokenizer
 
     public int VocabSize { get; }
 
+    public int MaxTokenBytes { get; }
+
     public int? BosTokenId { get; }
 
     /// <summary>Id of the eos_token named in tokenizer_config.json / special_tokens_map.json.</summary>
@@ -127,7 +136,9 @@ public sealed class HfTokenizer : ITextTokenizer
         return _compiledTemplates.GetOrAdd(name, static (key, text) => ChatTemplate.Compile(text, key == TokenizerSettings.DefaultTemplateName ? "chat_template" : $"chat_template '{key}'"), source);
     }
 
-    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens)
+    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens) => Encode(text, addSpecialTokens, int.MaxValue);
+
+    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens, int stopAfter)
     {
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int>(text.Length / 3 + 4);
@@ -138,6 +149,7 @@ public sealed class HfTokenizer : ITextTokenizer
         var pieces = new List<string>();
         foreach (var segment in segments)
         {
+            if (ids.Count > stopAfter) return ids;
             if (segment.Token is { } token)
             {
                 ids.Add(token.Id);
@@ -163,7 +175,10 @@ public sealed class HfTokenizer : ITextTokenizer
                 else
                     _preTokenizer.Split(run.Text, run.AtInputStart, pieces);
                 foreach (var piece in pieces)
+                {
+                    if (ids.Count > stopAfter) return ids;
                     _model.Encode(piece, ids);
+                }
             }
         }
         return addSpecialTokens && _postProcessor is not null ? _postProcessor.Process(ids) : ids;

@@ -8,6 +8,19 @@ public interface ITextTokenizer
     /// <summary>Ids that end generation (eos, and e.g. &lt;|eot_id|&gt; from generation_config.json).</summary>
     IReadOnlySet<int> StopTokenIds { get; }
     IReadOnlyList<int> Encode(string text, bool addSpecialTokens);
+
+    /// <summary>
+    /// Like <see cref="Encode(string, bool)"/>, but may stop once more than <paramref name="stopAfter"/> ids are out: a
+    /// result longer than that only says "too long" (its ids are a prefix, without post-processing). Lets the server
+    /// refuse an oversized prompt without tokenizing all of it.
+    /// </summary>
+    IReadOnlyList<int> Encode(string text, bool addSpecialTokens, int stopAfter) => Encode(text, addSpecialTokens);
+
+    /// <summary>
+    /// An upper bound on the UTF-8 bytes one token stands for: a prompt of more than max_model_len times this many
+    /// bytes cannot fit, whatever its text.
+    /// </summary>
+    int MaxTokenBytes => int.MaxValue;
     string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = true);
     bool IsSpecial(int id);
 }

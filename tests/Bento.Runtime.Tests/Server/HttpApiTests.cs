@@ -65,6 +65,79 @@ public class HttpApiTests(SharedServer shared)
         JsonNode.Parse(body);
     }
 
+    [Theory]
+    [InlineData("/v1/completions", """{"model":"tiny-llama","prompt":"a\ud800b","max_tokens":2}""", "prompt")]
+    [InlineData("/v1/completions", """{"model":"tiny-llama","prompt":"ab","stop":["\udc00"],"max_tokens":2}""", "stop")]
+    [InlineData("/v1/chat/completions", """{"model":"tiny-llama","messages":[{"role":"user","content":"x\ud83d"}]}""", "messages")]
+    public async Task A_lone_surrogate_is_a_400_naming_the_field(string path, string json, string field)
+    {
+        var (status, body) = await PostAsync(path, json);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal(field, body!["error"]!["param"]!.GetValue<string>());
+        Assert.Contains("lone UTF-16 surrogate", body["error"]!["message"]!.GetValue<string>());
+        await AssertStillServesAsync();
+    }
+
+    /// <summary>A multi-megabyte prompt is refused from its size, not after tokenizing all of it.</summary>
+    [Fact]
+    public async Task A_prompt_far_beyond_the_context_is_refused_without_tokenizing_it()
+    {
+        var prompt = string.Concat(Enumerable.Repeat("ab ", 2_000_000));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var (status, body) = await PostAsync("/v1/completions", new JsonObject { ["model"] = "tiny-llama", ["prompt"] = prompt, ["max_tokens"] = 1 }.ToJsonString());
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("maximum context length is 512 tokens", body!["error"]!["message"]!.GetValue<string>());
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+
+        // Just past what 512 tokens can cover: tokenized, but only until it is known to be too long.
+        var counting = string.Join(' ', Enumerable.Range(1, 700));
+        var (status2, body2) = await PostAsync("/v1/completions", new JsonObject { ["model"] = "tiny-llama", ["prompt"] = counting, ["max_tokens"] = 1 }.ToJsonString());
+        Assert.Equal(HttpStatusCode.BadRequest, status2);
+        Assert.Contains("maximum context length", body2!["error"]!["message"]!.GetValue<string>());
+        await AssertStillServesAsync();
+    }
+
+    /// <summary>Refused from its Content-Length, before the body is read (the client has sent only a little of it).</summary>
+    [Fact]
+    public async Task A_body_over_max_request_bytes_is_413_not_500()
+    {
+        var answer = await RawAsync($"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {9 << 20}\r\n\r\n{{\"model\":\"tiny-llama\",\"prompt\":\"aaaa");
+        Assert.StartsWith("HTTP/1.1 413", answer);
+        Assert.Contains("request_too_large", answer);
+        await AssertStillServesAsync();
+    }
+
+    /// <summary>Sends raw bytes on a new connection and returns the first answer's text.</summary>
+    private async Task<string> RawAsync(string request)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Server.Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var total = 0;
+        while (total < buffer.Length)
+        {
+            var read = await stream.ReadAsync(buffer.AsMemory(total), cts.Token);
+            if (read == 0) break;
+            total += read;
+            var text = Encoding.ASCII.GetString(buffer, 0, total);
+            var head = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (head > 0 && System.Text.RegularExpressions.Regex.Match(text, "Content-Length: (\\d+)") is { Success: true } m &&
+                total >= head + 4 + int.Parse(m.Groups[1].Value)) break;
+        }
+        return Encoding.ASCII.GetString(buffer, 0, total);
+    }
+
+    [Fact]
+    public async Task Malformed_http_is_a_4xx_and_the_server_stays_up()
+    {
+        var answer = await RawAsync("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 400", answer);
+        await AssertStillServesAsync();
+    }
+
     [Fact]
     public async Task Streaming_completion_is_sse_ending_with_done_and_usage_when_asked()
     {
