@@ -8,7 +8,7 @@ namespace Bento.Runtime.Server;
 
 /// <summary>
 /// vLLM's OpenAI-compatible surface: /v1/models, /v1/completions, /v1/chat/completions (with SSE streaming ending in
-/// <c>data: [DONE]</c>), /health, /ready and /metrics. A client disconnect cancels the request and frees its KV slot.
+/// <c>data: [DONE]</c>), vLLM's /tokenize and /detokenize, /health, /ready and /metrics. A client disconnect cancels the request and frees its KV slot.
 /// </summary>
 public static class OpenAiEndpoints
 {
@@ -20,7 +20,7 @@ public static class OpenAiEndpoints
         {
             try
             {
-                if (state.ApiKey is { } guard && ctx.Request.Path.StartsWithSegments("/v1") &&
+                if (state.ApiKey is { } guard && IsProtected(ctx.Request.Path) &&
                     !guard.Allows(ctx.Request.Headers.Authorization.ToString()))
                     throw new ApiException(401, "Incorrect or missing API key; send 'Authorization: Bearer KEY'", "authentication_error", code: "invalid_api_key");
                 await next(ctx);
@@ -75,9 +75,37 @@ public static class OpenAiEndpoints
                 ["max_model_len"] = state.MaxModelLen,
             }),
         }));
+        app.MapPost("/tokenize", async (HttpContext ctx) =>
+        {
+            var model = Loaded(state);
+            var fields = await JsonFields.ReadAsync(ctx.Request, ctx.RequestAborted);
+            var (name, tokens) = OpenAiRequestParser.Tokenize(fields, model.Tokenizer, model.Chat, model.Engine.Options.MaxModelLen);
+            RequireServedModel(state, name);
+            var body = new JsonObject
+            {
+                ["count"] = tokens.Count,
+                ["max_model_len"] = model.Engine.Options.MaxModelLen,
+                ["tokens"] = new JsonArray(tokens.Select(t => (JsonNode)t).ToArray()),
+                ["token_strs"] = fields.Bool("return_token_strs") == true
+                    ? new JsonArray(tokens.Select(t => (JsonNode?)model.Tokenizer.TokenText(t)).ToArray())
+                    : null,
+            };
+            await WriteJson(ctx, 200, body);
+        });
+        app.MapPost("/detokenize", async (HttpContext ctx) =>
+        {
+            var model = Loaded(state);
+            var (name, tokens) = OpenAiRequestParser.Detokenize(await JsonFields.ReadAsync(ctx.Request, ctx.RequestAborted), model.Tokenizer);
+            RequireServedModel(state, name);
+            await WriteJson(ctx, 200, new JsonObject { ["prompt"] = model.Tokenizer.Decode(tokens, skipSpecialTokens: false) });
+        });
         app.MapPost("/v1/completions", (HttpContext ctx) => Generate(ctx, state, chat: false));
         app.MapPost("/v1/chat/completions", (HttpContext ctx) => Generate(ctx, state, chat: true));
     }
+
+    /// <summary>What an API key guards: the OpenAI API and the tokenizer endpoints; not /health, /ready, /metrics.</summary>
+    private static bool IsProtected(PathString path) =>
+        path.StartsWithSegments("/v1") || path.StartsWithSegments("/tokenize") || path.StartsWithSegments("/detokenize");
 
     public static JsonObject Health(ServingState state)
     {
@@ -114,13 +142,12 @@ public static class OpenAiEndpoints
     private static async Task Generate(HttpContext ctx, ServingState state, bool chat)
     {
         if (state.Draining) throw new ApiException(503, "the server is shutting down; retry on another replica", "service_unavailable", code: "shutting_down");
-        var model = state.Model ?? throw new ApiException(503, state.LoadError is null ? "the model is still loading; retry shortly" : $"the model failed to load: {state.LoadError.Message}", "service_unavailable");
+        var model = Loaded(state);
         var fields = await JsonFields.ReadAsync(ctx.Request, ctx.RequestAborted);
         var request = chat
             ? OpenAiRequestParser.Chat(fields, model.Tokenizer, model.Chat, model.Engine.Options.MaxModelLen)
             : OpenAiRequestParser.Completion(fields, model.Tokenizer, model.Engine.Options.MaxModelLen);
-        if (request.Model != state.ModelName && request.Model != state.BentoTag)
-            throw new ApiException(404, $"The model '{request.Model}' does not exist; this server serves '{state.ModelName}'", "invalid_request_error", "model", "model_not_found");
+        RequireServedModel(state, request.Model);
 
         var id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N")[..24];
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -135,6 +162,15 @@ public static class OpenAiEndpoints
         var shape = new ResponseShape(id, created, state.ModelName, chat);
         if (request.Stream) await StreamAsync(ctx, events, shape, request.IncludeUsage);
         else await CompleteAsync(ctx, events, shape);
+    }
+
+    private static LoadedModel Loaded(ServingState state) =>
+        state.Model ?? throw new ApiException(503, state.LoadError is null ? "the model is still loading; retry shortly" : $"the model failed to load: {state.LoadError.Message}", "service_unavailable");
+
+    private static void RequireServedModel(ServingState state, string model)
+    {
+        if (model != state.ModelName && model != state.BentoTag)
+            throw new ApiException(404, $"The model '{model}' does not exist; this server serves '{state.ModelName}'", "invalid_request_error", "model", "model_not_found");
     }
 
     private static async Task CompleteAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<GenerationEvent> events, ResponseShape shape)

@@ -47,6 +47,35 @@ internal static class OpenAiRequestParser
         return new ParsedRequest(model, prompt, sampling, f.Bool("stream") ?? false, IncludeUsage(f));
     }
 
+    /// <summary>
+    /// vLLM's /tokenize: a <c>prompt</c> (add_special_tokens defaults to true) or chat <c>messages</c> rendered with
+    /// the chat template (add_generation_prompt defaults to true, add_special_tokens to false), as the completion
+    /// endpoints would tokenize them, within the same max_model_len bound.
+    /// </summary>
+    public static (string Model, IReadOnlyList<int> Tokens) Tokenize(JsonFields f, ITextTokenizer tokenizer, IChatPromptRenderer renderer, int maxModelLen)
+    {
+        var model = Model(f);
+        if (f.Has("messages"))
+        {
+            if (f["messages"] is not JsonArray { Count: > 0 } array) throw ApiException.BadRequest("'messages' must be a non-empty list of {role, content}", "messages");
+            var text = renderer.Render(array.Select((m, i) => Message(m, i)).ToList(), f.Bool("add_generation_prompt") ?? true);
+            return (model, EncodePrompt(tokenizer, text, f.Bool("add_special_tokens") ?? false, maxModelLen, "messages"));
+        }
+        var prompt = f.String("prompt") ?? throw ApiException.BadRequest("give 'prompt' (text) or 'messages'", "prompt");
+        return (model, EncodePrompt(tokenizer, prompt, f.Bool("add_special_tokens") ?? true, maxModelLen, "prompt"));
+    }
+
+    /// <summary>vLLM's /detokenize: <c>tokens</c>, each an id in the vocabulary, back to text (special tokens kept).</summary>
+    public static (string Model, IReadOnlyList<int> Tokens) Detokenize(JsonFields f, ITextTokenizer tokenizer)
+    {
+        var model = Model(f);
+        if (!f.Has("tokens")) throw ApiException.BadRequest("'tokens' is required", "tokens");
+        var tokens = f.IntList("tokens");
+        if (tokens.Any(t => t < 0 || t >= tokenizer.VocabSize))
+            throw ApiException.BadRequest($"token id {tokens.First(t => t < 0 || t >= tokenizer.VocabSize)} is outside the vocabulary (0 to {tokenizer.VocabSize - 1})", "tokens");
+        return (model, tokens);
+    }
+
     private static ChatMessage Message(JsonNode? node, int index)
     {
         var where = $"messages[{index}]";

@@ -206,6 +206,8 @@ public sealed class HfTokenizer : ITextTokenizer
         return _decoder is null ? string.Join(' ', tokens) : string.Concat(_decoder.DecodeChain(tokens));
     }
 
+    public string? TokenText(int id) => IdToToken(id);
+
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var token) && token.Special;
 
     /// <summary>Id of a token given by its text (added tokens first, then the vocabulary), or null.</summary>

@@ -21,6 +21,9 @@ public interface ITextTokenizer
     /// bytes cannot fit, whatever its text.
     /// </summary>
     int MaxTokenBytes => int.MaxValue;
+
+    /// <summary>A token's stored text (byte-level symbols for BPE), as transformers' convert_ids_to_tokens; null if unused.</summary>
+    string? TokenText(int id) => null;
     string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = true);
     bool IsSpecial(int id);
 }

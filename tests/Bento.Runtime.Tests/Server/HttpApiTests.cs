@@ -139,6 +139,44 @@ public class HttpApiTests(SharedServer shared)
     }
 
     [Fact]
+    public async Task Tokenize_and_detokenize_match_what_generation_counts_and_round_trip()
+    {
+        const string text = "1 2 3 hello, world";
+        var (status, tokenized) = await PostAsync("/tokenize", $$"""{"model":"tiny-llama","prompt":"{{text}}","return_token_strs":true}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var (_, completion) = await PostAsync("/v1/completions", $$"""{"model":"tiny-llama","prompt":"{{text}}","max_tokens":1}""");
+        Assert.Equal(completion!["usage"]!["prompt_tokens"]!.GetValue<int>(), tokenized!["count"]!.GetValue<int>());
+        Assert.Equal(512, tokenized["max_model_len"]!.GetValue<int>());
+        Assert.Equal(tokenized["count"]!.GetValue<int>(), tokenized["tokens"]!.AsArray().Count);
+        Assert.Equal(tokenized["count"]!.GetValue<int>(), tokenized["token_strs"]!.AsArray().Count);
+
+        var (_, plain) = await PostAsync("/tokenize", $$"""{"model":"tiny-llama","prompt":"{{text}}","add_special_tokens":false}""");
+        Assert.Null(plain!["token_strs"]);
+        var (status2, back) = await PostAsync("/detokenize", new JsonObject { ["model"] = "tiny-llama", ["tokens"] = plain["tokens"]!.DeepClone() }.ToJsonString());
+        Assert.Equal(HttpStatusCode.OK, status2);
+        Assert.Equal(text, back!["prompt"]!.GetValue<string>());
+
+        const string chat = """{"model":"tiny-llama","messages":[{"role":"user","content":"1 2 3"}],"max_tokens":1}""";
+        var (_, chatTokens) = await PostAsync("/tokenize", chat);
+        var (_, chatCompletion) = await PostAsync("/v1/chat/completions", chat);
+        Assert.Equal(chatCompletion!["usage"]!["prompt_tokens"]!.GetValue<int>(), chatTokens!["count"]!.GetValue<int>());
+    }
+
+    [Theory]
+    [InlineData("/detokenize", """{"model":"tiny-llama","tokens":[1, 99999]}""", "tokens", "outside the vocabulary")]
+    [InlineData("/detokenize", """{"model":"tiny-llama","tokens":"abc"}""", "tokens", "list of integers")]
+    [InlineData("/detokenize", """{"model":"tiny-llama"}""", "tokens", "required")]
+    [InlineData("/tokenize", """{"model":"tiny-llama"}""", "prompt", "give 'prompt'")]
+    [InlineData("/tokenize", """{"model":"tiny-llama","messages":[]}""", "messages", "non-empty")]
+    public async Task Tokenizer_endpoints_refuse_bad_input_naming_the_field(string path, string json, string field, string expected)
+    {
+        var (status, body) = await PostAsync(path, json);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal(field, body!["error"]!["param"]!.GetValue<string>());
+        Assert.Contains(expected, body["error"]!["message"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Streaming_completion_is_sse_ending_with_done_and_usage_when_asked()
     {
         var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Server.BaseUri, "/v1/completions"))

@@ -39,6 +39,9 @@ public class ServerSettingsTests
         Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
         Assert.Contains("invalid_api_key", await denied.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync(new Uri(server.BaseUri, "/health"))).StatusCode);
+        foreach (var path in new[] { "/tokenize", "/detokenize" })
+            Assert.Equal(HttpStatusCode.Unauthorized, (await server.Http.PostAsync(new Uri(server.BaseUri, path),
+                new StringContent("""{"model":"tiny-llama","prompt":"1","tokens":[1]}""", Encoding.UTF8, "application/json"))).StatusCode);
         var health = await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health"));
         Assert.DoesNotContain("s3cret", health);
 
