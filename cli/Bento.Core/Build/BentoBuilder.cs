@@ -169,10 +169,10 @@ public sealed class BentoBuilder
                     Env = spec.Runtime.EnforceEager.Env,
                 },
                 MaxModelLen = spec.Runtime.MaxModelLen ?? model.Config.MaxPositionEmbeddings,
-                MaxNumSeqs = spec.Runtime.MaxNumSeqs ?? 16,
+                MaxNumSeqs = spec.Runtime.MaxNumSeqs ?? Serving.EngineDefaults.MaxNumSeqs,
                 Dtype = spec.Runtime.Dtype,
                 GpuMemoryUtilization = spec.Runtime.GpuMemoryUtilization,
-                Port = spec.Runtime.Port ?? 3000,
+                Port = spec.Runtime.Port ?? Serving.EngineDefaults.Port,
             },
             Docker = new ManifestDocker
             {

@@ -45,11 +45,15 @@ public sealed record SettingName(string Key, string Env, string Flag, string Acc
     public static readonly SettingName MaxRequestBytes = new("max_request_bytes", "BENTO_MAX_REQUEST_BYTES", "--max-request-bytes",
         "use a whole number of bytes from 1024 to 1073741824", "8388608", "Largest request body accepted, in bytes (413 above it)");
 
+    /// <summary>An explicit KV cache size (e.g. 4GiB); unset: from gpu_memory_utilization on a GPU, half of what is available on a CPU.</summary>
+    public static readonly SettingName KvCacheMemory = new("kv_cache_memory", "BENTO_KV_CACHE_MEMORY", "--kv-cache-memory",
+        "use a size such as 4GiB, 512MiB or a number of bytes", "4GiB", "KV cache size (default: from gpu_memory_utilization, or half the free RAM on a CPU)");
+
     public const string NoEnforceEagerFlag = "--no-enforce-eager";
 
     /// <summary>Every setting, in the order help, logs and /health list them.</summary>
     public static readonly IReadOnlyList<SettingName> All =
-        [EnforceEager, MaxModelLen, MaxNumSeqs, Dtype, GpuMemoryUtilization, Host, Port, ApiKey, ApiKeyFile, ShutdownTimeout, MaxRequestBytes];
+        [EnforceEager, MaxModelLen, MaxNumSeqs, Dtype, GpuMemoryUtilization, Host, Port, ApiKey, ApiKeyFile, ShutdownTimeout, MaxRequestBytes, KvCacheMemory];
 
     /// <summary>How error messages name the manifest field, e.g. <c>bento.yaml runtime.port</c>.</summary>
     public string ManifestField => $"bento.yaml runtime.{Key}";

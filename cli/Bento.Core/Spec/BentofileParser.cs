@@ -146,7 +146,7 @@ public static partial class BentofileParser
     private static RuntimeSpec ParseRuntime(YamlFields top)
     {
         var runtime = top.Mapping("runtime");
-        if (runtime is null) return new RuntimeSpec(EnforceEagerSpec.Default, null, null, "auto", 0.9, null);
+        if (runtime is null) return new RuntimeSpec(EnforceEagerSpec.Default, null, null, Model.ModelDtype.Auto, Serving.EngineDefaults.GpuMemoryUtilization, null);
         runtime.RejectUnknownKeys(RuntimeKeys);
 
         var given = runtime.String("dtype") ?? Model.ModelDtype.Auto;
@@ -158,7 +158,7 @@ public static partial class BentofileParser
             runtime.Int("max_model_len", 1, Model.ModelContract.MaxContextLength),
             runtime.Int("max_num_seqs", 1, 65_536),
             dtype,
-            runtime.Double("gpu_memory_utilization", 0, 1) ?? 0.9,
+            runtime.Double("gpu_memory_utilization", 0, 1) ?? Serving.EngineDefaults.GpuMemoryUtilization,
             runtime.Int("port", 1, 65_535));
     }
 

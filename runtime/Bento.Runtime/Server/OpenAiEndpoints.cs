@@ -131,6 +131,7 @@ public static class OpenAiEndpoints
                 },
                 ["weight_bytes"] = runner?.WeightBytes,
                 ["kv_cache_bytes"] = runner?.KvCacheBytes,
+                ["memory_plan"] = state.Plan?.ToJson(),
                 ["running"] = stats?.Running ?? 0,
                 ["waiting"] = stats?.Waiting ?? 0,
                 ["kv_cache_usage"] = stats?.KvCacheUsage ?? 0,

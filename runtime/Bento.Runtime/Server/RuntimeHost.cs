@@ -129,15 +129,34 @@ public static class RuntimeHost
             try
             {
                 var started = System.Diagnostics.Stopwatch.StartNew();
+                var config = ModelConfig.Load(modelDir);
+                // Planned before anything is allocated: a model that does not fit fails here, with what to change.
+                var plan = MemoryPlanner.Plan(new PlanRequest
+                {
+                    Model = config,
+                    Parameters = manifest.Model.Parameters,
+                    Dtype = ModelDtype.Resolve(settings.Dtype.Value, config.TorchDtype),
+                    MaxModelLen = maxModelLen,
+                    MaxNumSeqs = settings.MaxNumSeqs.Value,
+                    Device = HostMemory.Measure(),
+                    GpuMemoryUtilization = settings.GpuMemoryUtilization.Value,
+                    KvCacheMemory = settings.KvCacheMemory.Value,
+                    EnforceEager = settings.EnforceEager.Value,
+                    PrefillChunk = new EagerRunnerOptions().PrefillChunk,
+                });
+                state.Plan = plan;
+                log.LogInformation("{Plan}", plan.Describe());
+                foreach (var note in plan.Notes) log.LogWarning("{Note}", note);
+                if (!plan.Fits) throw new Bento.Core.BentoException($"the model does not fit: {plan.Problem}");
                 var tokenizer = HfTokenizer.Load(modelDir);
                 var chat = ChatTemplateRenderer.Load(modelDir, tokenizer);
                 var runner = EagerModelRunner.Open(modelDir, new EagerRunnerOptions
                 {
                     Dtype = settings.Dtype.Value,
-                    Slots = settings.MaxNumSeqs.Value,
+                    Slots = plan.Sequences,
                     MaxSequenceLength = maxModelLen,
                 });
-                var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = settings.MaxNumSeqs.Value, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
+                var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = plan.Sequences, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
                 // Stopped, not Stopping: the engine must keep decoding while in-flight requests drain.
                 app.Lifetime.ApplicationStopped.Register(() => { engine.Dispose(); runner.Dispose(); });
                 state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info);

@@ -22,6 +22,9 @@ public sealed class ServingState
     public required EngineMetrics Metrics { get; init; }
     public DateTimeOffset Created { get; init; } = DateTimeOffset.UtcNow;
 
+    /// <summary>The memory plan the engine was sized by (set before the model loads).</summary>
+    public Bento.Core.Serving.MemoryPlan? Plan { get; set; }
+
     public LoadedModel? Model { get; set; }
     public Exception? LoadError { get; set; }
 }

@@ -16,7 +16,8 @@ public sealed record CliOverrides(
     string? ApiKey = null,
     string? ApiKeyFile = null,
     int? ShutdownTimeout = null,
-    int? MaxRequestBytes = null)
+    int? MaxRequestBytes = null,
+    string? KvCacheMemory = null)
 {
     public static readonly CliOverrides None = new();
 
@@ -24,5 +25,5 @@ public sealed record CliOverrides(
     public override string ToString() =>
         $"CliOverrides {{ EnforceEager = {EnforceEager}, MaxModelLen = {MaxModelLen}, MaxNumSeqs = {MaxNumSeqs}, " +
         $"Dtype = {Dtype}, GpuMemoryUtilization = {GpuMemoryUtilization}, Port = {Port}, Host = {Host}, " +
-        $"ApiKey = {(ApiKey is null ? "unset" : "set")}, ApiKeyFile = {ApiKeyFile}, ShutdownTimeout = {ShutdownTimeout}, MaxRequestBytes = {MaxRequestBytes} }}";
+        $"ApiKey = {(ApiKey is null ? "unset" : "set")}, ApiKeyFile = {ApiKeyFile}, ShutdownTimeout = {ShutdownTimeout}, MaxRequestBytes = {MaxRequestBytes}, KvCacheMemory = {KvCacheMemory} }}";
 }

@@ -30,6 +30,8 @@ public sealed class EngineSettings
     public required Setting<int> ShutdownTimeout { get; init; }
     /// <summary>The largest request body Kestrel reads (413 above it).</summary>
     public required Setting<int> MaxRequestBytes { get; init; }
+    /// <summary>Null: the memory planner sizes the KV cache from what the device has.</summary>
+    public required Setting<long?> KvCacheMemory { get; init; }
     /// <summary>
     /// Things the operator should hear about that do not stop start-up, e.g. a variable that is set but not consulted.
     /// The host logs each as a warning next to <see cref="Describe"/>.
@@ -56,6 +58,7 @@ public sealed class EngineSettings
         Append(line, SettingName.ApiKey, ApiKey);
         Append(line, SettingName.ShutdownTimeout, ShutdownTimeout);
         Append(line, SettingName.MaxRequestBytes, MaxRequestBytes);
+        Append(line, SettingName.KvCacheMemory, KvCacheMemory.Value is { } kv ? ByteSize.Format(kv) : "auto", KvCacheMemory.DisplaySource);
         return line.ToString();
     }
 
@@ -84,6 +87,7 @@ public sealed class EngineSettings
             [SettingName.ApiKey.Key] = apiKey,
             [SettingName.ShutdownTimeout.Key] = Entry(SettingName.ShutdownTimeout, ShutdownTimeout, ShutdownTimeout.Value),
             [SettingName.MaxRequestBytes.Key] = Entry(SettingName.MaxRequestBytes, MaxRequestBytes, MaxRequestBytes.Value),
+            [SettingName.KvCacheMemory.Key] = Entry(SettingName.KvCacheMemory, KvCacheMemory, KvCacheMemory.Value),
         };
     }
 

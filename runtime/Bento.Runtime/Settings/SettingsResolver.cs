@@ -74,6 +74,7 @@ public static class SettingsResolver
                 parse: SettingValueParser.ParseHost,
                 cli: cli.Host is null ? null : SettingValueParser.ParseHost(SettingName.Host.Flag, cli.Host)),
             ApiKey = ResolveApiKey(environment, cli),
+            KvCacheMemory = ResolveKvCacheMemory(environment, cli),
             ShutdownTimeout = Layer(SettingName.ShutdownTimeout, EngineDefaults.ShutdownTimeout,
                 bento: null,
                 env: Read(environment, SettingName.ShutdownTimeout.Env),
@@ -142,6 +143,21 @@ public static class SettingsResolver
             ? new Setting<int?>(EngineDefaults.MaxModelLen, SettingSource.Default)
             : new Setting<int?>(setting.Value, setting.Source, setting.Origin);
     }
+
+    private static Setting<long?> ResolveKvCacheMemory(IReadOnlyDictionary<string, string> environment, CliOverrides cli)
+    {
+        var setting = new Setting<long?>(null, SettingSource.Default);
+        if (Read(environment, SettingName.KvCacheMemory.Env) is { } text)
+            setting = new Setting<long?>(ParseKvSize(SettingName.KvCacheMemory.Env, text), SettingSource.Env, SettingName.KvCacheMemory.Env);
+        if (cli.KvCacheMemory is { } flag)
+            setting = new Setting<long?>(ParseKvSize(SettingName.KvCacheMemory.Flag, flag), SettingSource.Cli, SettingName.KvCacheMemory.Flag);
+        return setting;
+    }
+
+    private static long ParseKvSize(string label, string text) =>
+        ByteSize.TryParse(text, out var bytes) && bytes > 0
+            ? bytes
+            : throw new SettingsException($"{label}='{text}' is not a memory size; {SettingName.KvCacheMemory.Accepts}");
 
     /// <summary>
     /// The key from <c>BENTO_API_KEY</c> or the file <c>BENTO_API_KEY_FILE</c> names, then from <c>--api-key</c> or

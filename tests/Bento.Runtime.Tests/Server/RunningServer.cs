@@ -25,7 +25,7 @@ public sealed class RunningServer : IAsyncDisposable
     public Uri BaseUri => new($"http://127.0.0.1:{Port}");
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
 
-    public static async Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string>? environment = null, CliOverrides? cli = null, int maxWaiting = 256, string? bentofile = null)
+    public static async Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string>? environment = null, CliOverrides? cli = null, int maxWaiting = 256, string? bentofile = null, bool waitUntilReady = true)
     {
         var home = Path.Combine(Path.GetTempPath(), "bento-server-test-" + Guid.NewGuid().ToString("N")[..8]);
         var project = Path.Combine(home, "project");
@@ -41,7 +41,7 @@ public sealed class RunningServer : IAsyncDisposable
         var app = RuntimeHost.Build(bento.Manifest, bento.Directory, settings, maxWaiting);
         await app.StartAsync();
         var server = new RunningServer(app, home, port, bento.Directory);
-        await server.WaitReadyAsync();
+        if (waitUntilReady) await server.WaitReadyAsync();
         return server;
     }
 

@@ -53,6 +53,41 @@ public class ServerSettingsTests
         Assert.Equal(HttpStatusCode.OK, (await server.Http.SendAsync(request)).StatusCode);
     }
 
+    /// <summary>The memory plan sizes the engine: a KV budget of 3 full sequences serves 3 at once, whatever max_num_seqs says.</summary>
+    [Fact]
+    public async Task Kv_cache_memory_sizes_the_engine_from_the_memory_plan()
+    {
+        // tiny-llama: 4 layers x 2 KV heads x head_dim 32, keys and values in float32 = 2 KiB per token, 1 MiB per 512-token sequence.
+        await using var server = await RunningServer.StartAsync(new Dictionary<string, string> { ["BENTO_KV_CACHE_MEMORY"] = "3MiB" });
+        var engine = JsonNode.Parse(await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health")))!["engine"]!;
+        var plan = engine["memory_plan"]!;
+        Assert.Equal(2048, plan["kv_bytes_per_token"]!.GetValue<long>());
+        Assert.Equal(3L << 20, plan["kv_budget_bytes"]!.GetValue<long>());
+        Assert.Equal(96, plan["kv_blocks"]!.GetValue<int>());
+        Assert.Equal(3, plan["sequences"]!.GetValue<int>());
+        Assert.Equal(8, plan["max_num_seqs"]!.GetValue<int>());
+        Assert.Equal(3L << 20, engine["kv_cache_bytes"]!.GetValue<long>());
+        Assert.Equal("cpu", plan["device"]!["kind"]!.GetValue<string>());
+        Assert.True(plan["weight_bytes"]!.GetValue<long>() > 0);
+    }
+
+    [Fact]
+    public async Task A_kv_budget_below_one_sequence_fails_the_load_with_what_to_change()
+    {
+        await using var server = await RunningServer.StartAsync(new Dictionary<string, string> { ["BENTO_KV_CACHE_MEMORY"] = "512KiB" }, waitUntilReady: false);
+        JsonNode health;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        do
+        {
+            await Task.Delay(100);
+            using var response = await server.Http.GetAsync(new Uri(server.BaseUri, "/health"));
+            health = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        } while (health["status"]!.GetValue<string>() == "loading" && DateTime.UtcNow < deadline);
+        Assert.Equal("error", health["status"]!.GetValue<string>());
+        Assert.Contains("set max_model_len to at most 256", health["error"]!.GetValue<string>());
+        Assert.False(health["engine"]!["memory_plan"]!["fits"]!.GetValue<bool>());
+    }
+
     [Fact]
     public async Task More_requests_than_the_queue_allows_get_503_not_a_crash()
     {

@@ -1,4 +1,4 @@
-namespace Bento.Runtime.Settings;
+namespace Bento.Core.Serving;
 
 /// <summary>
 /// Built-in values used when neither the bento, the environment nor the command line sets a setting. They match what

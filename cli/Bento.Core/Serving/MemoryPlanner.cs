@@ -1,0 +1,239 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Bento.Core.Model;
+
+namespace Bento.Core.Serving;
+
+/// <summary>The memory one start may use: measured by the runtime, or given to <c>bento fit</c>.</summary>
+/// <param name="Kind">"cpu" or "cuda".</param>
+/// <param name="TotalBytes">The device's memory (for a CPU: RAM, or the container's limit).</param>
+/// <param name="AvailableBytes">What is free now (for a CPU: MemAvailable, within the container's limit).</param>
+public sealed record DeviceMemory(string Kind, string Name, long TotalBytes, long AvailableBytes)
+{
+    public bool IsCuda => Kind == "cuda";
+
+    /// <summary>GPUs <c>bento fit --gpu</c> knows, by the memory their drivers report.</summary>
+    public static readonly IReadOnlyDictionary<string, long> KnownGpus = new Dictionary<string, long>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["t4-16gb"] = 15L << 30,
+        ["l4-24gb"] = 22L << 30,
+        ["a10g-24gb"] = 22L << 30,
+        ["rtx4090-24gb"] = 24L << 30,
+        ["a100-40gb"] = 40L << 30,
+        ["l40s-48gb"] = 45L << 30,
+        ["a100-80gb"] = 80L << 30,
+        ["h100-80gb"] = 80L << 30,
+        ["h200-141gb"] = 140L << 30,
+    };
+}
+
+/// <summary>What a start asks of memory: the model, the resolved settings, and the device.</summary>
+public sealed record PlanRequest
+{
+    public required ModelConfig Model { get; init; }
+    public required long Parameters { get; init; }
+    public required ModelDtype Dtype { get; init; }
+    public required int MaxModelLen { get; init; }
+    public required int MaxNumSeqs { get; init; }
+    public required DeviceMemory Device { get; init; }
+    public double GpuMemoryUtilization { get; init; } = 0.9;
+    /// <summary>An explicit KV cache size; null: from gpu_memory_utilization (GPU) or <see cref="MemoryPlanner.CpuKvFraction"/> (CPU).</summary>
+    public long? KvCacheMemory { get; init; }
+    public bool EnforceEager { get; init; }
+    /// <summary>Tokens one prefill step processes at most (the runner's chunk).</summary>
+    public int PrefillChunk { get; init; } = 512;
+}
+
+/// <summary>One CUDA-graph capture size and the pool estimate once it and every larger size are captured.</summary>
+public sealed record GraphCapture(int BatchSize, long PoolBytes);
+
+/// <summary>
+/// The memory plan of one start: weights, peak activations, the KV budget and how many full-length sequences it
+/// holds, and on a GPU the CUDA-graph pool. <see cref="Problem"/> is set when the model does not fit; then nothing
+/// should be allocated.
+/// </summary>
+public sealed record MemoryPlan
+{
+    public required DeviceMemory Device { get; init; }
+    public required long WeightBytes { get; init; }
+    public required long ActivationBytes { get; init; }
+    public required long NonTorchBytes { get; init; }
+    public required long KvBytesPerToken { get; init; }
+    /// <summary>What the KV cache may take: the explicit size, or what is left of the budget.</summary>
+    public required long KvBudgetBytes { get; init; }
+    /// <summary>What the KV cache will take: sequences × max_model_len tokens.</summary>
+    public required long KvCacheBytes { get; init; }
+    public required int KvBlocks { get; init; }
+    public required long KvTokens { get; init; }
+    /// <summary>Sequences of max_model_len tokens served at once: max_num_seqs, or fewer when memory is short.</summary>
+    public required int Sequences { get; init; }
+    public required int MaxModelLen { get; init; }
+    public required int MaxNumSeqs { get; init; }
+    public required IReadOnlyList<GraphCapture> GraphCaptures { get; init; }
+    /// <summary>The pool once every size is captured (captures are listed in capture order, largest batch first).</summary>
+    public long GraphPoolBytes => GraphCaptures.Count == 0 ? 0 : GraphCaptures[^1].PoolBytes;
+    public required string Source { get; init; }
+    public string? Problem { get; init; }
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
+    public bool Fits => Problem is null;
+
+    /// <summary>The start-up line and the first lines of <c>bento fit</c>.</summary>
+    public string Describe()
+    {
+        var s = new StringBuilder();
+        s.Append($"memory plan ({Device.Kind} {Device.Name}, {ByteSize.Format(Device.TotalBytes)} total, {ByteSize.Format(Device.AvailableBytes)} available): ");
+        s.Append($"weights {ByteSize.Format(WeightBytes)}, activations {ByteSize.Format(ActivationBytes)}");
+        if (NonTorchBytes > 0) s.Append($", CUDA context {ByteSize.Format(NonTorchBytes)}");
+        if (GraphCaptures.Count > 0) s.Append($", CUDA graphs {ByteSize.Format(GraphPoolBytes)} for {GraphCaptures.Count} capture sizes");
+        s.Append($"; KV budget {ByteSize.Format(KvBudgetBytes)} ({Source}) = {KvBlocks} blocks of {MemoryPlanner.BlockSize} tokens = {KvTokens} tokens");
+        s.Append(Fits
+            ? $"; serving {Sequences} x {MaxModelLen} tokens ({ByteSize.Format(KvCacheBytes)} of KV cache)"
+            : $"; does not fit: {Problem}");
+        return s.ToString();
+    }
+
+    public JsonObject ToJson() => new()
+    {
+        ["device"] = new JsonObject { ["kind"] = Device.Kind, ["name"] = Device.Name, ["total_bytes"] = Device.TotalBytes, ["available_bytes"] = Device.AvailableBytes },
+        ["weight_bytes"] = WeightBytes,
+        ["activation_bytes"] = ActivationBytes,
+        ["non_torch_bytes"] = NonTorchBytes,
+        ["kv_budget_bytes"] = KvBudgetBytes,
+        ["kv_budget_source"] = Source,
+        ["kv_bytes_per_token"] = KvBytesPerToken,
+        ["kv_block_size"] = MemoryPlanner.BlockSize,
+        ["kv_blocks"] = KvBlocks,
+        ["kv_tokens"] = KvTokens,
+        ["kv_cache_bytes"] = KvCacheBytes,
+        ["sequences"] = Sequences,
+        ["max_num_seqs"] = MaxNumSeqs,
+        ["max_model_len"] = MaxModelLen,
+        ["cuda_graphs"] = new JsonArray(GraphCaptures.Select(g => (JsonNode)new JsonObject { ["batch_size"] = g.BatchSize, ["pool_bytes"] = g.PoolBytes }).ToArray()),
+        ["cuda_graph_pool_bytes"] = GraphPoolBytes,
+        ["fits"] = Fits,
+        ["problem"] = Problem,
+        ["notes"] = new JsonArray(Notes.Select(n => (JsonNode)n).ToArray()),
+    };
+}
+
+/// <summary>
+/// Sizes the engine from memory, as vLLM does: KV budget = usable memory - weights - peak activations (- CUDA context
+/// and graph pool on a GPU), cut into blocks of <see cref="BlockSize"/> tokens. Pure: the runtime passes what it
+/// measured and <c>bento fit</c> what it was told, so both print the same plan for the same numbers.
+/// </summary>
+public static class MemoryPlanner
+{
+    /// <summary>Tokens per KV block (vLLM's default block size).</summary>
+    public const int BlockSize = 16;
+
+    /// <summary>On a CPU without kv_cache_memory, the KV cache may take this share of what is left after weights and activations.</summary>
+    public const double CpuKvFraction = 0.5;
+
+    /// <summary>CUDA context and allocator overhead outside PyTorch/LibTorch tensors (vLLM measures ~0.5 GiB on Hopper).</summary>
+    public const long CudaContextBytes = 512L << 20;
+
+    /// <summary>Bookkeeping per captured graph beyond the shared pool (vLLM logs 6-28 MiB per shape).</summary>
+    public const long BytesPerGraph = 4L << 20;
+
+    /// <summary>vLLM's default cudagraph_capture_sizes: 1, 2, 4, then 8 to 256 in steps of 8, at most 2 x max_num_seqs (and 512).</summary>
+    public static IReadOnlyList<int> CaptureSizes(int maxNumSeqs)
+    {
+        var cap = Math.Min(2 * maxNumSeqs, 512);
+        return new[] { 1, 2, 4 }.Concat(Enumerable.Range(1, 32).Select(i => 8 * i)).Where(s => s <= cap).ToList();
+    }
+
+    public static long KvBytesPerToken(ModelConfig c, ModelDtype dtype) =>
+        2L * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * dtype.Bytes;
+
+    /// <summary>
+    /// Peak temporary memory of one step over <paramref name="tokens"/> tokens with keys up to
+    /// <paramref name="keyLength"/>: the residual stream and norms, q/k/v, the MLP's gate, up and product, float32
+    /// attention scores (the eager path materialises them), and float32 logits for <paramref name="sequences"/> rows.
+    /// </summary>
+    public static long StepActivationBytes(ModelConfig c, ModelDtype dtype, long tokens, long keyLength, long sequences)
+    {
+        long q = (long)c.NumAttentionHeads * c.HeadDim, kv = (long)c.NumKeyValueHeads * c.HeadDim;
+        var perToken = (4L * c.HiddenSize + q + 2 * kv + 3L * c.IntermediateSize) * dtype.Bytes;
+        var scores = (long)c.NumAttentionHeads * tokens * keyLength * 4;
+        var logits = sequences * c.VocabSize * 4L;
+        return tokens * perToken + scores + logits;
+    }
+
+    public static MemoryPlan Plan(PlanRequest r)
+    {
+        var notes = new List<string>();
+        var weights = r.Parameters * r.Dtype.Bytes;
+        var bytesPerToken = KvBytesPerToken(r.Model, r.Dtype);
+        var prefillTokens = Math.Min(r.PrefillChunk, r.MaxModelLen);
+        var activations = Math.Max(
+            StepActivationBytes(r.Model, r.Dtype, prefillTokens, r.MaxModelLen, 1),
+            StepActivationBytes(r.Model, r.Dtype, r.MaxNumSeqs, r.MaxModelLen, r.MaxNumSeqs));
+
+        var captures = new List<GraphCapture>();
+        long nonTorch = 0, budget;
+        string source;
+        if (r.Device.IsCuda)
+        {
+            nonTorch = CudaContextBytes;
+            if (!r.EnforceEager)
+            {
+                // Captured largest first into one shared pool: the pool is the largest size's activations plus a
+                // little per graph; each row says what the pool holds once that size (and every larger) is captured.
+                var sizes = CaptureSizes(r.MaxNumSeqs).OrderByDescending(s => s).ToList();
+                var largest = StepActivationBytes(r.Model, r.Dtype, sizes[0], r.MaxModelLen, sizes[0]);
+                for (var i = 0; i < sizes.Count; i++)
+                    captures.Add(new GraphCapture(sizes[i], largest + (i + 1) * BytesPerGraph));
+            }
+            var usable = (long)(r.Device.TotalBytes * r.GpuMemoryUtilization);
+            var left = usable - nonTorch - weights - activations - (captures.Count > 0 ? captures[^1].PoolBytes : 0);
+            (budget, source) = r.KvCacheMemory is { } explicitKv
+                ? (explicitKv, "kv_cache_memory")
+                : (left, $"gpu_memory_utilization {r.GpuMemoryUtilization:0.##}");
+            if (r.KvCacheMemory is { } k && k > left)
+                notes.Add($"kv_cache_memory {ByteSize.Format(k)} is more than the {ByteSize.Format(Math.Max(0, left))} left at gpu_memory_utilization {r.GpuMemoryUtilization:0.##}");
+        }
+        else
+        {
+            var left = r.Device.AvailableBytes - weights - activations;
+            (budget, source) = r.KvCacheMemory is { } explicitKv
+                ? (explicitKv, "kv_cache_memory")
+                : ((long)(Math.Max(0, left) * CpuKvFraction), $"{CpuKvFraction:0.##} of available memory");
+            if (r.KvCacheMemory is { } k && k > left)
+                notes.Add($"kv_cache_memory {ByteSize.Format(k)} is more than the {ByteSize.Format(Math.Max(0, left))} available after weights and activations");
+        }
+
+        var blocks = (int)Math.Clamp(budget / (BlockSize * bytesPerToken), 0, int.MaxValue);
+        var tokens = (long)blocks * BlockSize;
+        var sequences = (int)Math.Min(r.MaxNumSeqs, tokens / r.MaxModelLen);
+        string? problem = null;
+        if (budget <= 0)
+            problem = $"weights ({ByteSize.Format(weights)}) and activations ({ByteSize.Format(activations)}) leave no memory for the KV cache; " +
+                      (r.Device.IsCuda ? "raise gpu_memory_utilization, use a smaller dtype or a bigger GPU" : "free memory, use a smaller dtype or a bigger machine");
+        else if (sequences < 1)
+            problem = $"the KV budget holds {tokens} tokens, fewer than one sequence of max_model_len {r.MaxModelLen}; " +
+                      $"set max_model_len to at most {tokens} or give the KV cache more memory (kv_cache_memory{(r.Device.IsCuda ? ", gpu_memory_utilization" : "")})";
+        else if (sequences < r.MaxNumSeqs)
+            notes.Add($"memory holds {sequences} sequences of {r.MaxModelLen} tokens, fewer than max_num_seqs {r.MaxNumSeqs}: serving {sequences} at once (more memory or a shorter max_model_len serves more)");
+
+        return new MemoryPlan
+        {
+            Device = r.Device,
+            WeightBytes = weights,
+            ActivationBytes = activations,
+            NonTorchBytes = nonTorch,
+            KvBytesPerToken = bytesPerToken,
+            KvBudgetBytes = budget,
+            KvCacheBytes = problem is null ? (long)sequences * r.MaxModelLen * bytesPerToken : 0,
+            KvBlocks = blocks,
+            KvTokens = tokens,
+            Sequences = problem is null ? sequences : 0,
+            MaxModelLen = r.MaxModelLen,
+            MaxNumSeqs = r.MaxNumSeqs,
+            GraphCaptures = captures,
+            Source = source,
+            Problem = problem,
+            Notes = notes,
+        };
+    }
+}

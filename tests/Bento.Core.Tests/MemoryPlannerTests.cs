@@ -1,0 +1,143 @@
+using Bento.Core.Model;
+using Bento.Core.Serving;
+
+namespace Bento.Core.Tests;
+
+/// <summary>The memory planner is pure: these feed it device numbers and check its arithmetic and its decisions.</summary>
+public class MemoryPlannerTests
+{
+    /// <summary>Llama-3.2-1B's published shape.</summary>
+    private static readonly ModelConfig Llama32_1B = new()
+    {
+        VocabSize = 128256, HiddenSize = 2048, IntermediateSize = 8192, NumHiddenLayers = 16,
+        NumAttentionHeads = 32, NumKeyValueHeads = 8, HeadDim = 64, MaxPositionEmbeddings = 131072, TieWordEmbeddings = true,
+    };
+
+    private const long Params1B = 1_235_814_400;
+
+    private static PlanRequest Request(DeviceMemory device, int maxModelLen = 2048, int maxNumSeqs = 16, long? kv = null, bool eager = false) => new()
+    {
+        Model = Llama32_1B, Parameters = Params1B, Dtype = ModelDtype.BFloat16, MaxModelLen = maxModelLen, MaxNumSeqs = maxNumSeqs,
+        Device = device, KvCacheMemory = kv, EnforceEager = eager,
+    };
+
+    private static DeviceMemory Cpu(long gib) => new("cpu", "test", gib << 30, gib << 30);
+
+    [Fact]
+    public void Kv_bytes_per_token_are_layers_times_kv_heads_times_head_dim_for_keys_and_values()
+    {
+        Assert.Equal(2L * 16 * 8 * 64 * 2, MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.BFloat16));
+        Assert.Equal(2L * 16 * 8 * 64 * 4, MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.Float32));
+    }
+
+    [Fact]
+    public void A_roomy_cpu_serves_max_num_seqs_from_half_of_what_is_left()
+    {
+        var plan = MemoryPlanner.Plan(Request(Cpu(24)));
+        Assert.True(plan.Fits);
+        Assert.Equal(Params1B * 2, plan.WeightBytes);
+        Assert.Equal((long)(((24L << 30) - plan.WeightBytes - plan.ActivationBytes) * 0.5), plan.KvBudgetBytes);
+        Assert.Equal(plan.KvBudgetBytes / (16 * plan.KvBytesPerToken), plan.KvBlocks);
+        Assert.Equal(plan.KvBlocks * 16L, plan.KvTokens);
+        Assert.Equal(16, plan.Sequences);
+        Assert.Equal(16L * 2048 * plan.KvBytesPerToken, plan.KvCacheBytes);
+        Assert.Empty(plan.GraphCaptures);
+        Assert.Empty(plan.Notes);
+    }
+
+    [Fact]
+    public void Short_memory_serves_fewer_sequences_and_says_so()
+    {
+        var kv = 5L * 2048 * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.BFloat16) + 1000;
+        var plan = MemoryPlanner.Plan(Request(Cpu(24), kv: kv));
+        Assert.True(plan.Fits);
+        Assert.Equal(5, plan.Sequences);
+        Assert.Equal("kv_cache_memory", plan.Source);
+        Assert.Contains("fewer than max_num_seqs 16: serving 5 at once", Assert.Single(plan.Notes));
+    }
+
+    [Fact]
+    public void Less_than_one_sequence_is_a_problem_that_says_what_max_model_len_would_fit()
+    {
+        var plan = MemoryPlanner.Plan(Request(Cpu(24), maxModelLen: 4096, kv: 1000L * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.BFloat16)));
+        Assert.False(plan.Fits);
+        Assert.Equal(0, plan.Sequences);
+        Assert.Contains("set max_model_len to at most 992", plan.Problem);   // 62 blocks of 16
+        Assert.Contains("does not fit", plan.Describe());
+    }
+
+    [Fact]
+    public void Weights_larger_than_memory_leave_no_kv_cache()
+    {
+        var plan = MemoryPlanner.Plan(Request(new DeviceMemory("cpu", "small", 2L << 30, 2L << 30)));
+        Assert.False(plan.Fits);
+        Assert.Contains("leave no memory for the KV cache", plan.Problem);
+    }
+
+    [Fact]
+    public void A_gpu_budget_is_utilization_minus_context_weights_activations_and_the_graph_pool()
+    {
+        var h100 = new DeviceMemory("cuda", "h100-80gb", 80L << 30, 80L << 30);
+        var plan = MemoryPlanner.Plan(Request(h100, maxNumSeqs: 256));
+        // vLLM's default capture sizes for max_num_seqs 256: 1, 2, 4, 8..256 (35 shapes), captured largest first.
+        Assert.Equal(35, plan.GraphCaptures.Count);
+        Assert.Equal(256, plan.GraphCaptures[0].BatchSize);
+        Assert.Equal(1, plan.GraphCaptures[^1].BatchSize);
+        Assert.True(plan.GraphCaptures.Zip(plan.GraphCaptures.Skip(1)).All(p => p.First.PoolBytes < p.Second.PoolBytes));
+        var usable = (long)((80L << 30) * 0.9);
+        Assert.Equal(usable - MemoryPlanner.CudaContextBytes - plan.WeightBytes - plan.ActivationBytes - plan.GraphPoolBytes, plan.KvBudgetBytes);
+
+        var eager = MemoryPlanner.Plan(Request(h100, maxNumSeqs: 256, eager: true));
+        Assert.Empty(eager.GraphCaptures);
+        Assert.Equal(plan.KvBudgetBytes + plan.GraphPoolBytes, eager.KvBudgetBytes);
+    }
+
+    [Fact]
+    public void Capture_sizes_follow_vllm_and_stop_at_twice_max_num_seqs()
+    {
+        Assert.Equal([1, 2, 4, 8, 16], MemoryPlanner.CaptureSizes(8));
+        Assert.Equal(35, MemoryPlanner.CaptureSizes(512).Count);
+    }
+
+    [Theory]
+    [InlineData("24GiB", 24L << 30)]
+    [InlineData("512MiB", 512L << 20)]
+    [InlineData("80GB", 80_000_000_000L)]
+    [InlineData("1.5G", 3L << 29)]
+    [InlineData("4096", 4096L)]
+    [InlineData("2Gi", 2L << 30)]
+    public void Sizes_parse_as_operators_write_them(string text, long bytes)
+    {
+        Assert.True(ByteSize.TryParse(text, out var parsed));
+        Assert.Equal(bytes, parsed);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("lots")]
+    [InlineData("-1GiB")]
+    [InlineData("5XB")]
+    public void Nonsense_sizes_are_refused(string text) => Assert.False(ByteSize.TryParse(text, out _));
+}
+
+/// <summary>`bento fit`'s plan is made from a stored bento exactly as the runtime makes it.</summary>
+public class BentoFitTests : StoreTestBase
+{
+    [Fact]
+    public async Task A_stored_bento_is_planned_with_its_own_settings_unless_overridden()
+    {
+        var bento = (await BuildAsync(await ModelFixture.BuildDirectoryAsync(Temp, "name: fixture\nruntime:\n  max_num_seqs: 4\n"))).Bento;
+        var plan = BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Memory = 1L << 30 });
+        Assert.True(plan.Fits);
+        Assert.Equal(4, plan.Sequences);
+        Assert.Equal(bento.Manifest.Runtime.MaxModelLen, plan.MaxModelLen);
+        Assert.Equal(bento.Manifest.Model.Parameters * 4, plan.WeightBytes);
+
+        var gpu = BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Gpu = "l4-24gb", MaxNumSeqs = 2 });
+        Assert.Equal("cuda", gpu.Device.Kind);
+        Assert.Equal([4, 2, 1], gpu.GraphCaptures.Select(c => c.BatchSize));
+
+        Assert.Contains("not known", Assert.Throws<UsageException>(() => BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Gpu = "tpu" })).Message);
+        Assert.Contains("out of range", Assert.Throws<UsageException>(() => BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { MaxModelLen = 1 << 30 })).Message);
+    }
+}
