@@ -161,10 +161,16 @@ public sealed class LlmEngine : IDisposable
             var p = s.Request.Sampling;
             IReadOnlySet<int>? suppressed = null;
             if (s.Generated.Count < p.MinTokens) suppressed = StopIds(p);
-            var token = Sampler.Sample(logits.AsSpan(i * vocab, vocab), p, s.Random, suppressed);
+            var row = logits.AsSpan(i * vocab, vocab);
+            var penalized = LogitsProcessor.IsActive(p);
+            if (penalized) LogitsProcessor.Apply(row, p, p.RepetitionPenalty != 1 ? s.PromptSet : EmptySet, s.OutputCounts);
+            var token = Sampler.Sample(row, p, s.Random, suppressed);
+            if (penalized) s.OutputCounts[token] = s.OutputCounts.GetValueOrDefault(token) + 1;
             Accept(s, token);
         }
     }
+
+    private static readonly IReadOnlySet<int> EmptySet = new HashSet<int>();
 
     private HashSet<int> StopIds(SamplingParams p)
     {

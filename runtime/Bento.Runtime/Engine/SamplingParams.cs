@@ -16,6 +16,14 @@ public sealed record SamplingParams
     public IReadOnlyList<int> StopTokenIds { get; init; } = [];
     public bool IgnoreEos { get; init; }
     public int MinTokens { get; init; }
+    /// <summary>OpenAI's -2..2: subtracted once per token already generated.</summary>
+    public float PresencePenalty { get; init; }
+    /// <summary>OpenAI's -2..2: subtracted per occurrence in the output so far.</summary>
+    public float FrequencyPenalty { get; init; }
+    /// <summary>vLLM's (0, 2]: 1 is off; above 1 discourages tokens of the prompt and the output.</summary>
+    public float RepetitionPenalty { get; init; } = 1;
+    /// <summary>OpenAI's logit_bias: token id to a bias from -100 to 100, added before sampling.</summary>
+    public IReadOnlyDictionary<int, float> LogitBias { get; init; } = new Dictionary<int, float>();
 
     public bool IsGreedy => Temperature < 1e-5f;
 
@@ -28,6 +36,11 @@ public sealed record SamplingParams
         if (TopK < -1) throw new InvalidRequestException($"top_k must be -1 (off) or positive, got {TopK}", "top_k");
         if (MinTokens < 0 || MinTokens > MaxTokens) throw new InvalidRequestException($"min_tokens must be between 0 and max_tokens ({MaxTokens}), got {MinTokens}", "min_tokens");
         if (Stop.Count > 16 || Stop.Any(s => s.Length == 0)) throw new InvalidRequestException("stop accepts at most 16 non-empty strings", "stop");
+        if (!(PresencePenalty is >= -2 and <= 2)) throw new InvalidRequestException($"presence_penalty must be between -2 and 2, got {PresencePenalty}", "presence_penalty");
+        if (!(FrequencyPenalty is >= -2 and <= 2)) throw new InvalidRequestException($"frequency_penalty must be between -2 and 2, got {FrequencyPenalty}", "frequency_penalty");
+        if (!(RepetitionPenalty is > 0 and <= 2)) throw new InvalidRequestException($"repetition_penalty must be in (0, 2], got {RepetitionPenalty}", "repetition_penalty");
+        if (LogitBias.Count > 1024 || LogitBias.Values.Any(b => !(b is >= -100 and <= 100)))
+            throw new InvalidRequestException("logit_bias takes at most 1024 token ids, each with a bias from -100 to 100", "logit_bias");
         if (promptTokens == 0) throw new InvalidRequestException("the prompt is empty", "prompt");
         if (promptTokens >= maxModelLen)
             throw new InvalidRequestException($"the prompt has {promptTokens} tokens but this model's maximum context length is {maxModelLen} tokens", "prompt");

@@ -28,6 +28,11 @@ internal sealed class Sequence
     /// <summary>Prompt tokens already written to the KV cache.</summary>
     public int Prefilled { get; set; }
     public List<int> Generated { get; } = [];
+    /// <summary>How often each id was generated (kept only when a penalty needs it).</summary>
+    public Dictionary<int, int> OutputCounts { get; } = [];
+    /// <summary>The prompt's distinct ids, for repetition_penalty (built on first use).</summary>
+    public IReadOnlySet<int> PromptSet => _promptSet ??= Request.PromptTokens.ToHashSet();
+    private HashSet<int>? _promptSet;
 
     public bool PrefillDone => Prefilled >= Request.PromptTokens.Count;
     /// <summary>Tokens in the KV cache: the prompt, then every generated token but the newest (it is fed next step).</summary>

@@ -8,8 +8,9 @@ namespace Bento.Runtime.Server;
 internal sealed record ParsedRequest(string Model, IReadOnlyList<int> PromptTokens, SamplingParams Sampling, bool Stream, bool IncludeUsage);
 
 /// <summary>
-/// Reads OpenAI request bodies (plus vLLM's extras that benchmark tools send: top_k, min_tokens, ignore_eos,
-/// stop_token_ids). Options we do not implement are refused with a 400 rather than silently ignored.
+/// Reads OpenAI request bodies (with presence/frequency penalties and logit_bias, plus vLLM's extras: top_k,
+/// min_tokens, ignore_eos, stop_token_ids, repetition_penalty). Options we do not implement yet (n > 1, logprobs, echo,
+/// tools) are refused with a 400 rather than silently ignored.
 /// </summary>
 internal static class OpenAiRequestParser
 {
@@ -27,7 +28,7 @@ internal static class OpenAiRequestParser
             JsonArray { Count: > 1 } => throw ApiException.BadRequest("only one prompt per request is supported", "prompt"),
             _ => throw ApiException.BadRequest("'prompt' must be a string or a list of token ids", "prompt"),
         };
-        return new ParsedRequest(model, prompt, Sampling(f, prompt.Count, maxModelLen, defaultMaxTokens: 16), f.Bool("stream") ?? false, IncludeUsage(f));
+        return new ParsedRequest(model, prompt, Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMaxTokens: 16), f.Bool("stream") ?? false, IncludeUsage(f));
     }
 
     public static ParsedRequest Chat(JsonFields f, ITextTokenizer tokenizer, IChatPromptRenderer renderer, int maxModelLen)
@@ -43,7 +44,7 @@ internal static class OpenAiRequestParser
         // The template already wrote the BOS token where the model expects it.
         var prompt = EncodePrompt(tokenizer, text, addSpecialTokens: false, maxModelLen, "messages");
         var defaultMax = Math.Max(1, maxModelLen - prompt.Count);
-        var sampling = Sampling(f, prompt.Count, maxModelLen, defaultMax, "max_completion_tokens");
+        var sampling = Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMax, "max_completion_tokens");
         return new ParsedRequest(model, prompt, sampling, f.Bool("stream") ?? false, IncludeUsage(f));
     }
 
@@ -124,13 +125,30 @@ internal static class OpenAiRequestParser
         if (f.Integer("n", 1, 128) is > 1) throw ApiException.BadRequest("n > 1 is not supported by this server", "n");
         if (f.Integer("best_of", 1, 128) is > 1) throw ApiException.BadRequest("best_of > 1 is not supported by this server", "best_of");
         if (f["logprobs"] is JsonValue lp && !(lp.TryGetValue<bool>(out var b) && !b)) throw ApiException.BadRequest("logprobs are not supported by this server", "logprobs");
-        foreach (var penalty in new[] { "presence_penalty", "frequency_penalty" })
-            if (f.Number(penalty, -2, 2) is { } p && p != 0) throw ApiException.BadRequest($"{penalty} is not supported by this server (use 0)", penalty);
-        if (f.Number("repetition_penalty", 0, 10) is { } r && r != 1) throw ApiException.BadRequest("repetition_penalty is not supported by this server (use 1)", "repetition_penalty");
-        if (f["logit_bias"] is JsonObject { Count: > 0 }) throw ApiException.BadRequest("logit_bias is not supported by this server", "logit_bias");
     }
 
-    private static SamplingParams Sampling(JsonFields f, int promptTokens, int maxModelLen, int defaultMaxTokens, string? altMaxField = null)
+    /// <summary>OpenAI's <c>{"TOKEN_ID": bias}</c>; ids must be in the vocabulary, biases from -100 to 100.</summary>
+    private static Dictionary<int, float> LogitBias(JsonFields f, ITextTokenizer tokenizer)
+    {
+        var bias = new Dictionary<int, float>();
+        switch (f["logit_bias"])
+        {
+            case null: return bias;
+            case JsonObject o:
+                foreach (var (key, value) in o)
+                {
+                    if (!int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) || id >= tokenizer.VocabSize)
+                        throw ApiException.BadRequest($"logit_bias key '{key}' is not a token id of this model (0 to {tokenizer.VocabSize - 1})", "logit_bias");
+                    if (value is not JsonValue v || v.GetValueKind() != System.Text.Json.JsonValueKind.Number || v.GetValue<double>() is not (>= -100 and <= 100))
+                        throw ApiException.BadRequest($"logit_bias['{key}'] must be a number from -100 to 100", "logit_bias");
+                    bias[id] = (float)v.GetValue<double>();
+                }
+                return bias;
+            default: throw ApiException.BadRequest("logit_bias must be an object of token id to bias", "logit_bias");
+        }
+    }
+
+    private static SamplingParams Sampling(JsonFields f, ITextTokenizer tokenizer, int promptTokens, int maxModelLen, int defaultMaxTokens, string? altMaxField = null)
     {
         var maxTokens = f.Integer("max_tokens", 0, int.MaxValue) ?? (altMaxField is null ? null : f.Integer(altMaxField, 0, int.MaxValue)) ?? defaultMaxTokens;
         var sampling = new SamplingParams
@@ -144,6 +162,10 @@ internal static class OpenAiRequestParser
             StopTokenIds = f.IntList("stop_token_ids"),
             IgnoreEos = f.Bool("ignore_eos") ?? false,
             MinTokens = (int)(f.Integer("min_tokens", 0, int.MaxValue) ?? 0),
+            PresencePenalty = (float)(f.Number("presence_penalty", -2, 2) ?? 0),
+            FrequencyPenalty = (float)(f.Number("frequency_penalty", -2, 2) ?? 0),
+            RepetitionPenalty = (float)(f.Number("repetition_penalty", 1e-6, 2) ?? 1),
+            LogitBias = LogitBias(f, tokenizer),
         };
         try { sampling.Validate(promptTokens, maxModelLen); }
         catch (InvalidRequestException e) { throw ApiException.BadRequest(e.Message, e.Param); }

@@ -176,6 +176,35 @@ public class HttpApiTests(SharedServer shared)
         Assert.Contains(expected, body["error"]!["message"]!.GetValue<string>());
     }
 
+    /// <summary>A +100 bias makes one token the only choice, on both endpoints; penalties are accepted.</summary>
+    [Fact]
+    public async Task Logit_bias_forces_a_token_and_penalties_are_accepted()
+    {
+        var (_, seven) = await PostAsync("/tokenize", """{"model":"tiny-llama","prompt":"7","add_special_tokens":false}""");
+        var id = Assert.Single(seven!["tokens"]!.AsArray())!.GetValue<int>();
+        var (status, forced) = await PostAsync("/v1/completions", $$$"""{"model":"tiny-llama","prompt":"1 2","max_tokens":3,"temperature":0,"ignore_eos":true,"logit_bias":{"{{{id}}}":100}}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("777", forced!["choices"]![0]!["text"]!.GetValue<string>());
+        var (chatStatus, chat) = await PostAsync("/v1/chat/completions", $$$"""{"model":"tiny-llama","messages":[{"role":"user","content":"1"}],"max_tokens":2,"temperature":0,"ignore_eos":true,"logit_bias":{"{{{id}}}":100}}""");
+        Assert.Equal(HttpStatusCode.OK, chatStatus);
+        Assert.Equal("77", chat!["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+        var (penalized, _) = await PostAsync("/v1/completions", """{"model":"tiny-llama","prompt":"1 2","max_tokens":3,"presence_penalty":1.5,"frequency_penalty":0.5,"repetition_penalty":1.2}""");
+        Assert.Equal(HttpStatusCode.OK, penalized);
+    }
+
+    [Theory]
+    [InlineData("""{"99999":5}""", "not a token id")]
+    [InlineData("""{"abc":5}""", "not a token id")]
+    [InlineData("""{"3":500}""", "from -100 to 100")]
+    [InlineData("""[1,2]""", "must be an object")]
+    public async Task Bad_logit_bias_is_a_400_naming_it(string bias, string expected)
+    {
+        var (status, body) = await PostAsync("/v1/completions", $$"""{"model":"tiny-llama","prompt":"1","max_tokens":1,"logit_bias":{{bias}}}""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("logit_bias", body!["error"]!["param"]!.GetValue<string>());
+        Assert.Contains(expected, body["error"]!["message"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task Streaming_completion_is_sse_ending_with_done_and_usage_when_asked()
     {
