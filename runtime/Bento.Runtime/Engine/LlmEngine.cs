@@ -162,11 +162,13 @@ public sealed class LlmEngine : IDisposable
             IReadOnlySet<int>? suppressed = null;
             if (s.Generated.Count < p.MinTokens) suppressed = StopIds(p);
             var row = logits.AsSpan(i * vocab, vocab);
+            // Logprobs are the model's own (before penalties and bias), so keep the raw row when both are asked for.
+            var raw = p.Logprobs is not null && LogitsProcessor.IsActive(p) ? row.ToArray() : null;
             var penalized = LogitsProcessor.IsActive(p);
             if (penalized) LogitsProcessor.Apply(row, p, p.RepetitionPenalty != 1 ? s.PromptSet : EmptySet, s.OutputCounts);
             var token = Sampler.Sample(row, p, s.Random, suppressed);
             if (penalized) s.OutputCounts[token] = s.OutputCounts.GetValueOrDefault(token) + 1;
-            Accept(s, token);
+            Accept(s, token, p.Logprobs is { } top ? Logprobs.Of(raw is null ? row : raw, token, top) : null);
         }
     }
 
@@ -179,7 +181,7 @@ public sealed class LlmEngine : IDisposable
         return ids;
     }
 
-    private void Accept(Sequence s, int token)
+    private void Accept(Sequence s, int token, TokenLogprobs? logprobs)
     {
         var now = Stopwatch.GetTimestamp();
         if (s.Generated.Count == 0) _observer.FirstToken(Stopwatch.GetElapsedTime(s.ArrivalTicks, now));
@@ -192,12 +194,12 @@ public sealed class LlmEngine : IDisposable
         var isStopToken = (!p.IgnoreEos && _tokenizer.StopTokenIds.Contains(token)) || p.StopTokenIds.Contains(token);
         if (isStopToken && s.Generated.Count > p.MinTokens - 1)
         {
-            s.Output.TryWrite(new TokenGenerated(token, ""));
+            s.Output.TryWrite(new TokenGenerated(token, "", logprobs));
             Finish(s, FinishReason.Stop, s.Text.Flush());
             return;
         }
         var (delta, matched) = s.Text.Append(token);
-        s.Output.TryWrite(new TokenGenerated(token, delta));
+        s.Output.TryWrite(new TokenGenerated(token, delta, logprobs));
         if (matched is not null && s.Generated.Count >= p.MinTokens) { Finish(s, FinishReason.Stop, "", matched); return; }
         if (s.Generated.Count >= p.MaxTokens || s.CachedTokens + 1 >= _options.MaxModelLen) Finish(s, FinishReason.Length, s.Text.Flush());
     }

@@ -161,8 +161,9 @@ public static class OpenAiEndpoints
         catch (EngineOverloadedException e) { throw new ApiException(503, e.Message, "service_unavailable", code: "server_overloaded"); }
 
         var shape = new ResponseShape(id, created, state.ModelName, chat);
-        if (request.Stream) await StreamAsync(ctx, events, shape, request.IncludeUsage);
-        else await CompleteAsync(ctx, events, shape);
+        var logprobs = request.Sampling.Logprobs is null ? null : new LogprobsJson(model.Tokenizer, chat);
+        if (request.Stream) await StreamAsync(ctx, events, shape, request.IncludeUsage, logprobs);
+        else await CompleteAsync(ctx, events, shape, logprobs);
     }
 
     private static LoadedModel Loaded(ServingState state) =>
@@ -174,21 +175,38 @@ public static class OpenAiEndpoints
             throw new ApiException(404, $"The model '{model}' does not exist; this server serves '{state.ModelName}'", "invalid_request_error", "model", "model_not_found");
     }
 
-    private static async Task CompleteAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<GenerationEvent> events, ResponseShape shape)
+    private static async Task CompleteAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<GenerationEvent> events, ResponseShape shape, LogprobsJson? logprobs)
     {
         var text = new StringBuilder();
+        var tokens = new List<(int, TokenLogprobs)>();
         GenerationFinished? end = null;
         await foreach (var e in events.ReadAllAsync(ctx.RequestAborted))
         {
-            if (e is TokenGenerated t) text.Append(t.TextDelta);
+            if (e is TokenGenerated t)
+            {
+                text.Append(t.TextDelta);
+                if (t.Logprobs is { } lp) tokens.Add((t.TokenId, lp));
+            }
             else if (e is GenerationFinished f) { text.Append(f.TextDelta); end = f; }
         }
         if (end is null || end.Reason == FinishReason.Abort) return;
-        await WriteJson(ctx, 200, shape.Final(text.ToString(), end));
+        await WriteJson(ctx, 200, shape.Final(text.ToString(), end, logprobs?.For(tokens)));
     }
 
-    private static async Task StreamAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<GenerationEvent> events, ResponseShape shape, bool includeUsage)
+    /// <summary>
+    /// SSE chunks as text becomes safe to send. A token whose text is held back (part of a character, or of a possible
+    /// stop string) sends no chunk; its logprobs ride on the next chunk that does, so none is lost.
+    /// </summary>
+    private static async Task StreamAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<GenerationEvent> events, ResponseShape shape, bool includeUsage, LogprobsJson? logprobs)
     {
+        var pending = new List<(int, TokenLogprobs)>();
+        JsonObject? TakePending()
+        {
+            if (logprobs is null) return null;
+            var node = logprobs.For(pending);
+            pending.Clear();
+            return node;
+        }
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "text/event-stream; charset=utf-8";
         ctx.Response.Headers.CacheControl = "no-cache";
@@ -197,13 +215,15 @@ public static class OpenAiEndpoints
         if (shape.Chat) await Send(ctx, shape.Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, null), ct);
         await foreach (var e in events.ReadAllAsync(ct))
         {
+            if (e is TokenGenerated { Logprobs: { } lp } withLogprobs) pending.Add((withLogprobs.TokenId, lp));
             switch (e)
             {
                 case TokenGenerated { TextDelta.Length: > 0 } t:
-                    await Send(ctx, shape.Chunk(shape.Chat ? new JsonObject { ["content"] = t.TextDelta } : null, null, t.TextDelta), ct);
+                    await Send(ctx, shape.Chunk(shape.Chat ? new JsonObject { ["content"] = t.TextDelta } : null, null, t.TextDelta, TakePending()), ct);
                     break;
                 case GenerationFinished f when f.Reason != FinishReason.Abort:
-                    await Send(ctx, shape.Chunk(shape.Chat ? (f.TextDelta.Length > 0 ? new JsonObject { ["content"] = f.TextDelta } : new JsonObject()) : null, f, f.TextDelta), ct);
+                    await Send(ctx, shape.Chunk(shape.Chat ? (f.TextDelta.Length > 0 ? new JsonObject { ["content"] = f.TextDelta } : new JsonObject()) : null, f, f.TextDelta,
+                        pending.Count > 0 ? TakePending() : null), ct);
                     if (includeUsage) await Send(ctx, shape.UsageChunk(f), ct);
                     break;
             }
@@ -259,12 +279,12 @@ public static class OpenAiEndpoints
             ["total_tokens"] = f.PromptTokens + f.CompletionTokens,
         };
 
-        public JsonObject Final(string text, GenerationFinished f)
+        public JsonObject Final(string text, GenerationFinished f, JsonObject? logprobs)
         {
             var choice = new JsonObject { ["index"] = 0 };
             if (Chat) choice["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text };
             else choice["text"] = text;
-            choice["logprobs"] = null;
+            choice["logprobs"] = logprobs;
             choice["finish_reason"] = Reason(f);
             choice["stop_reason"] = f.MatchedStop;
             var body = Envelope(false, new JsonArray(choice));
@@ -272,12 +292,12 @@ public static class OpenAiEndpoints
             return body;
         }
 
-        public JsonObject Chunk(JsonObject? delta, GenerationFinished? f, string text = "")
+        public JsonObject Chunk(JsonObject? delta, GenerationFinished? f, string text = "", JsonObject? logprobs = null)
         {
             var choice = new JsonObject { ["index"] = 0 };
             if (Chat) choice["delta"] = delta ?? new JsonObject();
             else choice["text"] = text;
-            choice["logprobs"] = null;
+            choice["logprobs"] = logprobs;
             choice["finish_reason"] = Reason(f);
             return Envelope(true, new JsonArray(choice));
         }

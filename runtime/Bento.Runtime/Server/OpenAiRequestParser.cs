@@ -28,7 +28,7 @@ internal static class OpenAiRequestParser
             JsonArray { Count: > 1 } => throw ApiException.BadRequest("only one prompt per request is supported", "prompt"),
             _ => throw ApiException.BadRequest("'prompt' must be a string or a list of token ids", "prompt"),
         };
-        return new ParsedRequest(model, prompt, Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMaxTokens: 16), f.Bool("stream") ?? false, IncludeUsage(f));
+        return new ParsedRequest(model, prompt, Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMaxTokens: 16, chat: false), f.Bool("stream") ?? false, IncludeUsage(f));
     }
 
     public static ParsedRequest Chat(JsonFields f, ITextTokenizer tokenizer, IChatPromptRenderer renderer, int maxModelLen)
@@ -44,7 +44,7 @@ internal static class OpenAiRequestParser
         // The template already wrote the BOS token where the model expects it.
         var prompt = EncodePrompt(tokenizer, text, addSpecialTokens: false, maxModelLen, "messages");
         var defaultMax = Math.Max(1, maxModelLen - prompt.Count);
-        var sampling = Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMax, "max_completion_tokens");
+        var sampling = Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMax, chat: true);
         return new ParsedRequest(model, prompt, sampling, f.Bool("stream") ?? false, IncludeUsage(f));
     }
 
@@ -124,7 +124,6 @@ internal static class OpenAiRequestParser
     {
         if (f.Integer("n", 1, 128) is > 1) throw ApiException.BadRequest("n > 1 is not supported by this server", "n");
         if (f.Integer("best_of", 1, 128) is > 1) throw ApiException.BadRequest("best_of > 1 is not supported by this server", "best_of");
-        if (f["logprobs"] is JsonValue lp && !(lp.TryGetValue<bool>(out var b) && !b)) throw ApiException.BadRequest("logprobs are not supported by this server", "logprobs");
     }
 
     /// <summary>OpenAI's <c>{"TOKEN_ID": bias}</c>; ids must be in the vocabulary, biases from -100 to 100.</summary>
@@ -148,9 +147,27 @@ internal static class OpenAiRequestParser
         }
     }
 
-    private static SamplingParams Sampling(JsonFields f, ITextTokenizer tokenizer, int promptTokens, int maxModelLen, int defaultMaxTokens, string? altMaxField = null)
+    /// <summary>Completions: <c>logprobs: N</c>, the number of alternatives per token (0 to 20).</summary>
+    private static int? CompletionLogprobs(JsonFields f) => f["logprobs"] switch
     {
-        var maxTokens = f.Integer("max_tokens", 0, int.MaxValue) ?? (altMaxField is null ? null : f.Integer(altMaxField, 0, int.MaxValue)) ?? defaultMaxTokens;
+        null => null,
+        JsonValue v when v.GetValueKind() == System.Text.Json.JsonValueKind.Number => (int)f.Integer("logprobs", 0, Logprobs.MaxTop)!.Value,
+        _ => throw ApiException.BadRequest($"'logprobs' must be an integer from 0 to {Logprobs.MaxTop} on /v1/completions", "logprobs"),
+    };
+
+    /// <summary>Chat: <c>logprobs: true</c>, with <c>top_logprobs: N</c> alternatives (0 to 20), which needs logprobs.</summary>
+    private static int? ChatLogprobs(JsonFields f)
+    {
+        var wanted = f.Bool("logprobs") ?? false;
+        var top = f.Integer("top_logprobs", 0, Logprobs.MaxTop);
+        if (top is not null && !wanted) throw ApiException.BadRequest("top_logprobs needs logprobs: true", "top_logprobs");
+        return wanted ? (int)(top ?? 0) : null;
+    }
+
+    /// <param name="chat">Chat's spellings: max_completion_tokens as well as max_tokens, and logprobs as a boolean.</param>
+    private static SamplingParams Sampling(JsonFields f, ITextTokenizer tokenizer, int promptTokens, int maxModelLen, int defaultMaxTokens, bool chat)
+    {
+        var maxTokens = f.Integer("max_tokens", 0, int.MaxValue) ?? (chat ? f.Integer("max_completion_tokens", 0, int.MaxValue) : null) ?? defaultMaxTokens;
         var sampling = new SamplingParams
         {
             MaxTokens = (int)maxTokens,
@@ -166,6 +183,7 @@ internal static class OpenAiRequestParser
             FrequencyPenalty = (float)(f.Number("frequency_penalty", -2, 2) ?? 0),
             RepetitionPenalty = (float)(f.Number("repetition_penalty", 1e-6, 2) ?? 1),
             LogitBias = LogitBias(f, tokenizer),
+            Logprobs = chat ? ChatLogprobs(f) : CompletionLogprobs(f),
         };
         try { sampling.Validate(promptTokens, maxModelLen); }
         catch (InvalidRequestException e) { throw ApiException.BadRequest(e.Message, e.Param); }

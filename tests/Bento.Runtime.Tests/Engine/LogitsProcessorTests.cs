@@ -67,3 +67,18 @@ public class LogitsProcessorTests
         Assert.Equal([5, 5, 6, 7, 8, 9], worn);
     }
 }
+
+public class LogprobsTests
+{
+    [Fact]
+    public void Logprobs_are_the_log_softmax_and_the_top_alternatives_come_sorted()
+    {
+        float[] logits = [MathF.Log(1), MathF.Log(2), MathF.Log(3), MathF.Log(4)];
+        var lp = Logprobs.Of(logits, token: 1, top: 2);
+        Assert.Equal(Math.Log(0.2), lp.Logprob, 5);
+        Assert.Equal([3, 2], lp.Top.Select(t => t.Id));
+        Assert.Equal(Math.Log(0.4), lp.Top[0].Logprob, 5);
+        Assert.Equal(Math.Log(0.3), lp.Top[1].Logprob, 5);
+        Assert.Empty(Logprobs.Of(logits, 0, 0).Top);
+    }
+}

@@ -206,6 +206,76 @@ public class HttpApiTests(SharedServer shared)
     }
 
     [Fact]
+    public async Task Chat_logprobs_have_openai_shape_and_agree_with_greedy_choice()
+    {
+        var (status, body) = await PostAsync("/v1/chat/completions", """{"model":"tiny-llama","messages":[{"role":"user","content":"1 2 3"}],"max_tokens":6,"temperature":0,"ignore_eos":true,"logprobs":true,"top_logprobs":3}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var choice = body!["choices"]![0]!;
+        var content = choice["logprobs"]!["content"]!.AsArray();
+        Assert.Equal(body["usage"]!["completion_tokens"]!.GetValue<int>(), content.Count);
+        // Every generated token has an entry, special ones too (ignore_eos lets end-of-text through), whose text the
+        // message leaves out.
+        Assert.Equal(choice["message"]!["content"]!.GetValue<string>(),
+            string.Concat(content.Select(c => c!["token"]!.GetValue<string>()).Where(t => !(t.StartsWith("<|", StringComparison.Ordinal) && t.EndsWith("|>", StringComparison.Ordinal)))));
+        foreach (var entry in content)
+        {
+            var top = entry!["top_logprobs"]!.AsArray();
+            Assert.Equal(3, top.Count);
+            var values = top.Select(t => t!["logprob"]!.GetValue<double>()).ToList();
+            Assert.Equal(values.OrderByDescending(v => v), values);
+            Assert.True(values.Sum(Math.Exp) <= 1.0001);
+            // Greedy takes the likeliest token, so the chosen one is the first alternative.
+            Assert.Equal(top[0]!["token"]!.GetValue<string>(), entry["token"]!.GetValue<string>());
+            Assert.Equal(values[0], entry["logprob"]!.GetValue<double>(), 5);
+            Assert.Equal(Encoding.UTF8.GetBytes(entry["token"]!.GetValue<string>()).Select(b => (int)b), entry["bytes"]!.AsArray().Select(b => b!.GetValue<int>()));
+        }
+    }
+
+    [Fact]
+    public async Task Completion_logprobs_have_tokens_offsets_and_top_maps()
+    {
+        var (_, body) = await PostAsync("/v1/completions", """{"model":"tiny-llama","prompt":"1 2 3","max_tokens":5,"temperature":0,"ignore_eos":true,"logprobs":2}""");
+        var choice = body!["choices"]![0]!;
+        var lp = choice["logprobs"]!;
+        var tokens = lp["tokens"]!.AsArray().Select(t => t!.GetValue<string>()).ToList();
+        Assert.Equal(5, tokens.Count);
+        Assert.Equal(choice["text"]!.GetValue<string>(), string.Concat(tokens));
+        var offsets = lp["text_offset"]!.AsArray().Select(o => o!.GetValue<int>()).ToList();
+        Assert.Equal(0, offsets[0]);
+        for (var i = 1; i < offsets.Count; i++) Assert.Equal(offsets[i - 1] + tokens[i - 1].Length, offsets[i]);
+        Assert.All(lp["top_logprobs"]!.AsArray(), t => Assert.InRange(t!.AsObject().Count, 1, 2));
+        Assert.Equal(5, lp["token_logprobs"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task Streamed_logprobs_cover_every_generated_token()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Server.BaseUri, "/v1/chat/completions"))
+        {
+            Content = new StringContent("""{"model":"tiny-llama","messages":[{"role":"user","content":"1 2"}],"max_tokens":7,"ignore_eos":true,"logprobs":true,"stream":true,"stream_options":{"include_usage":true}}""", Encoding.UTF8, "application/json"),
+        };
+        using var response = await Server.Http.SendAsync(request);
+        var chunks = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries)
+            .Where(e => e != "data: [DONE]").Select(e => JsonNode.Parse(e["data: ".Length..])!).ToList();
+        var entries = chunks.Where(c => c["choices"]!.AsArray().Count > 0 && c["choices"]![0]!["logprobs"] is JsonObject)
+            .Sum(c => c["choices"]![0]!["logprobs"]!["content"]!.AsArray().Count);
+        Assert.Equal(chunks[^1]["usage"]!["completion_tokens"]!.GetValue<int>(), entries);
+    }
+
+    [Theory]
+    [InlineData("/v1/chat/completions", "\"logprobs\":true,\"top_logprobs\":21", "top_logprobs")]
+    [InlineData("/v1/chat/completions", "\"top_logprobs\":2", "top_logprobs")]
+    [InlineData("/v1/completions", "\"logprobs\":true", "logprobs")]
+    [InlineData("/v1/completions", "\"logprobs\":21", "logprobs")]
+    public async Task Bad_logprobs_requests_are_400s_naming_the_field(string path, string fields, string param)
+    {
+        var input = path.Contains("chat") ? "\"messages\":[{\"role\":\"user\",\"content\":\"1\"}]" : "\"prompt\":\"1\"";
+        var (status, body) = await PostAsync(path, $"{{\"model\":\"tiny-llama\",{input},\"max_tokens\":1,{fields}}}");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal(param, body!["error"]!["param"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Streaming_completion_is_sse_ending_with_done_and_usage_when_asked()
     {
         var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Server.BaseUri, "/v1/completions"))
