@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using Bento.Core.Build;
-using Bento.Core.Store;
 
 namespace Bento.Runtime.Tests.Server;
 
@@ -30,13 +28,7 @@ public sealed class LauncherServer : IAsyncDisposable
     public static async Task<LauncherServer> StartAsync(IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string? bentofile = null)
     {
         var home = Path.Combine(Path.GetTempPath(), "bento-launcher-test-" + Guid.NewGuid().ToString("N")[..8]);
-        var project = Path.Combine(home, "project");
-        Directory.CreateDirectory(project);
-        foreach (var file in Directory.EnumerateFiles(Repo.ExampleDirectory))
-            File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
-        if (bentofile is not null) File.WriteAllText(Path.Combine(project, "bentofile.yaml"), bentofile);
-        var store = new BentoStore(Path.Combine(home, "store"));
-        var bento = (await new BentoBuilder(store).BuildAsync(Path.Combine(project, "bentofile.yaml"))).Bento;
+        var (store, bento) = await ExampleBento.BuildAsync(home, bentofile);
 
         var info = new ProcessStartInfo("bash") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         info.ArgumentList.Add(Repo.Launcher);

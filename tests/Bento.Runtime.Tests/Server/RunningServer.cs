@@ -1,7 +1,5 @@
 using Microsoft.AspNetCore.Builder;
 using System.Net;
-using Bento.Core.Build;
-using Bento.Core.Store;
 using Bento.Runtime.Server;
 using Bento.Runtime.Settings;
 
@@ -28,13 +26,7 @@ public sealed class RunningServer : IAsyncDisposable
     public static async Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string>? environment = null, CliOverrides? cli = null, int maxWaiting = 256, string? bentofile = null, bool waitUntilReady = true)
     {
         var home = Path.Combine(Path.GetTempPath(), "bento-server-test-" + Guid.NewGuid().ToString("N")[..8]);
-        var project = Path.Combine(home, "project");
-        Directory.CreateDirectory(project);
-        foreach (var file in Directory.EnumerateFiles(Repo.ExampleDirectory))
-            File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
-        if (bentofile is not null) File.WriteAllText(Path.Combine(project, "bentofile.yaml"), bentofile);
-        var store = new BentoStore(Path.Combine(home, "store"));
-        var bento = (await new BentoBuilder(store).BuildAsync(Path.Combine(project, "bentofile.yaml"))).Bento;
+        var (_, bento) = await ExampleBento.BuildAsync(home, bentofile);
 
         var port = FreeTcpPort.Pick();
         var settings = SettingsResolver.Resolve(bento.Manifest, environment ?? new Dictionary<string, string>(), (cli ?? CliOverrides.None) with { Port = port, Host = "127.0.0.1" });
