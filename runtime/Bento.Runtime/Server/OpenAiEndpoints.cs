@@ -150,20 +150,49 @@ public static class OpenAiEndpoints
             : OpenAiRequestParser.Completion(fields, model.Tokenizer, model.Engine.Options.MaxModelLen);
         RequireServedModel(state, request.Model);
 
+        if (request.N > model.Engine.Options.MaxNumSeqs)
+            throw ApiException.BadRequest($"n is {request.N} but this server decodes at most {model.Engine.Options.MaxNumSeqs} sequences at once (max_num_seqs)", "n");
+
         var id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N")[..24];
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        System.Threading.Channels.ChannelReader<GenerationEvent> events;
+        // One sequence per choice; a failed submit or a gone client cancels all of them.
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
+        var choices = new List<System.Threading.Channels.ChannelReader<GenerationEvent>>();
         try
         {
-            events = model.Engine.Submit(new GenerationRequest(id, request.PromptTokens, request.Sampling), ctx.RequestAborted);
+            for (var i = 0; i < request.N; i++)
+            {
+                // Choices differ but stay reproducible: choice i samples with seed + i.
+                var sampling = request.Sampling.Seed is { } seed && i > 0 ? request.Sampling with { Seed = unchecked(seed + i) } : request.Sampling;
+                choices.Add(model.Engine.Submit(new GenerationRequest(request.N == 1 ? id : $"{id}-{i}", request.PromptTokens, sampling), cancel.Token));
+            }
         }
-        catch (InvalidRequestException e) { throw ApiException.BadRequest(e.Message, e.Param); }
-        catch (EngineOverloadedException e) { throw new ApiException(503, e.Message, "service_unavailable", code: "server_overloaded"); }
+        catch (Exception e) when (e is InvalidRequestException or EngineOverloadedException)
+        {
+            await cancel.CancelAsync();
+            throw e is InvalidRequestException bad
+                ? ApiException.BadRequest(bad.Message, bad.Param)
+                : new ApiException(503, e.Message, "service_unavailable", code: "server_overloaded");
+        }
 
         var shape = new ResponseShape(id, created, state.ModelName, chat);
-        var logprobs = request.Sampling.Logprobs is null ? null : new LogprobsJson(model.Tokenizer, chat);
-        if (request.Stream) await StreamAsync(ctx, events, shape, request.IncludeUsage, logprobs);
-        else await CompleteAsync(ctx, events, shape, logprobs);
+        var logprobs = request.Sampling.Logprobs is null ? null : Enumerable.Range(0, request.N).Select(_ => new LogprobsJson(model.Tokenizer, chat)).ToArray();
+        var events = Merge(choices, ctx.RequestAborted);
+        if (request.Stream) await StreamAsync(ctx, events, shape, request.N, request.IncludeUsage, logprobs);
+        else await CompleteAsync(ctx, events, shape, request.N, logprobs);
+    }
+
+    /// <summary>The events of every choice, tagged with the choice's index, in the order they happen.</summary>
+    private static System.Threading.Channels.ChannelReader<(int Index, GenerationEvent Event)> Merge(
+        IReadOnlyList<System.Threading.Channels.ChannelReader<GenerationEvent>> choices, CancellationToken ct)
+    {
+        var merged = System.Threading.Channels.Channel.CreateUnbounded<(int, GenerationEvent)>(new() { SingleReader = true });
+        var pumps = choices.Select(async (reader, index) =>
+        {
+            await foreach (var e in reader.ReadAllAsync(ct)) await merged.Writer.WriteAsync((index, e), ct);
+        }).ToArray();
+        _ = Task.WhenAll(pumps).ContinueWith(t => merged.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);
+        return merged.Reader;
     }
 
     private static LoadedModel Loaded(ServingState state) =>
@@ -175,36 +204,38 @@ public static class OpenAiEndpoints
             throw new ApiException(404, $"The model '{model}' does not exist; this server serves '{state.ModelName}'", "invalid_request_error", "model", "model_not_found");
     }
 
-    private static async Task CompleteAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<GenerationEvent> events, ResponseShape shape, LogprobsJson? logprobs)
+    private static async Task CompleteAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<(int Index, GenerationEvent Event)> events, ResponseShape shape, int n, LogprobsJson[]? logprobs)
     {
-        var text = new StringBuilder();
-        var tokens = new List<(int, TokenLogprobs)>();
-        GenerationFinished? end = null;
-        await foreach (var e in events.ReadAllAsync(ctx.RequestAborted))
+        var texts = Enumerable.Range(0, n).Select(_ => new StringBuilder()).ToArray();
+        var tokens = Enumerable.Range(0, n).Select(_ => new List<(int, TokenLogprobs)>()).ToArray();
+        var ends = new GenerationFinished?[n];
+        await foreach (var (index, e) in events.ReadAllAsync(ctx.RequestAborted))
         {
             if (e is TokenGenerated t)
             {
-                text.Append(t.TextDelta);
-                if (t.Logprobs is { } lp) tokens.Add((t.TokenId, lp));
+                texts[index].Append(t.TextDelta);
+                if (t.Logprobs is { } lp) tokens[index].Add((t.TokenId, lp));
             }
-            else if (e is GenerationFinished f) { text.Append(f.TextDelta); end = f; }
+            else if (e is GenerationFinished f) { texts[index].Append(f.TextDelta); ends[index] = f; }
         }
-        if (end is null || end.Reason == FinishReason.Abort) return;
-        await WriteJson(ctx, 200, shape.Final(text.ToString(), end, logprobs?.For(tokens)));
+        if (ends.Any(f => f is null || f.Reason == FinishReason.Abort)) return;
+        await WriteJson(ctx, 200, shape.Final(Enumerable.Range(0, n)
+            .Select(i => (texts[i].ToString(), ends[i]!, logprobs?[i].For(tokens[i]))).ToList()));
     }
 
     /// <summary>
-    /// SSE chunks as text becomes safe to send. A token whose text is held back (part of a character, or of a possible
-    /// stop string) sends no chunk; its logprobs ride on the next chunk that does, so none is lost.
+    /// SSE chunks as text becomes safe to send, each for one choice (its index). A token whose text is held back (part
+    /// of a character, or of a possible stop string) sends no chunk; its logprobs ride on that choice's next chunk, so
+    /// none is lost. The usage chunk, when asked for, comes once every choice has finished.
     /// </summary>
-    private static async Task StreamAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<GenerationEvent> events, ResponseShape shape, bool includeUsage, LogprobsJson? logprobs)
+    private static async Task StreamAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<(int Index, GenerationEvent Event)> events, ResponseShape shape, int n, bool includeUsage, LogprobsJson[]? logprobs)
     {
-        var pending = new List<(int, TokenLogprobs)>();
-        JsonObject? TakePending()
+        var pending = Enumerable.Range(0, n).Select(_ => new List<(int, TokenLogprobs)>()).ToArray();
+        JsonObject? TakePending(int index)
         {
             if (logprobs is null) return null;
-            var node = logprobs.For(pending);
-            pending.Clear();
+            var node = logprobs[index].For(pending[index]);
+            pending[index].Clear();
             return node;
         }
         ctx.Response.StatusCode = 200;
@@ -212,22 +243,25 @@ public static class OpenAiEndpoints
         ctx.Response.Headers.CacheControl = "no-cache";
         ctx.Response.Headers["X-Accel-Buffering"] = "no";
         var ct = ctx.RequestAborted;
-        if (shape.Chat) await Send(ctx, shape.Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, null), ct);
-        await foreach (var e in events.ReadAllAsync(ct))
+        if (shape.Chat)
+            for (var i = 0; i < n; i++) await Send(ctx, shape.Chunk(i, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null), ct);
+        var finished = new List<GenerationFinished>();
+        await foreach (var (index, e) in events.ReadAllAsync(ct))
         {
-            if (e is TokenGenerated { Logprobs: { } lp } withLogprobs) pending.Add((withLogprobs.TokenId, lp));
+            if (e is TokenGenerated { Logprobs: { } lp } withLogprobs) pending[index].Add((withLogprobs.TokenId, lp));
             switch (e)
             {
                 case TokenGenerated { TextDelta.Length: > 0 } t:
-                    await Send(ctx, shape.Chunk(shape.Chat ? new JsonObject { ["content"] = t.TextDelta } : null, null, t.TextDelta, TakePending()), ct);
+                    await Send(ctx, shape.Chunk(index, shape.Chat ? new JsonObject { ["content"] = t.TextDelta } : null, null, t.TextDelta, TakePending(index)), ct);
                     break;
                 case GenerationFinished f when f.Reason != FinishReason.Abort:
-                    await Send(ctx, shape.Chunk(shape.Chat ? (f.TextDelta.Length > 0 ? new JsonObject { ["content"] = f.TextDelta } : new JsonObject()) : null, f, f.TextDelta,
-                        pending.Count > 0 ? TakePending() : null), ct);
-                    if (includeUsage) await Send(ctx, shape.UsageChunk(f), ct);
+                    await Send(ctx, shape.Chunk(index, shape.Chat ? (f.TextDelta.Length > 0 ? new JsonObject { ["content"] = f.TextDelta } : new JsonObject()) : null, f, f.TextDelta,
+                        pending[index].Count > 0 ? TakePending(index) : null), ct);
+                    finished.Add(f);
                     break;
             }
         }
+        if (includeUsage && finished.Count == n) await Send(ctx, shape.UsageChunk(finished), ct);
         await ctx.Response.WriteAsync("data: [DONE]\n\n", ct);
         await ctx.Response.Body.FlushAsync(ct);
     }
@@ -272,29 +306,36 @@ public static class OpenAiEndpoints
             ["choices"] = choices,
         };
 
-        private static JsonObject Usage(GenerationFinished f) => new()
+        /// <summary>The prompt once (the choices share it), and every choice's completion tokens.</summary>
+        private static JsonObject Usage(IReadOnlyList<GenerationFinished> ends)
         {
-            ["prompt_tokens"] = f.PromptTokens,
-            ["completion_tokens"] = f.CompletionTokens,
-            ["total_tokens"] = f.PromptTokens + f.CompletionTokens,
-        };
+            var prompt = ends[0].PromptTokens;
+            var completion = ends.Sum(f => f.CompletionTokens);
+            return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion };
+        }
 
-        public JsonObject Final(string text, GenerationFinished f, JsonObject? logprobs)
+        public JsonObject Final(IReadOnlyList<(string Text, GenerationFinished End, JsonObject? Logprobs)> choices)
         {
-            var choice = new JsonObject { ["index"] = 0 };
-            if (Chat) choice["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text };
-            else choice["text"] = text;
-            choice["logprobs"] = logprobs;
-            choice["finish_reason"] = Reason(f);
-            choice["stop_reason"] = f.MatchedStop;
-            var body = Envelope(false, new JsonArray(choice));
-            body["usage"] = Usage(f);
+            var array = new JsonArray();
+            for (var i = 0; i < choices.Count; i++)
+            {
+                var (text, f, logprobs) = choices[i];
+                var choice = new JsonObject { ["index"] = i };
+                if (Chat) choice["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text };
+                else choice["text"] = text;
+                choice["logprobs"] = logprobs;
+                choice["finish_reason"] = Reason(f);
+                choice["stop_reason"] = f.MatchedStop;
+                array.Add(choice);
+            }
+            var body = Envelope(false, array);
+            body["usage"] = Usage(choices.Select(c => c.End).ToList());
             return body;
         }
 
-        public JsonObject Chunk(JsonObject? delta, GenerationFinished? f, string text = "", JsonObject? logprobs = null)
+        public JsonObject Chunk(int index, JsonObject? delta, GenerationFinished? f, string text = "", JsonObject? logprobs = null)
         {
-            var choice = new JsonObject { ["index"] = 0 };
+            var choice = new JsonObject { ["index"] = index };
             if (Chat) choice["delta"] = delta ?? new JsonObject();
             else choice["text"] = text;
             choice["logprobs"] = logprobs;
@@ -302,10 +343,10 @@ public static class OpenAiEndpoints
             return Envelope(true, new JsonArray(choice));
         }
 
-        public JsonObject UsageChunk(GenerationFinished f)
+        public JsonObject UsageChunk(IReadOnlyList<GenerationFinished> ends)
         {
             var body = Envelope(true, new JsonArray());
-            body["usage"] = Usage(f);
+            body["usage"] = Usage(ends);
             return body;
         }
     }

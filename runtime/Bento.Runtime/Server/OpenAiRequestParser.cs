@@ -5,11 +5,12 @@ using Bento.Runtime.Tokenization;
 namespace Bento.Runtime.Server;
 
 /// <summary>A validated /v1/completions or /v1/chat/completions request.</summary>
-internal sealed record ParsedRequest(string Model, IReadOnlyList<int> PromptTokens, SamplingParams Sampling, bool Stream, bool IncludeUsage);
+/// <param name="N">Choices to generate for the prompt (OpenAI's n).</param>
+internal sealed record ParsedRequest(string Model, IReadOnlyList<int> PromptTokens, SamplingParams Sampling, bool Stream, bool IncludeUsage, int N = 1);
 
 /// <summary>
 /// Reads OpenAI request bodies (with presence/frequency penalties and logit_bias, plus vLLM's extras: top_k,
-/// min_tokens, ignore_eos, stop_token_ids, repetition_penalty). Options we do not implement yet (n > 1, logprobs, echo,
+/// min_tokens, ignore_eos, stop_token_ids, repetition_penalty). Options we do not implement yet (best_of, echo,
 /// tools) are refused with a 400 rather than silently ignored.
 /// </summary>
 internal static class OpenAiRequestParser
@@ -28,7 +29,7 @@ internal static class OpenAiRequestParser
             JsonArray { Count: > 1 } => throw ApiException.BadRequest("only one prompt per request is supported", "prompt"),
             _ => throw ApiException.BadRequest("'prompt' must be a string or a list of token ids", "prompt"),
         };
-        return new ParsedRequest(model, prompt, Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMaxTokens: 16, chat: false), f.Bool("stream") ?? false, IncludeUsage(f));
+        return new ParsedRequest(model, prompt, Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMaxTokens: 16, chat: false), f.Bool("stream") ?? false, IncludeUsage(f), Choices(f));
     }
 
     public static ParsedRequest Chat(JsonFields f, ITextTokenizer tokenizer, IChatPromptRenderer renderer, int maxModelLen)
@@ -45,7 +46,7 @@ internal static class OpenAiRequestParser
         var prompt = EncodePrompt(tokenizer, text, addSpecialTokens: false, maxModelLen, "messages");
         var defaultMax = Math.Max(1, maxModelLen - prompt.Count);
         var sampling = Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMax, chat: true);
-        return new ParsedRequest(model, prompt, sampling, f.Bool("stream") ?? false, IncludeUsage(f));
+        return new ParsedRequest(model, prompt, sampling, f.Bool("stream") ?? false, IncludeUsage(f), Choices(f));
     }
 
     /// <summary>
@@ -120,9 +121,10 @@ internal static class OpenAiRequestParser
     private static bool IncludeUsage(JsonFields f) =>
         f["stream_options"] is JsonObject o && o["include_usage"] is JsonValue v && v.TryGetValue<bool>(out var b) && b;
 
+    private static int Choices(JsonFields f) => (int)(f.Integer("n", 1, 128) ?? 1);
+
     private static void RejectUnsupported(JsonFields f)
     {
-        if (f.Integer("n", 1, 128) is > 1) throw ApiException.BadRequest("n > 1 is not supported by this server", "n");
         if (f.Integer("best_of", 1, 128) is > 1) throw ApiException.BadRequest("best_of > 1 is not supported by this server", "best_of");
     }
 

@@ -276,6 +276,55 @@ public class HttpApiTests(SharedServer shared)
     }
 
     [Fact]
+    public async Task N_choices_come_indexed_with_summed_usage_and_a_seed_makes_them_reproducible()
+    {
+        const string request = """{"model":"tiny-llama","prompt":"1 2 3","max_tokens":8,"temperature":1.0,"seed":7,"ignore_eos":true,"n":3}""";
+        var (status, a) = await PostAsync("/v1/completions", request);
+        Assert.Equal(HttpStatusCode.OK, status);
+        var choices = a!["choices"]!.AsArray();
+        Assert.Equal([0, 1, 2], choices.Select(c => c!["index"]!.GetValue<int>()));
+        Assert.Equal(24, a["usage"]!["completion_tokens"]!.GetValue<int>());
+        Assert.Equal(a["usage"]!["prompt_tokens"]!.GetValue<int>() + 24, a["usage"]!["total_tokens"]!.GetValue<int>());
+        var (_, b) = await PostAsync("/v1/completions", request);
+        Assert.Equal(choices.Select(c => c!["text"]!.GetValue<string>()), b!["choices"]!.AsArray().Select(c => c!["text"]!.GetValue<string>()));
+
+        var (_, greedy) = await PostAsync("/v1/chat/completions", """{"model":"tiny-llama","messages":[{"role":"user","content":"1"}],"max_tokens":4,"temperature":0,"n":2}""");
+        var texts = greedy!["choices"]!.AsArray().Select(c => c!["message"]!["content"]!.GetValue<string>()).ToList();
+        Assert.Equal(2, texts.Count);
+        Assert.Equal(texts[0], texts[1]);
+    }
+
+    [Fact]
+    public async Task Streamed_n_choices_each_finish_and_usage_counts_them_all()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Server.BaseUri, "/v1/chat/completions"))
+        {
+            Content = new StringContent("""{"model":"tiny-llama","messages":[{"role":"user","content":"1 2"}],"max_tokens":5,"ignore_eos":true,"n":2,"stream":true,"stream_options":{"include_usage":true}}""", Encoding.UTF8, "application/json"),
+        };
+        using var response = await Server.Http.SendAsync(request);
+        var events = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("data: [DONE]", events[^1]);
+        var chunks = events[..^1].Select(e => JsonNode.Parse(e["data: ".Length..])!).ToList();
+        var withChoices = chunks.Where(c => c["choices"]!.AsArray().Count > 0).Select(c => c["choices"]![0]!).ToList();
+        foreach (var index in new[] { 0, 1 })
+        {
+            var mine = withChoices.Where(c => c["index"]!.GetValue<int>() == index).ToList();
+            Assert.Equal("assistant", mine[0]["delta"]!["role"]!.GetValue<string>());
+            Assert.Equal("length", mine[^1]["finish_reason"]!.GetValue<string>());
+        }
+        Assert.Equal(10, chunks[^1]["usage"]!["completion_tokens"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task N_above_max_num_seqs_is_a_400()
+    {
+        var (status, body) = await PostAsync("/v1/completions", """{"model":"tiny-llama","prompt":"1","max_tokens":1,"n":9}""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("n", body!["error"]!["param"]!.GetValue<string>());
+        Assert.Contains("max_num_seqs", body["error"]!["message"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Streaming_completion_is_sse_ending_with_done_and_usage_when_asked()
     {
         var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Server.BaseUri, "/v1/completions"))
@@ -304,7 +353,7 @@ public class HttpApiTests(SharedServer shared)
     [InlineData("""{"model":"tiny-llama","prompt":"hi","max_tokens":600}""", 400, "maximum context length is 512 tokens")]
     [InlineData("""{"model":"tiny-llama","prompt":"hi","temperature":-1}""", 400, "'temperature' must be a number from 0 to 2")]
     [InlineData("""{"model":"tiny-llama","prompt":"hi","top_p":"x"}""", 400, "'top_p' must be a number")]
-    [InlineData("""{"model":"tiny-llama","prompt":"hi","n":3}""", 400, "n > 1 is not supported")]
+    [InlineData("""{"model":"tiny-llama","prompt":"hi","best_of":3}""", 400, "best_of > 1 is not supported")]
     [InlineData("""{"model":"nope","prompt":"hi"}""", 404, "does not exist")]
     public async Task Bad_completion_requests_get_openai_errors_and_the_server_stays_up(string body, int status, string message)
     {
