@@ -162,9 +162,9 @@ public sealed class LlmEngine : IDisposable
             IReadOnlySet<int>? suppressed = null;
             if (s.Generated.Count < p.MinTokens) suppressed = StopIds(p);
             var row = logits.AsSpan(i * vocab, vocab);
-            // Logprobs are the model's own (before penalties and bias), so keep the raw row when both are asked for.
-            var raw = p.Logprobs is not null && LogitsProcessor.IsActive(p) ? row.ToArray() : null;
             var penalized = LogitsProcessor.IsActive(p);
+            // Logprobs are the model's own (before penalties and bias), so keep the raw row when both are asked for.
+            var raw = p.Logprobs is not null && penalized ? row.ToArray() : null;
             if (penalized) LogitsProcessor.Apply(row, p, p.RepetitionPenalty != 1 ? s.PromptSet : EmptySet, s.OutputCounts);
             var token = Sampler.Sample(row, p, s.Random, suppressed);
             if (penalized) s.OutputCounts[token] = s.OutputCounts.GetValueOrDefault(token) + 1;

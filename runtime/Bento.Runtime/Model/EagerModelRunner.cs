@@ -82,9 +82,10 @@ public sealed class EagerModelRunner : IModelRunner
     }
 
     /// <summary>Opens config.json and the safetensors checkpoint of a model folder.</summary>
-    public static EagerModelRunner Open(string modelDirectory, EagerRunnerOptions? options = null)
+    /// <param name="config">The folder's config.json when the caller has read it already.</param>
+    public static EagerModelRunner Open(string modelDirectory, EagerRunnerOptions? options = null, ModelConfig? config = null)
     {
-        var config = ModelConfig.Load(modelDirectory);
+        config ??= ModelConfig.Load(modelDirectory);
         using var checkpoint = SafetensorsCheckpoint.Open(modelDirectory);
         return new EagerModelRunner(config, checkpoint, options);
     }

@@ -73,8 +73,9 @@ internal static class OpenAiRequestParser
         var model = Model(f);
         if (!f.Has("tokens")) throw ApiException.BadRequest("'tokens' is required", "tokens");
         var tokens = f.IntList("tokens");
-        if (tokens.Any(t => t < 0 || t >= tokenizer.VocabSize))
-            throw ApiException.BadRequest($"token id {tokens.First(t => t < 0 || t >= tokenizer.VocabSize)} is outside the vocabulary (0 to {tokenizer.VocabSize - 1})", "tokens");
+        foreach (var t in tokens)
+            if (t < 0 || t >= tokenizer.VocabSize)
+                throw ApiException.BadRequest($"token id {t} is outside the vocabulary (0 to {tokenizer.VocabSize - 1})", "tokens");
         return (model, tokens);
     }
 

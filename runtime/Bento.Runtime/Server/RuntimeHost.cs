@@ -155,7 +155,7 @@ public static class RuntimeHost
                     Dtype = settings.Dtype.Value,
                     Slots = plan.Sequences,
                     MaxSequenceLength = maxModelLen,
-                });
+                }, config);
                 var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = plan.Sequences, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
                 // Stopped, not Stopping: the engine must keep decoding while in-flight requests drain.
                 app.Lifetime.ApplicationStopped.Register(() => { engine.Dispose(); runner.Dispose(); });
