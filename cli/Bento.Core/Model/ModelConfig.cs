@@ -31,7 +31,7 @@ public sealed record ModelConfig(
         if (!File.Exists(path))
             throw new BentoException($"{display}: missing; a Hugging Face model folder needs config.json");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        try { doc = JsonDocument.Parse(IO.InputFile.ReadAllBytes(path, InputLimits.ModelJsonBytes, "config.json")); }
         catch (JsonException e)
         {
             throw new BentoException($"{display}:{(e.LineNumber ?? 0) + 1}:{(e.BytePositionInLine ?? 0) + 1}: invalid JSON: {FirstSentence(e.Message)}");
