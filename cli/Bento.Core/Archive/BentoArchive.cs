@@ -15,7 +15,6 @@ public static class BentoArchive
 {
     public const string Extension = ".bento";
     private const int CompressionLevel = 3;
-    private const long MaxManifestSize = 16 << 20;
 
     public static async Task ExportAsync(StoredBento bento, string destination, CancellationToken ct = default)
     {
@@ -75,6 +74,7 @@ public static class BentoArchive
     {
         var display = Spec.BentofileParser.DisplayPath(source);
         if (!File.Exists(source)) throw new BentoException($"{display}: no such file");
+        IO.InputFile.RequireRegular(source);
         store.EnsureCreated();
         var work = store.CreateTempDirectory("import");
         try
@@ -131,7 +131,8 @@ public static class BentoArchive
         {
             await using var file = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous);
             await using var zstd = new DecompressionStream(file);
-            await using var tar = new TarReader(zstd);
+            // TarReader holds metadata entries whole in memory: the guard refuses oversized ones before it sees them.
+            await using var tar = new TarReader(new TarMetadataGuard(zstd, display));
             TarEntry? entry;
             while ((entry = await tar.GetNextEntryAsync(copyData: false, ct)) is not null)
             {
@@ -144,7 +145,9 @@ public static class BentoArchive
                 if (manifest is null)
                 {
                     if (name != BentoManifest.FileName) throw Corrupt(display, $"the first entry is '{name}', expected {BentoManifest.FileName}");
-                    if (entry.Length > MaxManifestSize) throw Corrupt(display, $"{BentoManifest.FileName} is implausibly large ({entry.Length} bytes)");
+                    if (entry.Length > InputLimits.YamlBytes.Value)
+                        throw Corrupt(display, $"{BentoManifest.FileName} is {InputLimits.Bytes(entry.Length)} ({entry.Length} bytes), over the {InputLimits.YamlBytes.Size} " +
+                                               $"limit for a manifest ({InputLimits.YamlBytes.RaiseHint} if the archive is genuine)");
                     using var reader = new StreamReader(entry.DataStream ?? Stream.Null);
                     manifest = ManifestSerializer.FromYaml(await reader.ReadToEndAsync(ct), $"{display}:{BentoManifest.FileName}");
                     if (!ManifestVersion.Matches(manifest))

@@ -139,6 +139,8 @@ public sealed class BentoBuilder
     /// <summary>Identity of the content of <paramref name="real"/>; errors name the path the user gave.</summary>
     private static FileIdentity Identify(string real, string given)
     {
+        // Every input is hashed and stored: one that is not a regular file would hang or never end.
+        InputFile.RequireRegular(given);
         try { return Posix.Identify(real); }
         catch (IOException e) { throw new BentoException($"{BentofileParser.DisplayPath(given)}: {e.Message}"); }
     }
@@ -186,7 +188,24 @@ public sealed class BentoBuilder
             throw new BentoException($"{BentofileParser.DisplayPath(spec.FilePath)}: runtime.max_model_len ({manifest.Runtime.MaxModelLen}) exceeds the model's max_position_embeddings ({model.Config.MaxPositionEmbeddings})");
         model.Config.CheckServable(manifest.Runtime.MaxModelLen, $"{BentofileParser.DisplayPath(spec.FilePath)}: runtime.max_model_len");
         manifest.Version = ManifestVersion.Compute(manifest);
+        CheckImportable(spec, manifest);
         return manifest;
+    }
+
+    /// <summary>
+    /// Import refuses a bento.yaml over the YAML limits; a build must not make one (a 20 MiB description used to build
+    /// and export, and then could not be imported anywhere).
+    /// </summary>
+    private static void CheckImportable(Bentofile spec, BentoManifest manifest)
+    {
+        var yaml = ManifestSerializer.ToYaml(manifest);
+        var display = BentofileParser.DisplayPath(spec.FilePath);
+        try { YamlBounds.Check(yaml, BentoManifest.FileName); }
+        catch (BentoException e)
+        {
+            throw new BentoException($"{display}: the bento's {BentoManifest.FileName} would be refused by 'bento import' ({e.Message}); " +
+                                     "select fewer files or shorten the description and labels");
+        }
     }
 
     private static List<ManifestFile> Files(List<Input> inputs, string directory) =>

@@ -30,7 +30,8 @@ public sealed class SourceSelector
     {
         var ignoreFile = Path.Combine(directory, IgnoreFileName);
         var fromFile = File.Exists(ignoreFile)
-            ? File.ReadAllLines(ignoreFile).Where(l => l.Trim().Length > 0 && !l.TrimStart().StartsWith('#'))
+            ? IO.InputFile.ReadAllText(ignoreFile, InputLimits.IgnoreFileBytes, IgnoreFileName).Split('\n')
+                .Select(l => l.TrimEnd('\r')).Where(l => l.Trim().Length > 0 && !l.TrimStart().StartsWith('#'))
             : [];
         return new SourceSelector(include, exclude.Concat(fromFile));
     }
@@ -68,6 +69,7 @@ public sealed class SourceSelector
             {
                 if (!IO.FileLinks.Target(file.FullName).Exists)
                     throw new BentoException($"{Spec.BentofileParser.DisplayPath(file.FullName)}: broken symbolic link; remove it or add it to exclude");
+                IO.InputFile.RequireRegular(file.FullName, "remove it or add it to exclude");
                 result.Add(relative);
             }
         }

@@ -26,6 +26,8 @@ public static class ManifestSerializer
     /// <summary>Parses bento.yaml; <paramref name="source"/> names it in errors.</summary>
     public static BentoManifest FromYaml(string text, string source)
     {
+        // Size, depth and alias expansion are bounded before the recursive loader and converter run.
+        Spec.YamlBounds.Check(text, source);
         JsonNode? node;
         try { node = JsonYaml.FromYaml(text); }
         catch (Exception e) when (e is YamlDotNet.Core.YamlException or FormatException or InvalidCastException)

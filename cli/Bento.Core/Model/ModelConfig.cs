@@ -58,7 +58,7 @@ public sealed record ModelConfig
         var display = Spec.BentofileParser.DisplayPath(file);
         if (!File.Exists(file))
             throw new BentoException($"{display}: missing; a Hugging Face model folder needs config.json");
-        return Parse(File.ReadAllBytes(file), display);
+        return Parse(IO.InputFile.ReadAllBytes(file, InputLimits.ModelJsonBytes, "config.json"), display);
     }
 
     public static ModelConfig Parse(string json, string display = "config.json") =>

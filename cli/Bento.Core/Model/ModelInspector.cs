@@ -29,13 +29,14 @@ public static class ModelInspector
         var files = new List<ModelFile> { File(directory, "config.json", ModelFileRole.Config) };
 
         var tokenizer = Path.Combine(directory, "tokenizer.json");
-        CheckJson(tokenizer, "a Hugging Face model folder needs tokenizer.json (the runtime's tokenizer)", requireKey: "model").Dispose();
+        CheckJson(tokenizer, "a Hugging Face model folder needs tokenizer.json (the runtime's tokenizer)", requireKey: "model", InputLimits.TokenizerJsonBytes).Dispose();
         files.Add(File(directory, "tokenizer.json", ModelFileRole.Tokenizer));
         foreach (var (name, role) in OptionalFiles)
         {
             var path = Path.Combine(directory, name);
             if (!System.IO.File.Exists(path)) continue;
-            if (name.EndsWith(".json", StringComparison.Ordinal)) CheckJson(path, "", requireKey: null).Dispose();
+            if (name.EndsWith(".json", StringComparison.Ordinal)) CheckJson(path, "", requireKey: null, InputLimits.ModelJsonBytes).Dispose();
+            else IO.InputFile.RequireRegular(path);
             files.Add(File(directory, name, role));
         }
 
@@ -85,7 +86,7 @@ public static class ModelInspector
     {
         var display = Spec.BentofileParser.DisplayPath(indexPath);
         var directory = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
-        using var doc = CheckJson(indexPath, "", requireKey: "weight_map");
+        using var doc = CheckJson(indexPath, "", requireKey: "weight_map", InputLimits.ModelJsonBytes);
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var p in doc.RootElement.GetProperty("weight_map").EnumerateObject())
         {
@@ -139,12 +140,12 @@ public static class ModelInspector
         }
     }
 
-    private static JsonDocument CheckJson(string path, string missingHint, string? requireKey)
+    private static JsonDocument CheckJson(string path, string missingHint, string? requireKey, InputLimit limit)
     {
         var display = Spec.BentofileParser.DisplayPath(path);
         if (!System.IO.File.Exists(path)) throw new BentoException($"{display}: missing; {missingHint}");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(System.IO.File.ReadAllBytes(path)); }
+        try { doc = JsonDocument.Parse(IO.InputFile.ReadAllBytes(path, limit, Path.GetFileName(path))); }
         catch (JsonException e)
         {
             throw new BentoException($"{display}:{(e.LineNumber ?? 0) + 1}:{(e.BytePositionInLine ?? 0) + 1}: invalid JSON");

@@ -15,9 +15,6 @@ public sealed record SafetensorsTensor(string Name, string DType, long[] Shape, 
 /// </summary>
 public sealed record SafetensorsHeader(string FilePath, long HeaderLength, long DataOffset, IReadOnlyList<SafetensorsTensor> Tensors)
 {
-    /// <summary>Headers larger than this are not plausible (the reference implementation caps at 100 MB).</summary>
-    public const long MaxHeaderLength = 100_000_000;
-
     public static readonly IReadOnlyDictionary<string, int> DTypeSizes = new Dictionary<string, int>
     {
         ["BOOL"] = 1, ["U8"] = 1, ["I8"] = 1, ["F8_E4M3"] = 1, ["F8_E5M2"] = 1,
@@ -29,6 +26,7 @@ public sealed record SafetensorsHeader(string FilePath, long HeaderLength, long 
     public static async Task<SafetensorsHeader> ReadAsync(string path, CancellationToken ct = default)
     {
         var display = Spec.BentofileParser.DisplayPath(path);
+        IO.InputFile.RequireRegular(path);
         await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous);
         var fileLength = file.Length;
         if (fileLength < 8)
@@ -37,7 +35,11 @@ public sealed record SafetensorsHeader(string FilePath, long HeaderLength, long 
         var prefix = new byte[8];
         await file.ReadExactlyAsync(prefix, ct);
         var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-        if (headerLength > MaxHeaderLength || (long)headerLength > fileLength - 8)
+        var limit = InputLimits.SafetensorsHeaderBytes;
+        if (headerLength > (ulong)limit.Value)
+            throw Bad(display, $"the header claims {headerLength} bytes, over the {limit.Size} limit for a safetensors header " +
+                               $"(corrupt or not a safetensors file; {limit.RaiseHint} if it is genuine)");
+        if ((long)headerLength > fileLength - 8)
             throw Bad(display, $"the header claims {headerLength} bytes but the file holds {fileLength - 8} after the length prefix (truncated or not a safetensors file)");
 
         var headerBytes = new byte[headerLength];

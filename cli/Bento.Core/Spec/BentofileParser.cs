@@ -37,18 +37,13 @@ public static partial class BentofileParser
 
     public static Bentofile Load(string path)
     {
-        string text;
-        try { text = File.ReadAllText(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new BentoException($"{path}: cannot read: {e.Message}", e);
-        }
-        return Parse(text, path);
+        return Parse(IO.InputFile.ReadAllText(path, InputLimits.YamlBytes, FileName), path);
     }
 
     public static Bentofile Parse(string text, string path)
     {
         var display = DisplayPath(path);
+        YamlBounds.Check(text, display);
         var stream = new YamlStream();
         try { stream.Load(new StringReader(text)); }
         catch (YamlException e)
@@ -80,8 +75,8 @@ public static partial class BentofileParser
         return new Bentofile(
             Path.GetFullPath(path),
             name,
-            top.String("description"),
-            top.StringMap("labels", LabelProblem),
+            Description(top),
+            top.StringMap("labels", LabelProblem, InputLimits.LabelBytes),
             top.StringList("include") ?? ["**"],
             top.StringList("exclude") ?? [],
             ParseEnvs(top),
@@ -190,19 +185,26 @@ public static partial class BentofileParser
         if (baseImage is not null && (baseImage.Contains("://", StringComparison.Ordinal) || (at >= 0 && baseImage.IndexOf('/', at) >= 0)))
             throw docker.Fail("base_image", "expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', not a URL or a reference " +
                                             "carrying credentials (USER:PASSWORD@); save credentials with 'bento login REGISTRY' instead");
-        return new DockerSpec(baseImage, docker.StringMap("labels", LabelProblem));
+        return new DockerSpec(baseImage, docker.StringMap("labels", LabelProblem, InputLimits.LabelBytes));
     }
 
     /// <summary>
     /// Labels are published in bento.yaml, its exports and image labels: a URL carrying USER:TOKEN@ (a git remote
     /// copied with its token, say) is refused without repeating it.
     /// </summary>
-    private static string? LabelProblem(string value) => UrlWithCredentials().IsMatch(value)
+    private static string? LabelProblem(string value) => UrlCredentials.Present(value)
         ? "this URL carries credentials (USER:TOKEN@ after the scheme), which would be published with the bento and its images; write it without them"
         : null;
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]+@")]
-    private static partial System.Text.RegularExpressions.Regex UrlWithCredentials();
+    /// <summary>The description is published like the labels; bounded so that build never makes a manifest import refuses.</summary>
+    private static string? Description(YamlFields top)
+    {
+        var description = top.String("description");
+        if (description is not null && System.Text.Encoding.UTF8.GetByteCount(description) is var bytes && bytes > InputLimits.DescriptionBytes.Value)
+            throw top.Fail("description", $"{InputLimits.Bytes(bytes)} ({bytes} bytes) exceeds the {InputLimits.DescriptionBytes.Size} limit; " +
+                                          $"shorten it or ship the text as a file under include ({InputLimits.DescriptionBytes.RaiseHint})");
+        return description;
+    }
 
     private static string DefaultName(string directory) => Path.GetFileName(directory).ToLowerInvariant();
 

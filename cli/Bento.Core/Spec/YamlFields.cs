@@ -98,7 +98,8 @@ internal sealed class YamlFields
 
     /// <summary>A mapping of string to string (labels); values may be any scalar and are kept as written.</summary>
     /// <param name="problem">Checks each value: null when it is fine, else what is wrong (the error points at the value).</param>
-    public IReadOnlyDictionary<string, string> StringMap(string key, Func<string, string?>? problem = null)
+    /// <param name="limit">The most UTF-8 bytes a key or a value may have, if bounded.</param>
+    public IReadOnlyDictionary<string, string> StringMap(string key, Func<string, string?>? problem = null, InputLimit? limit = null)
     {
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
         var map = Mapping(key);
@@ -106,11 +107,21 @@ internal sealed class YamlFields
         foreach (var (k, v) in map.Node.Children)
         {
             var name = Scalar(k, map._path, "a string key");
+            CheckSize(k, map.KeyPath(name.Length > 64 ? name[..64] + "..." : name), "key", name, limit);
             var value = Scalar(v, map.KeyPath(name), "a string value");
+            CheckSize(v, map.KeyPath(name), "value", value, limit);
             if (problem?.Invoke(value) is { } message) throw Fail(v, map.KeyPath(name), message);
             result[name] = value;
         }
         return result;
+    }
+
+    private void CheckSize(YamlNode node, string keyPath, string what, string text, InputLimit? limit)
+    {
+        if (limit is not { } bound) return;
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(text);
+        if (bytes > bound.Value)
+            throw Fail(node, keyPath, $"the {what} is {InputLimits.Bytes(bytes)} ({bytes} bytes), over the {bound.Size} limit; shorten it ({bound.RaiseHint})");
     }
 
     /// <summary>A list of strings; a single string is accepted as a one-element list.</summary>

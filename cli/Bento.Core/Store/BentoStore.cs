@@ -104,7 +104,7 @@ public sealed class BentoStore
     public StoredBento Load(string bentoDirectory)
     {
         var manifestPath = Path.Combine(bentoDirectory, BentoManifest.FileName);
-        var manifest = ManifestSerializer.FromYaml(File.ReadAllText(manifestPath), manifestPath);
+        var manifest = ManifestSerializer.FromYaml(InputFile.ReadAllText(manifestPath, InputLimits.YamlBytes, BentoManifest.FileName), manifestPath);
         return new StoredBento(manifest, bentoDirectory);
     }
 
