@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Bento.Cli.Output;
+using System.Text.Json;
 using Bento.Core.Manifest;
+using Bento.Core.Store;
 
 namespace Bento.Cli.Commands;
 
@@ -11,14 +13,20 @@ public static class GetCommand
     {
         var tag = new Argument<string>("TAG") { Description = "NAME, NAME:latest, NAME:VERSION or a unique version prefix" };
         var output = OutputFormat.Option("yaml", "json", "yaml", "path");
-        var command = new Command("get", "Show a bento's manifest") { tag, output };
+        var command = new Command("get", "Show a bento's manifest, and the images pushed for it (pushed_images, newest last)") { tag, output };
         command.SetGuardedAction((parse, _) =>
         {
-            var bento = CommandRunner.Store().Resolve(CommandRunner.Tag(parse, tag));
+            var store = CommandRunner.Store();
+            var bento = store.Resolve(CommandRunner.Tag(parse, tag));
             switch (parse.GetValue(output))
             {
                 case "path": Console.Out.WriteLine(bento.Directory); break;
-                case var format: OutputFormat.Write(ManifestSerializer.ToJsonNode(bento.Manifest), format!); break;
+                case var format:
+                    var node = ManifestSerializer.ToJsonNode(bento.Manifest);
+                    var pushed = new PublishedImages(store).Read(bento.Manifest);
+                    if (pushed.Count > 0) node["pushed_images"] = JsonSerializer.SerializeToNode(pushed);
+                    OutputFormat.Write(node, format!);
+                    break;
             }
             return Task.FromResult(0);
         });

@@ -11,6 +11,7 @@ namespace Bento.Core.Store;
 ///   bentos/NAME/.latest         the version NAME and NAME:latest resolve to
 ///   tmp/PID-*/                  work in progress; renamed into place on commit, removed on failure
 ///   cache/hashes.json           the hash cache
+///   published/NAME/VERSION.json the images pushed for each bento (PublishedImages)
 ///   .lock                       held while committing, deleting and collecting garbage
 /// </code>
 /// </summary>
@@ -210,6 +211,7 @@ public sealed class BentoStore
         try
         {
             Directory.Move(bento.Directory, trash);
+            new PublishedImages(this).Forget(bento.Manifest);
             var remaining = List().Where(b => b.Manifest.Name == name).Select(b => b.Manifest).ToList();
             var pointer = Path.Combine(BentosDirectory, name, LatestPointer);
             if (remaining.Count == 0)

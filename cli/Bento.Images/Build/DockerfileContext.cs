@@ -1,3 +1,4 @@
+using Bento.Core.Serving;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -37,7 +38,7 @@ public static class DockerfileContext
             {
                 var part = group.Key.ToString().ToLowerInvariant();
                 foreach (var file in group) Place(file.FullPath, Path.Combine(temp, "runtime", part, file.RelativePath));
-                runtimeParts.Add($"COPY runtime/{part}/ /{RuntimeLayers.ImageDirectory}/");
+                runtimeParts.Add($"COPY runtime/{part}/ /{ImageContract.RuntimeDirectory}/");
             }
             var files = BentoFiles.Plan(bento);
             foreach (var weight in files.Weights) Place(weight.SourceFile, Path.Combine(temp, "weights", weight.ModelPath));
@@ -99,7 +100,7 @@ public static class DockerfileContext
             ["WEIGHT_COPIES"] = files.Weights.Count == 0 ? "# (no weight files)" : string.Join("\n", files.Weights.Select(w => $"COPY weights/{w.ModelPath} /{w.ImagePath}")),
             ["ENV"] = string.Join("\n", env),
             ["LABELS"] = string.Join("\n", labels),
-            ["USER"] = config.User ?? ImageAssembler.ImageUser,
+            ["USER"] = config.User ?? ImageContract.User,
             ["PORT"] = string.Join(" ", (config.ExposedPorts ?? []).Keys),
             ["HEALTHCHECK"] = health,
             ["ENTRYPOINT"] = JsonSerializer.Serialize(config.Entrypoint ?? [], Relaxed),

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Bento.Core;
 using Bento.Core.Manifest;
+using Bento.Core.Serving;
 using Bento.Core.Store;
 using Bento.Images.Layers;
 using Bento.Images.Oci;
@@ -22,6 +23,9 @@ public sealed record ImageOptions
     public string? Source { get; init; }
 
     public string? Revision { get; init; }
+
+    /// <summary>What the runtime's LibTorch can use (<see cref="RuntimeLayers.Accelerator"/>), for the accelerator label.</summary>
+    public string Accelerator { get; init; } = ImageContract.CpuAccelerator;
 }
 
 /// <summary>An assembled image and how it came about (layers with descriptions and cache hits, the parsed config).</summary>
@@ -41,13 +45,7 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
     /// <summary>The mtime of files in layers shared between bentos (runtime, weights): fixed, so sharing never breaks.</summary>
     public static readonly DateTimeOffset SharedLayerTime = DateTimeOffset.UnixEpoch;
 
-    public const string ImageUser = "10001:10001";
-    public const string BentoDirectory = "/bento";
-    public const string LabelPrefix = "ai.bentobuilder.";
     public const string DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-    /// <summary>The runtime's environment variables the image sets (see runtime/Bento.Runtime settings).</summary>
-    public const string PathVariable = "BENTO_PATH", HostVariable = "BENTO_HOST", PortVariable = "BENTO_PORT";
 
     public async Task<AssembledImage> AssembleAsync(StoredBento bento, Image baseImage, string runtimeDirectory, HashCache hashes, ImageOptions options, CancellationToken ct)
     {
@@ -126,9 +124,9 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
         }
         if (env.All(e => e.Key != "PATH")) Set("PATH", DefaultPath["PATH=".Length..]);
         foreach (var e in manifest.Envs) Set(e.Name, e.Value);
-        Set(PathVariable, BentoDirectory);
-        Set(HostVariable, "0.0.0.0");
-        Set(PortVariable, manifest.Runtime.Port.ToString(CultureInfo.InvariantCulture));
+        Set(ImageContract.BentoPathVariable, ImageContract.BentoDirectory);
+        Set(SettingName.Host.Env, EngineDefaults.Host);
+        Set(SettingName.Port.Env, manifest.Runtime.Port.ToString(CultureInfo.InvariantCulture));
         // enforce_eager lives in bento.yaml. Setting its variable here would make every container report it as a
         // deployment override (source "env") and, for an overridable bento, shadow the value the bento chose; a
         // deployment that wants another value sets the variable itself. A locked bento ignores it anyway.
@@ -151,11 +149,12 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
         foreach (var (k, v) in manifest.Docker.Labels) labels[k] = v;
         foreach (var (k, v) in Annotations(manifest, baseImage, created, options)) labels[k] = v;
         var eager = manifest.Runtime.EnforceEager;
-        labels[LabelPrefix + "enforce_eager"] = eager.Value ? "true" : "false";
-        labels[LabelPrefix + "enforce_eager.overridable"] = eager.Overridable ? "true" : "false";
-        labels[LabelPrefix + "enforce_eager.env"] = eager.Env;
-        labels[LabelPrefix + "port"] = manifest.Runtime.Port.ToString(CultureInfo.InvariantCulture);
-        labels[LabelPrefix + "runtime"] = RuntimeLayers.Executable;
+        labels[ImageContract.Labels.EnforceEager] = eager.Value ? "true" : "false";
+        labels[ImageContract.Labels.EnforceEagerOverridable] = eager.Overridable ? "true" : "false";
+        labels[ImageContract.Labels.EnforceEagerEnv] = eager.Env;
+        labels[ImageContract.Labels.Port] = manifest.Runtime.Port.ToString(CultureInfo.InvariantCulture);
+        labels[ImageContract.Labels.Runtime] = ImageContract.Executable;
+        labels[ImageContract.Labels.Accelerator] = options.Accelerator;
 
         var time = Rfc3339(created);
         var history = BaseHistory(baseConfig, baseImage.Layers.Count);
@@ -163,8 +162,8 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
         history.Add(new HistoryDocument
         {
             Created = time,
-            CreatedBy = $"bento containerize: USER {ImageUser}, WORKDIR {BentoDirectory}, EXPOSE {port}, ENTRYPOINT [\"{RuntimeLayers.Executable}\"]" +
-                        $", HEALTHCHECK {RuntimeLayers.Executable} --healthcheck",
+            CreatedBy = $"bento containerize: USER {ImageContract.User}, WORKDIR {ImageContract.BentoDirectory}, EXPOSE {port}, ENTRYPOINT [\"{ImageContract.Executable}\"]" +
+                        $", HEALTHCHECK {string.Join(' ', ImageContract.HealthcheckCommand)}",
             EmptyLayer = true,
         });
 
@@ -176,15 +175,15 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
             Variant = baseConfig.Variant,
             Config = new ContainerConfigDocument
             {
-                User = ImageUser,
+                User = ImageContract.User,
                 ExposedPorts = exposed,
                 Env = Environment(manifest, baseContainer.Env),
-                Entrypoint = [RuntimeLayers.Executable],
+                Entrypoint = [ImageContract.Executable],
                 Cmd = null,
                 Volumes = baseContainer.Volumes is { Count: > 0 } ? OciJson.Sorted(baseContainer.Volumes) : null,
-                WorkingDir = BentoDirectory,
+                WorkingDir = ImageContract.BentoDirectory,
                 Labels = labels,
-                StopSignal = "SIGTERM",
+                StopSignal = ImageContract.StopSignal,
                 Healthcheck = healthcheck,
             },
             RootFs = new RootFsDocument { Type = "layers", DiffIds = [.. baseConfig.RootFs.DiffIds, .. built.Select(b => b.Layer.DiffId)] },
@@ -208,7 +207,7 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
             [OciAnnotations.Title] = manifest.Name,
             [OciAnnotations.Version] = manifest.Version,
             [OciAnnotations.BaseDigest] = baseImage.Manifest.Digest,
-            [LabelPrefix + "bento"] = manifest.Tag,
+            [ImageContract.Labels.Bento] = manifest.Tag,
         };
         if (!string.IsNullOrWhiteSpace(manifest.Description)) a[OciAnnotations.Description] = manifest.Description.Trim();
         if (!string.IsNullOrWhiteSpace(options.Source)) a[OciAnnotations.Source] = options.Source;
@@ -225,14 +224,14 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
     /// </summary>
     private static HealthcheckDocument Healthcheck()
     {
-        const long second = 1_000_000_000;
+        static long Nanoseconds(TimeSpan t) => t.Ticks * 100;
         return new HealthcheckDocument
         {
-            Test = ["CMD", RuntimeLayers.Executable, "--healthcheck"],
-            Interval = 30 * second,
-            Timeout = 5 * second,
-            StartPeriod = 60 * second,
-            Retries = 3,
+            Test = ["CMD", .. ImageContract.HealthcheckCommand],
+            Interval = Nanoseconds(ImageContract.HealthcheckInterval),
+            Timeout = Nanoseconds(ImageContract.HealthcheckTimeout),
+            StartPeriod = Nanoseconds(ImageContract.HealthcheckStartPeriod),
+            Retries = ImageContract.HealthcheckRetries,
         };
     }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Bento.Core;
 using Bento.Core.IO;
+using Bento.Core.Serving;
 using Bento.Core.Store;
 using Bento.Images.Layers;
 
@@ -20,11 +21,6 @@ namespace Bento.Images.Build;
 /// </summary>
 public static class RuntimeLayers
 {
-    /// <summary>Where the runtime lives in the image.</summary>
-    public const string ImageDirectory = "opt/bento-runtime";
-
-    public const string Executable = "/" + ImageDirectory + "/bento-runtime";
-
     public enum Part
     {
         LibTorch,
@@ -78,6 +74,13 @@ public static class RuntimeLayers
         return parts;
     }
 
+    /// <summary>
+    /// The device a published runtime can use: CUDA when its LibTorch carries libtorch_cuda.so (TorchSharp-cuda-linux),
+    /// else CPU. The image's accelerator label says so, and <c>bento deploy --gpus</c> refuses a CPU-only image.
+    /// </summary>
+    public static string Accelerator(string runtimeDirectory) =>
+        File.Exists(Path.Combine(runtimeDirectory, "libtorch_cuda.so")) ? ImageContract.CudaAccelerator : ImageContract.CpuAccelerator;
+
     /// <summary>One layer recipe per part (mtime fixed at the epoch: these layers are shared by every bento).</summary>
     public static async Task<IReadOnlyList<LayerRecipe>> RecipesAsync(IReadOnlyList<RuntimeFile> files, HashCache hashes, CancellationToken ct)
     {
@@ -87,11 +90,11 @@ public static class RuntimeLayers
                      (Part.LibTorch, "runtime natives (LibTorch)"), (Part.DotNet, "runtime .NET (self-contained)"), (Part.App, "runtime app (bento-runtime)"),
                  })
         {
-            var entries = new List<LayerEntry> { LayerEntry.Directory(ImageDirectory) };
+            var entries = new List<LayerEntry> { LayerEntry.Directory(ImageContract.RuntimeDirectory) };
             foreach (var file in files.Where(f => f.Part == part))
             {
                 var sha = await HashAsync(file.FullPath, hashes, ct);
-                entries.Add(LayerEntry.FromFile($"{ImageDirectory}/{file.RelativePath}", file.FullPath, file.Size, sha, file.Executable));
+                entries.Add(LayerEntry.FromFile($"{ImageContract.RuntimeDirectory}/{file.RelativePath}", file.FullPath, file.Size, sha, file.Executable));
             }
             if (entries.Count > 1) recipes.Add(new LayerRecipe(description, entries, Compress: true, ImageAssembler.SharedLayerTime));
         }

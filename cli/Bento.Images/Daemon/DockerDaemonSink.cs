@@ -24,7 +24,7 @@ public sealed class DockerDaemonSink(string? host = null) : IImageSink
 
     private readonly List<string> _messages = [];
 
-    public async Task WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct)
+    public async Task<Publication> WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct)
     {
         Uri uri;
         try { uri = new Uri(Host); }
@@ -84,6 +84,7 @@ public sealed class DockerDaemonSink(string? host = null) : IImageSink
             throw new BentoException($"loading the image into the Docker engine at {Host} failed: {Unwrap(requestError).Message}", requestError);
         if (producerError is not null and not OperationCanceledException)
             throw new BentoException($"streaming the image to the Docker engine failed: {producerError.Message}", producerError);
+        return new Publication(Publication.DockerDaemon, Host, image.Manifest.Digest, tags) { ImageId = image.Config.Digest };
     }
 
     private async Task PingAsync(DockerClient client, CancellationToken ct)

@@ -18,7 +18,7 @@ public sealed class DockerArchiveSink(string path) : IImageSink
     public string Path { get; } = System.IO.Path.GetFullPath(path);
 
     /// <param name="tags">Repository tags (e.g. "tiny-llama:3fa1…") the engine gives the image when loading it.</param>
-    public async Task WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct)
+    public async Task<Publication> WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct)
     {
         if (System.IO.Directory.Exists(Path)) throw new BentoException($"docker-archive:{Path}: is a directory; give a file name");
         var dir = System.IO.Path.GetDirectoryName(Path)!;
@@ -44,6 +44,7 @@ public sealed class DockerArchiveSink(string path) : IImageSink
             Bento.Core.IO.AtomicFile.TryDelete(temp);
             throw;
         }
+        return new Publication(Publication.DockerArchive, Path, image.Manifest.Digest, tags);
     }
 }
 

@@ -15,7 +15,7 @@ public sealed class OciLayoutSink(string directory) : IImageSink
     public string Directory { get; } = Path.GetFullPath(directory);
 
     /// <param name="tags">The ref.name annotations to give the image in index.json (e.g. "latest"); may be empty.</param>
-    public async Task WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct)
+    public async Task<Publication> WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct)
     {
         var where = $"oci:{Directory}";
         var created = new List<string>();
@@ -80,6 +80,7 @@ public sealed class OciLayoutSink(string directory) : IImageSink
         {
             if (temp is not null) TryDeleteDirectory(temp);
         }
+        return new Publication(Publication.OciLayout, Directory, image.Manifest.Digest, tags);
     }
 
     private void CheckDestination(string where)

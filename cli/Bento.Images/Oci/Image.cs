@@ -35,7 +35,8 @@ public sealed record Image(Descriptor Manifest, byte[] ManifestBytes, Descriptor
 public interface IImageSink
 {
     /// <param name="tags">References or tags to record (e.g. "repo:tag"); sinks that cannot tag ignore what they cannot use.</param>
-    Task WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct);
+    /// <returns>Where the image now is and under which names.</returns>
+    Task<Publication> WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct);
 }
 
 /// <summary>Where a base image comes from: a registry (pulled, verified and cached by digest) or an OCI layout.</summary>

@@ -10,10 +10,7 @@ namespace Bento.Images.Registry;
 /// </summary>
 public sealed class RegistrySink(RegistryClient client, IPushObserver? observer = null, ImageReference? repository = null) : IImageSink
 {
-    /// <summary>The outcome of the last <see cref="WriteAsync"/> (digest, references, requests and bytes).</summary>
-    public PushResult? LastResult { get; private set; }
-
-    public async Task WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct)
+    public async Task<Publication> WriteAsync(Image image, IReadOnlyList<string> tags, CancellationToken ct)
     {
         var targets = tags.Select(Resolve).ToList();
         if (targets.Count == 0)
@@ -21,7 +18,13 @@ public sealed class RegistrySink(RegistryClient client, IPushObserver? observer 
             if (repository is null) throw new RegistryException("no registry reference to push to (expected REGISTRY/REPOSITORY:TAG)");
             targets.Add(repository);
         }
-        LastResult = await client.PushAsync(image, targets, observer, ct);
+        var result = await client.PushAsync(image, targets, observer, ct);
+        var repositories = targets.Select(t => t.Name).Distinct().ToList();
+        return new Publication(Publication.Registry, string.Join(", ", repositories), result.Digest, targets.Select(t => t.ToString()).ToList())
+        {
+            References = repositories.Select(r => $"{r}@{result.Digest}").ToList(),
+            Push = result,
+        };
     }
 
     public ImageReference Resolve(string tag)

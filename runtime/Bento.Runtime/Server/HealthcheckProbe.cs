@@ -11,7 +11,7 @@ namespace Bento.Runtime.Server;
 /// </summary>
 public static class HealthcheckProbe
 {
-    public const string Flag = "--healthcheck";
+    public const string Flag = Bento.Core.Serving.ImageContract.HealthcheckFlag;
 
     /// <summary>Docker kills a probe after its own timeout; ours is shorter so the reason reaches the health log.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(4);
@@ -19,7 +19,7 @@ public static class HealthcheckProbe
     public static async Task<int> RunAsync(EngineSettings settings, TextWriter output)
     {
         var host = ProbeHost(settings.Host.Value);
-        var url = new UriBuilder("http", host, settings.Port.Value, "/health").Uri;
+        var url = new UriBuilder("http", host, settings.Port.Value, Bento.Core.Serving.ImageContract.HealthPath).Uri;
         using var http = new HttpClient { Timeout = Timeout };
         try
         {

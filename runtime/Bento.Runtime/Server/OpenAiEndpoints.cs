@@ -1,3 +1,4 @@
+using Bento.Core.Serving;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
@@ -51,12 +52,17 @@ public static class OpenAiEndpoints
             }
         });
 
-        app.MapGet("/health", (HttpContext ctx) => WriteJson(ctx, state.LoadError is null && state.Model?.Engine.Fault is null ? 200 : 503, Health(state)));
-        app.MapGet("/ready", (HttpContext ctx) =>
-            state.Model is not null && state.Model.Engine.Fault is null
+        app.MapGet(ImageContract.HealthPath, (HttpContext ctx) => WriteJson(ctx, state.LoadError is null && state.Model?.Engine.Fault is null ? 200 : 503, Health(state)));
+        app.MapGet(ImageContract.ReadyPath, (HttpContext ctx) =>
+            // Not ready while draining either, so a load balancer stops sending before the server stops answering.
+            state.Model is not null && state.Model.Engine.Fault is null && !state.Draining
                 ? WriteJson(ctx, 200, new JsonObject { ["ready"] = true })
-                : WriteJson(ctx, 503, new JsonObject { ["ready"] = false, ["error"] = state.LoadError?.Message ?? state.Model?.Engine.Fault?.Message }));
-        app.MapGet("/metrics", async (HttpContext ctx) =>
+                : WriteJson(ctx, 503, new JsonObject
+                {
+                    ["ready"] = false,
+                    ["error"] = state.LoadError?.Message ?? state.Model?.Engine.Fault?.Message ?? (state.Draining ? "shutting down" : "loading the model"),
+                }));
+        app.MapGet(ImageContract.MetricsPath, async (HttpContext ctx) =>
         {
             ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             var stats = state.Model?.Engine.Stats ?? new EngineStats(0, 0, 0, 0);

@@ -16,7 +16,6 @@ namespace Bento.Runtime.Server;
 /// </summary>
 public static class RuntimeHost
 {
-    public const string BentoPathVariable = "BENTO_PATH";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -71,8 +70,8 @@ public static class RuntimeHost
             else if (rest[i].StartsWith("--bento=", StringComparison.Ordinal)) dir = rest[i]["--bento=".Length..];
             else throw new SettingsException($"unknown argument '{rest[i]}'; usage: {Usage}");
         }
-        dir ??= Environment.GetEnvironmentVariable(BentoPathVariable);
-        if (string.IsNullOrEmpty(dir)) throw new SettingsException($"no bento given: pass --bento DIR or set {BentoPathVariable}");
+        dir ??= Environment.GetEnvironmentVariable(Bento.Core.Serving.ImageContract.BentoPathVariable);
+        if (string.IsNullOrEmpty(dir)) throw new SettingsException($"no bento given: pass --bento DIR or set {Bento.Core.Serving.ImageContract.BentoPathVariable}");
         if (!File.Exists(Path.Combine(dir, BentoManifest.FileName)))
             throw new SettingsException($"'{dir}' is not a bento directory (no {BentoManifest.FileName})");
         return Path.GetFullPath(dir);

@@ -15,9 +15,12 @@ public sealed class RegistryPushPullTests(AnonymousRegistryFixture fixture) : Re
         using var client = Client(Host);
         var observer = new RecordingObserver();
         var sink = new RegistrySink(client, observer);
-        await sink.WriteAsync(image, [$"{Host}/push/basic:v1", $"{Host}/push/basic:v2"], CancellationToken.None);
+        var published = await sink.WriteAsync(image, [$"{Host}/push/basic:v1", $"{Host}/push/basic:v2"], CancellationToken.None);
 
-        Assert.Equal(image.Manifest.Digest, sink.LastResult!.Digest);
+        Assert.Equal(image.Manifest.Digest, published.Digest);
+        Assert.Equal(image.Manifest.Digest, published.Push!.Digest);
+        Assert.Equal([$"{Host}/push/basic@{image.Manifest.Digest}"], published.References);
+        Assert.Equal([$"{Host}/push/basic:v1", $"{Host}/push/basic:v2"], published.Names);
         Assert.Equal(4, observer.Count("done "));
         Assert.Equal(2, observer.Count("manifest "));
         AssertSameImage(image, SkopeoInspect($"{Host}/push/basic:v1"));

@@ -1,0 +1,115 @@
+using Bento.Core;
+using Bento.Core.Serving;
+using Bento.Core.Store;
+using Bento.Images.Daemon;
+using Bento.Images.Layers;
+using Bento.Images.Layout;
+using Bento.Images.Oci;
+using Bento.Images.Registry;
+
+namespace Bento.Images.Build;
+
+/// <summary>What <see cref="ContainerizePipeline.RunAsync"/> produced: the image, every sink's publication, the build context.</summary>
+public sealed record ContainerizeResult(StoredBento Bento, AssembledImage Assembled, IReadOnlyList<Publication> Publications, string? DockerfileContext, LayerStats LayerStats)
+{
+    public string Digest => Assembled.Image.Manifest.Digest;
+}
+
+/// <summary>
+/// <c>bento containerize</c> as one call: resolve the base image (pulled layers verified and cached), publish the
+/// runtime (once per version), assemble the image, then write it to every destination asked for, cheapest first, and
+/// record pushed references in the store (<see cref="PublishedImages"/>) so <c>bento deploy</c> can pin them.
+/// </summary>
+public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress progress)
+{
+    public async Task<ContainerizeResult> RunAsync(StoredBento bento, ContainerizeRequest request, CancellationToken ct)
+    {
+        var manifest = bento.Manifest;
+        var baseText = request.BaseImage ?? manifest.Docker.BaseImage ?? BaseImageSpec.DefaultReference;
+        ImageReference? baseReference = null;
+        if (!BaseImageSpec.IsLayout(baseText) && !ImageReference.TryParse(baseText, out baseReference, out var baseError))
+            throw new BentoException($"{manifest.Tag}: the bento's docker.base_image '{ImageReference.Redact(baseText)}' is not a valid image reference: {baseError}; pass --base-image REF, or fix bentofile.yaml and build again");
+        var insecureHosts = request.Insecure
+            ? request.References.Select(r => r.Registry).Append(baseReference?.Registry).OfType<string>().Distinct().ToList()
+            : [];
+        using var registry = new RegistryClient(new RegistryOptions { Insecure = insecureHosts });
+
+        var baseImage = await progress.PullAsync(observer =>
+        {
+            IImageSource source = baseReference is null
+                ? BaseImageSpec.OpenLayout(baseText)
+                : new RegistryImageSource(registry, baseReference, observer);
+            return source.GetAsync(request.Platform, ct);
+        });
+        progress.Log($"base image {ImageReference.Redact(baseText)}: {OciDigest.Short(baseImage.Manifest.Digest)}, {baseImage.Layers.Count} layer(s)");
+
+        var runtimeDir = request.RuntimeDirectory;
+        if (runtimeDir is null)
+        {
+            var publisher = new RuntimePublisher(RuntimePublisher.DefaultCacheRoot(store), progress.Log);
+            runtimeDir = await publisher.GetAsync(RuntimePublisher.LocateRepository(), PlatformSpec.RuntimeIdentifier(request.Platform), ct);
+        }
+        var accelerator = RuntimeLayers.Accelerator(runtimeDir);
+        progress.Log($"runtime: {Path.GetFullPath(runtimeDir)} ({accelerator})");
+
+        store.EnsureCreated();
+        var builder = new LayerBuilder(LayerCache.ForStore(store), progress.Log);
+        var hashes = store.LoadHashCache();
+        var assembled = await new ImageAssembler(builder, progress.Log).AssembleAsync(bento, baseImage, runtimeDir, hashes, new ImageOptions
+        {
+            Platform = request.Platform,
+            BaseName = baseReference?.ToString(), // a local path says nothing to whoever pulls the image
+            // (bento build refuses labels that carry credentials, so the bento's own source label is clean.)
+            Source = request.Source ?? manifest.Labels.GetValueOrDefault(OciAnnotations.Source),
+            Revision = request.Revision ?? manifest.Labels.GetValueOrDefault(OciAnnotations.Revision),
+            Accelerator = accelerator,
+        }, ct);
+        await hashes.SaveAsync(ct);
+        var image = assembled.Image;
+        for (var i = 0; i < assembled.Layers.Count; i++)
+        {
+            var l = assembled.Layers[i];
+            progress.Log($"layer {assembled.BaseLayerCount + i + 1}/{image.Layers.Count} {OciDigest.Short(l.Layer.Blob.Descriptor.Digest)} {ByteSize.Format(l.Layer.Blob.Descriptor.Size),10} {(l.FromCache ? "cached  " : "computed")} {l.Description}");
+        }
+        progress.Log($"image {manifest.Tag}: {image.Manifest.Digest} ({builder.Stats.ComputedLayers} layer(s) computed, {builder.Stats.CachedLayers} from cache, {ByteSize.Format(builder.Stats.BytesHashed)} hashed)");
+
+        var publications = new List<Publication>();
+        var defaultName = $"{manifest.Name}:{manifest.Version}";
+        var names = request.References.Count > 0 ? request.References.Select(r => r.ToString()).ToList() : [defaultName];
+        foreach (var spec in request.Outputs)
+        {
+            var publication = spec.Kind == OutputKind.OciLayout
+                ? await new OciLayoutSink(spec.Path).WriteAsync(image, [spec.Reference ?? manifest.Version], ct)
+                : await new DockerArchiveSink(spec.Path).WriteAsync(image, spec.Reference is not null ? [spec.Reference] : names, ct);
+            progress.Log($"wrote {publication.Sink}:{publication.Location} ({string.Join(", ", publication.Names)})");
+            publications.Add(publication);
+        }
+        string? contextDir = null;
+        if (request.DockerfileDirectory is not null)
+        {
+            var note = baseReference is null ? $"{baseText} ({baseImage.Manifest.Digest})" : $"{baseReference}@{baseImage.Manifest.Digest}";
+            var from = baseReference?.ToString() ?? manifest.Docker.BaseImage ?? BaseImageSpec.DefaultReference;
+            await DockerfileContext.WriteAsync(request.DockerfileDirectory, bento, assembled, runtimeDir, from, note, ct);
+            contextDir = Path.GetFullPath(request.DockerfileDirectory);
+            progress.Log($"wrote a docker build context to {contextDir} (docker build -t {defaultName} {request.DockerfileDirectory})");
+        }
+        if (request.Load)
+        {
+            var publication = await new DockerDaemonSink().WriteAsync(image, names, ct);
+            progress.Log($"loaded into the Docker engine at {publication.Location}: {string.Join(", ", publication.Names)}");
+            publications.Add(publication);
+        }
+        if (request.Push)
+        {
+            var publication = await progress.PushAsync(observer =>
+                new RegistrySink(registry, observer).WriteAsync(image, request.References.Select(r => r.ToString()).ToList(), ct));
+            publications.Add(publication);
+            var now = DateTimeOffset.UtcNow;
+            await new PublishedImages(store).RecordAsync(manifest, publication.References
+                .Select(reference => new PublishedImage(reference, publication.Digest,
+                    publication.Names.Where(n => reference.StartsWith(ImageReference.Parse(n).Name + "@", StringComparison.Ordinal)).ToList(), accelerator, now))
+                .ToList(), ct);
+        }
+        return new ContainerizeResult(bento, assembled, publications, contextDir, builder.Stats);
+    }
+}
