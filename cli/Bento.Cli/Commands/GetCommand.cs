@@ -11,11 +11,13 @@ public static class GetCommand
     {
         var tag = new Argument<string>("TAG") { Description = "NAME, NAME:latest, NAME:VERSION or a unique version prefix" };
         var output = OutputFormat.Option("yaml", "json", "yaml", "path");
-        var command = new Command("get", "Show a bento's manifest") { tag, output };
+        tag.CompletionSources.Add(TagCompletion.Source);
+        var json = OutputFormat.JsonAlias();
+        var command = new Command("get", "Show a bento's manifest") { tag, output, json };
         command.SetGuardedAction((parse, _) =>
         {
             var bento = CommandRunner.Store().Resolve(CommandRunner.Tag(parse, tag));
-            switch (parse.GetValue(output))
+            switch (OutputFormat.Selected(parse, output, json))
             {
                 case "path": Console.Out.WriteLine(bento.Directory); break;
                 case var format: OutputFormat.Write(ManifestSerializer.ToJsonNode(bento.Manifest), format!); break;
