@@ -19,7 +19,7 @@ public static class VerifyCommand
             foreach (var problem in problems) Console.Out.WriteLine($"CORRUPT {problem}");
             if (problems.Count > 0)
             {
-                Console.Error.WriteLine($"error: {problems.Count} problem(s) in {problems.Select(p => p.Tag).Distinct().Count()} bento(s); delete and rebuild or re-import them");
+                Console.Error.WriteLine($"error: {problems.Count} problem(s) in {problems.Select(p => p.Tag).Distinct().Count()} bento(s); rebuild them (bento build) or re-import them (bento import), which repairs them");
                 return 1;
             }
             Console.Out.WriteLine($"OK {bentos.Count} bento(s) verified");
