@@ -16,7 +16,7 @@ public static class UsageErrors
         var command = parsed.CommandResult.Command;
         var message = parsed.UnmatchedTokens.Count > 0
             ? Unmatched(command, parsed.UnmatchedTokens[0]).Message
-            : $"{parsed.Errors[0].Message.TrimEnd('.')} (see '{Usage(command)} --help')";
+            : $"{OneLine(parsed.Errors[0].Message).TrimEnd('.')} (see '{Usage(command)} --help')";
         Console.Error.WriteLine($"error: {message}");
         return 2;
     }
@@ -52,6 +52,10 @@ public static class UsageErrors
         foreach (var parent in command.Parents.OfType<Command>())
             foreach (var c in Lineage(parent)) yield return c;
     }
+
+    /// <summary>System.CommandLine lists allowed values on lines of their own; the error contract is one line.</summary>
+    private static string OneLine(string message) =>
+        string.Join(" ", message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
 
     private static string Usage(Command command) => command is RootCommand ? "bento" : $"bento {command.Name}";
 }
