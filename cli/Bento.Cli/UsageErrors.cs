@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Bento.Core;
 using Bento.Core.Spec;
 
@@ -14,8 +15,12 @@ public static class UsageErrors
     public static int Report(ParseResult parsed)
     {
         var command = parsed.CommandResult.Command;
-        var message = parsed.UnmatchedTokens.Count > 0
-            ? Unmatched(command, parsed.UnmatchedTokens[0]).Message
+        // An unknown option is often bound to an argument (`bento export --fast TAG FILE`), which then pushes a real
+        // argument out as "unmatched": the option is the mistake to name.
+        var optionLike = parsed.Tokens.FirstOrDefault(t => t.Type == TokenType.Argument && t.Value.Length > 1 && t.Value.StartsWith('-') &&
+                                                           !char.IsDigit(t.Value[1]) && parsed.UnmatchedTokens.Count > 0)?.Value;
+        var message = optionLike is not null ? UnknownOption(command, optionLike).Message
+            : parsed.UnmatchedTokens.Count > 0 ? Unmatched(command, parsed.UnmatchedTokens[0]).Message
             : $"{OneLine(parsed.Errors[0].Message).TrimEnd('.')} (see '{Usage(command)} --help')";
         Console.Error.WriteLine($"error: {message}");
         return 2;

@@ -161,6 +161,8 @@ public sealed class CliUxTests : EndToEndTest
     [InlineData(new[] { "expotr", "x" }, "unknown command 'expotr'", "did you mean 'export'")]
     [InlineData(new[] { "list", "--quite" }, "unknown option '--quite'", "did you mean '--quiet'")]
     [InlineData(new[] { "delete", "--yse", "x" }, "unknown option '--yse'", "did you mean '--yes'")]
+    [InlineData(new[] { "export", "--fast", "tiny-llama", "out" }, "unknown option '--fast'", "bento export --help")]
+    [InlineData(new[] { "verify", "--quik" }, "unknown option '--quik'", "bento verify --help")]
     public async Task UnknownCommandsAndOptions_GetADidYouMean_AndExit2(string[] args, string problem, string hint)
     {
         Cli.AssertError(await Bento(args), 2, problem, hint);
