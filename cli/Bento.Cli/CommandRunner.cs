@@ -54,11 +54,12 @@ public static class CommandRunner
 
     public static BentoStore Store() => BentoStore.Open();
 
-    public static BentoTag Tag(ParseResult parse, Argument<string> argument)
+    public static BentoTag Tag(ParseResult parse, Argument<string> argument) => Tag(parse, parse.GetValue(argument)!);
+
+    public static BentoTag Tag(ParseResult parse, string text)
     {
-        var text = parse.GetValue(argument)!;
         // System.CommandLine hands unknown options to a string argument; say what they are.
-        if (text.StartsWith('-')) throw new UsageException($"unknown option '{text}' (see 'bento {parse.CommandResult.Command.Name} --help')");
+        if (text.StartsWith('-')) throw UsageErrors.UnknownOption(parse.CommandResult.Command, text);
         return BentoTag.Parse(text);
     }
 }

@@ -9,16 +9,12 @@ foreach (var command in new[]
          {
              BuildCommand.Create(), ListCommand.Create(), GetCommand.Create(), DeleteCommand.Create(),
              ExportCommand.Create(), ImportCommand.Create(), VerifyCommand.Create(), NewCommand.Create(), ServeCommand.Create(), FitCommand.Create(), LoginCommand.Create(), LogoutCommand.Create(), ContainerizeCommand.Create(),
+             HelpCommand.Create(root), CompletionCommand.Create(), CompletionCommand.CreateHidden(root),
          })
     root.Subcommands.Add(command);
 
 var parsed = root.Parse(args);
-if (parsed.Errors.Count > 0)
-{
-    foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
-    Console.Error.WriteLine("Run 'bento --help' (or 'bento COMMAND --help') for usage.");
-    return 2;
-}
+if (parsed.Errors.Count > 0) return UsageErrors.Report(parsed); // one line, with a "did you mean"
 var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
 // `bento serve` forwards termination signals to the runtime and waits for it; the default handler would instead
 // exit this process two seconds after SIGTERM and leave the runtime running.

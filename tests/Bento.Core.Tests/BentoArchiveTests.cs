@@ -14,7 +14,7 @@ public class BentoArchiveTests : StoreTestBase
         Temp.Write("project/README.md", "readme");
         var bento = (await BuildAsync(dir)).Bento;
         var archive = Temp.Combine("fixture.bento");
-        await BentoArchive.ExportAsync(bento, archive);
+        await BentoArchive.ExportToFileAsync(bento, Store, archive);
         return (bento, archive);
     }
 
@@ -83,7 +83,7 @@ public class BentoArchiveTests : StoreTestBase
     {
         var (bento, archive) = await ExportedAsync();
         var second = Temp.Combine("second.bento");
-        await BentoArchive.ExportAsync(bento, second);
+        await BentoArchive.ExportToFileAsync(bento, Store, second);
         Assert.Equal(File.ReadAllBytes(archive), File.ReadAllBytes(second));
     }
 

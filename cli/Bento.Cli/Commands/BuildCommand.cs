@@ -2,6 +2,7 @@ using System.CommandLine;
 using Bento.Cli.Output;
 using Bento.Core.Build;
 using Bento.Core.Spec;
+using Bento.Core.Store;
 
 namespace Bento.Cli.Commands;
 
@@ -20,13 +21,24 @@ public static class BuildCommand
             var bentofile = BentofileParser.Locate(argument);
             var result = await ProgressBars.RunAsync(observer => new BentoBuilder(store, observer).BuildAsync(bentofile, ct));
             var m = result.Manifest;
-            var ingest = string.Join(", ", result.Ingest.Where(kv => kv.Value > 0).Select(kv => $"{kv.Value} {kv.Key.ToString().ToLowerInvariant()}"));
-            Console.Error.WriteLine(result.Created
-                ? $"Built {m.Tag}: {m.Model.Files.Count + m.Files.Count} files, {OutputFormat.Size(m.TotalSize)} ({result.FilesHashed} hashed, {result.FilesFromCache} from cache; blobs: {ingest})"
-                : $"{m.Tag} already exists with identical content; nothing to do ({result.FilesHashed} hashed, {result.FilesFromCache} from cache)");
+            var ingest = string.Join(", ", result.Ingest.Where(kv => kv.Value > 0).Select(kv => $"{kv.Value} {Describe(kv.Key)}"));
+            Console.Error.WriteLine(
+                result.Repaired > 0
+                    ? $"Repaired {m.Tag}: {result.Repaired} damaged file(s) in the store restored from the sources (blobs: {ingest})"
+                    : result.Created
+                        ? $"Built {m.Tag}: {m.Model.Files.Count + m.Files.Count} files, {OutputFormat.Size(m.TotalSize)} ({result.FilesHashed} hashed, {result.FilesFromCache} from cache; blobs: {ingest})"
+                        : $"{m.Tag} already exists with identical content; nothing to do ({result.FilesHashed} hashed, {result.FilesFromCache} from cache)");
             Console.Out.WriteLine(m.Tag);
             return 0;
         });
         return command;
     }
+
+    private static string Describe(IngestMethod method) => method switch
+    {
+        IngestMethod.AlreadyStored => "already stored",
+        IngestMethod.HardLink => "hard-linked",
+        IngestMethod.Reflink => "reflinked",
+        _ => "copied",
+    };
 }

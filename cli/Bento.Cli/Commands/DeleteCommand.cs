@@ -1,26 +1,34 @@
 using System.CommandLine;
 using Bento.Cli.Output;
 using Bento.Core;
+using Bento.Core.Store;
 
 namespace Bento.Cli.Commands;
 
-/// <summary><c>bento delete TAG [-y]</c>: removes the bento and every blob no other bento uses.</summary>
+/// <summary><c>bento delete TAG... [-y]</c>: removes the bentos and every blob no other bento uses.</summary>
 public static class DeleteCommand
 {
     public static Command Create()
     {
-        var tag = new Argument<string>("TAG") { Description = "NAME:VERSION (or NAME / NAME:latest for the latest version)" };
+        var tags = new Argument<string[]>("TAG")
+        {
+            Description = "NAME (every version of NAME), NAME:latest or NAME:VERSION; several may be given",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        tags.CompletionSources.Add(TagCompletion.Source);
         var yes = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation" };
-        var command = new Command("delete", "Delete a bento from the local store") { tag, yes };
+        var command = new Command("delete", "Delete bentos from the local store (NAME alone: every version of it)") { tags, yes };
         command.SetGuardedAction(async (parse, ct) =>
         {
             var store = CommandRunner.Store();
-            var bento = store.Resolve(CommandRunner.Tag(parse, tag));
+            var parsedTags = parse.GetValue(tags)!.Select(t => CommandRunner.Tag(parse, t)).ToList();
+            var bentos = BentoSelector.ForDelete(store, parsedTags);
             if (!parse.GetValue(yes))
             {
+                var what = bentos.Count == 1 ? bentos[0].Tag : $"{bentos.Count} bentos ({string.Join(", ", bentos.Select(b => b.Tag))})";
                 if (Console.IsInputRedirected)
-                    throw new UsageException($"refusing to delete {bento.Tag} without confirmation; pass -y");
-                Console.Error.Write($"Delete {bento.Tag} ({OutputFormat.Size(bento.Manifest.TotalSize)})? [y/N] ");
+                    throw new UsageException($"refusing to delete {what} without confirmation; pass -y");
+                Console.Error.Write($"Delete {what} ({OutputFormat.Size(bentos.Sum(b => b.Manifest.TotalSize))})? [y/N] ");
                 if (Console.ReadLine()?.Trim().ToLowerInvariant() is not ("y" or "yes"))
                 {
                     Console.Error.WriteLine("Aborted; nothing deleted.");
@@ -29,9 +37,13 @@ public static class DeleteCommand
             }
             using (await store.LockAsync(Console.Error.WriteLine, ct))
             {
-                bento = store.Resolve(new BentoTag(bento.Manifest.Name, bento.Manifest.Version));
-                var freed = await store.DeleteAsync(bento, ct);
-                Console.Error.WriteLine($"Deleted {bento.Tag}; removed {freed.Count} unreferenced blob(s)");
+                foreach (var selected in bentos)
+                {
+                    // Resolved again under the lock: what was confirmed is exactly what is deleted.
+                    var bento = store.Resolve(new BentoTag(selected.Manifest.Name, selected.Manifest.Version));
+                    var freed = await store.DeleteAsync(bento, ct);
+                    Console.Error.WriteLine($"Deleted {bento.Tag}; removed {freed.Count} unreferenced blob(s)");
+                }
             }
             return 0;
         });

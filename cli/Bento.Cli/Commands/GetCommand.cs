@@ -13,12 +13,14 @@ public static class GetCommand
     {
         var tag = new Argument<string>("TAG") { Description = "NAME, NAME:latest, NAME:VERSION or a unique version prefix" };
         var output = OutputFormat.Option("yaml", "json", "yaml", "path");
-        var command = new Command("get", "Show a bento's manifest, and the images pushed for it (pushed_images, newest last)") { tag, output };
+        tag.CompletionSources.Add(TagCompletion.Source);
+        var json = OutputFormat.JsonAlias();
+        var command = new Command("get", "Show a bento's manifest, and the images pushed for it (pushed_images, newest last)") { tag, output, json };
         command.SetGuardedAction((parse, _) =>
         {
             var store = CommandRunner.Store();
             var bento = store.Resolve(CommandRunner.Tag(parse, tag));
-            switch (parse.GetValue(output))
+            switch (OutputFormat.Selected(parse, output, json))
             {
                 case "path": Console.Out.WriteLine(bento.Directory); break;
                 case var format:

@@ -1,25 +1,38 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Bento.Cli.Output;
+using Bento.Core.Store;
 
 namespace Bento.Cli.Commands;
 
-/// <summary><c>bento list [NAME] [-o table|json|yaml]</c></summary>
+/// <summary><c>bento list [NAME-PREFIX|NAME:latest|NAME:VERSION] [-o table|json|yaml] [-q]</c></summary>
 public static class ListCommand
 {
     public static Command Create()
     {
-        var name = new Argument<string?>("NAME") { Description = "Only bentos with this name", Arity = ArgumentArity.ZeroOrOne };
+        var filter = new Argument<string?>("FILTER")
+        {
+            Description = "A name prefix (tiny lists tiny-llama), NAME:latest, or NAME:VERSION (a version prefix)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        filter.CompletionSources.Add(TagCompletion.Source);
         var output = OutputFormat.Option("table", "table", "json", "yaml");
-        var command = new Command("list", "List the bentos in the local store") { name, output };
+        var json = OutputFormat.JsonAlias();
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Print only the tags, one per line" };
+        var command = new Command("list", "List the bentos in the local store") { filter, output, json, quiet };
         command.SetGuardedAction((parse, _) =>
         {
             var store = CommandRunner.Store();
-            var filter = parse.GetValue(name);
-            if (filter is not null) Bento.Core.BentoTag.Parse(filter);
-            var bentos = store.List().Where(b => filter is null || b.Manifest.Name == filter)
+            var text = parse.GetValue(filter);
+            if (text is not null && text.StartsWith('-')) throw UsageErrors.UnknownOption(parse.CommandResult.Command, text);
+            var bentos = BentoSelector.ForList(store, text)
                 .OrderBy(b => b.Manifest.Name, StringComparer.Ordinal).ThenByDescending(b => b.Manifest.Created).ToList();
-            var format = parse.GetValue(output)!;
+            if (parse.GetValue(quiet))
+            {
+                foreach (var b in bentos) Console.Out.WriteLine(b.Tag);
+                return Task.FromResult(0);
+            }
+            var format = OutputFormat.Selected(parse, output, json);
             if (format == "table")
             {
                 var rows = bentos.Select(b => new[]

@@ -9,17 +9,18 @@ public static class VerifyCommand
     public static Command Create()
     {
         var tag = new Argument<string?>("TAG") { Description = "Only this bento (default: all)", Arity = ArgumentArity.ZeroOrOne };
+        tag.CompletionSources.Add(TagCompletion.Source);
         var command = new Command("verify", "Re-hash bentos in the store and report corruption") { tag };
         command.SetGuardedAction(async (parse, ct) =>
         {
             var store = CommandRunner.Store();
             var text = parse.GetValue(tag);
-            var bentos = text is null ? store.List().ToList() : [store.Resolve(Bento.Core.BentoTag.Parse(text))];
+            var bentos = text is null ? store.List().ToList() : [store.Resolve(CommandRunner.Tag(parse, text))];
             var problems = await new StoreVerifier(store).VerifyAsync(bentos, t => Console.Error.WriteLine($"checked {t}"), ct);
             foreach (var problem in problems) Console.Out.WriteLine($"CORRUPT {problem}");
             if (problems.Count > 0)
             {
-                Console.Error.WriteLine($"error: {problems.Count} problem(s) in {problems.Select(p => p.Tag).Distinct().Count()} bento(s); delete and rebuild or re-import them");
+                Console.Error.WriteLine($"error: {problems.Count} problem(s) in {problems.Select(p => p.Tag).Distinct().Count()} bento(s); rebuild them (bento build) or re-import them (bento import), which repairs them");
                 return 1;
             }
             Console.Out.WriteLine($"OK {bentos.Count} bento(s) verified");

@@ -1,6 +1,8 @@
 using System.Formats.Tar;
 using Bento.Core.Manifest;
+using Bento.Core.IO;
 using Bento.Core.Store;
+using Bento.Core.Tar;
 using ZstdSharp;
 
 namespace Bento.Core.Archive;
@@ -16,24 +18,22 @@ public static class BentoArchive
     public const string Extension = ".bento";
     private const int CompressionLevel = 3;
 
-    public static async Task ExportAsync(StoredBento bento, string destination, CancellationToken ct = default)
+    /// <summary>
+    /// Writes <paramref name="bento"/> as a .bento file at <paramref name="destination"/> (a path from
+    /// <see cref="ExportDestination"/>): through a temp file renamed into place, so a failed export leaves no file.
+    /// </summary>
+    public static async Task ExportToFileAsync(StoredBento bento, BentoStore store, string destination, TransferMeter? meter = null, CancellationToken ct = default)
     {
         var full = Path.GetFullPath(destination);
         var directory = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(directory)) throw new BentoException($"cannot export to '{destination}': directory '{directory}' does not exist");
+        await CheckIntactAsync(bento, store, ct);
         var temp = $"{full}.tmp-{Environment.ProcessId}";
         try
         {
             await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20, FileOptions.Asynchronous))
             {
-                await using (var zstd = new CompressionStream(file, CompressionLevel, leaveOpen: true))
-                await using (var tar = new TarWriter(zstd, TarEntryFormat.Pax, leaveOpen: true))
-                {
-                    var mtime = bento.Manifest.Created;
-                    await WriteEntryAsync(tar, BentoManifest.FileName, Path.Combine(bento.Directory, BentoManifest.FileName), mtime, ct);
-                    foreach (var (bentoPath, _) in bento.Manifest.AllFiles().OrderBy(f => f.BentoPath, StringComparer.Ordinal))
-                        await WriteEntryAsync(tar, bentoPath, bento.FilePath(bentoPath), mtime, ct);
-                }
+                await WriteAsync(bento, file, meter, ct);
                 await file.FlushAsync(ct);
                 file.Flush(flushToDisk: true);
             }
@@ -41,66 +41,135 @@ public static class BentoArchive
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            IO.AtomicFile.TryDelete(temp);
+            AtomicFile.TryDelete(temp);
             throw new BentoException($"cannot write '{destination}': {e.Message}", e);
         }
         catch
         {
-            IO.AtomicFile.TryDelete(temp);
+            AtomicFile.TryDelete(temp);
             throw;
         }
     }
 
-    private static async Task WriteEntryAsync(TarWriter tar, string name, string source, DateTimeOffset mtime, CancellationToken ct)
+    /// <summary>
+    /// Writes <paramref name="bento"/> as a .bento to a stream that cannot be replaced atomically (stdout, a pipe, a
+    /// FIFO). The bento is checked first (sizes, links, manifest) and every byte is hashed as it goes out; if a file
+    /// turns out damaged midway the stream is cut short, which any importer rejects as truncated.
+    /// </summary>
+    public static async Task ExportToStreamAsync(StoredBento bento, BentoStore store, Stream output, TransferMeter? meter = null, CancellationToken ct = default)
     {
-        await using var data = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous);
-        var entry = new PaxTarEntry(TarEntryType.RegularFile, name)
-        {
-            ModificationTime = mtime,
-            Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-            Uid = 0,
-            Gid = 0,
-            DataStream = data,
-        };
-        await tar.WriteEntryAsync(entry, ct);
+        await CheckIntactAsync(bento, store, ct);
+        await WriteAsync(bento, output, meter, ct);
+        await output.FlushAsync(ct);
     }
 
     /// <summary>
-    /// Imports a .bento: every entry's name, type, size and sha256 are checked against the manifest while it streams
-    /// into a private work directory; only a fully verified bento is committed. Returns the stored bento and whether
-    /// it was new.
+    /// The tar (through <see cref="DeterministicTarWriter"/>, so two exports of a bento are byte-identical) compressed
+    /// with zstd at a fixed level: <c>bento.yaml</c> first, then every file in ordinal path order, every entry stamped
+    /// with the bento's creation time.
     /// </summary>
-    public static async Task<(StoredBento Bento, bool Created)> ImportAsync(BentoStore store, string source, Action<string>? onWait = null, CancellationToken ct = default)
+    private static async Task WriteAsync(StoredBento bento, Stream output, TransferMeter? meter, CancellationToken ct)
+    {
+        meter ??= TransferMeter.Silent;
+        await using (var zstd = new CompressionStream(output, CompressionLevel, leaveOpen: true))
+        await using (var tar = new DeterministicTarWriter(zstd, bento.Manifest.Created))
+        {
+            await using (var manifest = new FileStream(Path.Combine(bento.Directory, BentoManifest.FileName), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
+                await tar.WriteFileAsync(BentoManifest.FileName, manifest, executable: false, ct);
+            foreach (var (bentoPath, file) in bento.Manifest.AllFiles().OrderBy(f => f.BentoPath, StringComparer.Ordinal))
+            {
+                ct.ThrowIfCancellationRequested();
+                await using var data = new VerifiedFileReader(bento.FilePath(bentoPath), file.Size, file.Sha256, meter, problem => Damaged(bento, bentoPath, problem));
+                await tar.WriteFileAsync(bentoPath, data, executable: false, ct);
+            }
+        }
+        meter.Finish();
+    }
+
+    /// <summary>
+    /// What can be checked before the first byte is written, without reading the weights twice: the manifest against
+    /// its version, and every file and its blob present with the manifest's size. A blob that is not the bento file's
+    /// own inode (a copy) is hashed here, since the export reads only the bento file. Content is checked while writing.
+    /// </summary>
+    private static async Task CheckIntactAsync(StoredBento bento, BentoStore store, CancellationToken ct)
+    {
+        if (!ManifestVersion.Matches(bento.Manifest))
+            throw Damaged(bento, BentoManifest.FileName, $"content does not match version {bento.Manifest.Version} (manifest altered)");
+        foreach (var (bentoPath, file) in bento.Manifest.AllFiles())
+        {
+            var path = bento.FilePath(bentoPath);
+            var blob = store.BlobPath(file.Sha256);
+            var blobLabel = $"blob {file.Sha256[..12]} of {bentoPath}";
+            if (!File.Exists(path)) throw Damaged(bento, bentoPath, "missing");
+            if (!File.Exists(blob)) throw Damaged(bento, blobLabel, "missing");
+            var (fileId, blobId) = (Posix.Identify(path), Posix.Identify(blob));
+            if (fileId.Size != file.Size) throw Damaged(bento, bentoPath, $"size {fileId.Size}, expected {file.Size}");
+            if (blobId.Size != file.Size) throw Damaged(bento, blobLabel, $"size {blobId.Size}, expected {file.Size}");
+            if ((fileId.Device, fileId.Inode) != (blobId.Device, blobId.Inode) && await FileHasher.HashAsync(blob, ct: ct) != file.Sha256)
+                throw Damaged(bento, blobLabel, "content does not match its sha256");
+        }
+    }
+
+    private static BentoException Damaged(StoredBento bento, string what, string problem) =>
+        new($"{bento.Tag} is corrupt in the store ({what}: {problem}); nothing was exported. " +
+            $"See 'bento verify {bento.Tag}', then repair it by rebuilding it ('bento build') or re-importing it ('bento import')");
+
+    /// <summary>
+    /// Imports a .bento file: every entry's name, type, size and sha256 are checked against the manifest while it
+    /// streams into a private work directory; only a fully verified bento is committed.
+    /// </summary>
+    public static async Task<ImportResult> ImportAsync(BentoStore store, string source, Action<string>? onWait = null, CancellationToken ct = default, TransferMeter? meter = null)
     {
         var display = Spec.BentofileParser.DisplayPath(source);
         if (!File.Exists(source)) throw new BentoException($"{display}: no such file");
-        IO.InputFile.RequireRegular(source);
+        InputFile.RequireRegular(source);
+        await using var file = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous);
+        meter?.SetTotal(file.Length);
+        return await ImportAsync(store, file, display, onWait, ct, meter);
+    }
+
+    /// <summary>
+    /// Imports a .bento read from a stream (stdin, a pipe): the same checks as from a file. <paramref name="display"/>
+    /// names the source in errors. A bento already in the store is left as it is (NAME:latest does not move), unless
+    /// some of its files or blobs are damaged: then the archive's verified bytes replace them.
+    /// </summary>
+    public static async Task<ImportResult> ImportAsync(BentoStore store, Stream source, string display, Action<string>? onWait = null, CancellationToken ct = default, TransferMeter? meter = null)
+    {
         store.EnsureCreated();
         var work = store.CreateTempDirectory("import");
         try
         {
-            var (manifest, staged) = await ReadAndVerifyAsync(display, source, work, ct);
+            BentoManifest manifest;
+            Dictionary<string, string> staged;
+            await using (var metered = new MeteredStream(source, meter ?? TransferMeter.Silent, leaveOpen: true))
+                (manifest, staged) = await ReadAndVerifyAsync(display, metered, work, ct);
+            meter?.Finish();
             using var storeLock = await store.LockAsync(onWait, ct);
             store.RemoveStaleTempDirectories();
+            var tag = new BentoTag(manifest.Name, manifest.Version);
+            IReadOnlyList<string>? damaged = null;
             if (store.Exists(manifest.Name, manifest.Version))
             {
-                await store.WriteLatestAsync(manifest.Name, manifest.Version, ct);
-                return (store.Resolve(new BentoTag(manifest.Name, manifest.Version)), false);
+                damaged = await DamageCheck.FindAsync(store, store.Resolve(tag), ct: ct);
+                if (damaged.Count == 0) return new ImportResult(store.Resolve(tag), Created: false, Repaired: 0);
             }
             var added = new List<string>();
             var committed = false;
             try
             {
+                var repairBlobs = damaged is null ? [] : manifest.AllFiles().Where(f => damaged.Contains(f.BentoPath)).Select(f => f.File.Sha256).ToHashSet();
                 foreach (var (bentoPath, file) in manifest.AllFiles())
                 {
                     var blob = store.BlobPath(file.Sha256);
-                    if (File.Exists(blob) && new FileInfo(blob).Length == file.Size) continue;
+                    if (added.Contains(file.Sha256)) continue; // the same content under two paths
+                    if (!repairBlobs.Contains(file.Sha256) && File.Exists(blob) && new FileInfo(blob).Length == file.Size) continue;
+                    // A damaged blob is replaced by a new inode holding the verified bytes (the bento is relinked below).
                     File.Move(staged[bentoPath], blob, overwrite: true);
                     added.Add(file.Sha256);
                 }
-                var created = await store.AssembleAndCommitAsync(work, manifest, ct);
+                var created = await store.AssembleAndCommitAsync(work, manifest, ct, replace: damaged is not null, moveLatest: damaged is null);
                 committed = true;
-                return (store.Resolve(new BentoTag(manifest.Name, manifest.Version)), created);
+                return new ImportResult(store.Resolve(tag), created, damaged?.Count ?? 0);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -108,10 +177,10 @@ public static class BentoArchive
             }
             finally
             {
-                if (!committed)
+                if (!committed && damaged is null)
                 {
                     var referenced = store.ReferencedBlobs();
-                    foreach (var sha in added.Where(s => !referenced.Contains(s))) IO.AtomicFile.TryDelete(store.BlobPath(sha));
+                    foreach (var sha in added.Where(s => !referenced.Contains(s))) AtomicFile.TryDelete(store.BlobPath(sha));
                 }
             }
         }
@@ -122,15 +191,14 @@ public static class BentoArchive
     }
 
     private static async Task<(BentoManifest Manifest, Dictionary<string, string> Staged)> ReadAndVerifyAsync(
-        string display, string source, string work, CancellationToken ct)
+        string display, Stream source, string work, CancellationToken ct)
     {
         var staged = new Dictionary<string, string>(StringComparer.Ordinal);
         BentoManifest? manifest = null;
         Dictionary<string, ManifestFile>? expected = null;
         try
         {
-            await using var file = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan | FileOptions.Asynchronous);
-            await using var zstd = new DecompressionStream(file);
+            await using var zstd = new DecompressionStream(source, leaveOpen: true);
             // TarReader holds metadata entries whole in memory: the guard refuses oversized ones before it sees them.
             await using var tar = new TarReader(new TarMetadataGuard(zstd, display));
             TarEntry? entry;
@@ -169,7 +237,7 @@ public static class BentoArchive
         {
             throw Corrupt(display, $"truncated or not a .bento archive ({e.Message.TrimEnd('.')})");
         }
-        catch (IOException e) when (e.GetType() == typeof(IOException) && e.HResult is not (IO.Posix.ENOSPC or IO.Posix.EACCES or IO.Posix.EROFS))
+        catch (IOException e) when (e.GetType() == typeof(IOException) && e.HResult is not (Posix.ENOSPC or Posix.EACCES or Posix.EROFS))
         {
             throw Corrupt(display, $"truncated or unreadable ({e.Message.TrimEnd('.')})");
         }

@@ -45,7 +45,7 @@ public sealed class BentoBuilder
         var (hashed, fromCache) = await HashAllAsync(inputs, cache, ct);
         try
         {
-            return await CommitAsync(spec, model, inputs, hashed, fromCache, ct);
+            return await CommitAsync(spec, model, inputs, hashed, fromCache, cache, ct);
         }
         finally
         {
@@ -56,34 +56,44 @@ public sealed class BentoBuilder
         }
     }
 
-    private async Task<BuildResult> CommitAsync(Bentofile spec, ModelFolder model, List<Input> inputs, int hashed, int fromCache, CancellationToken ct)
+    private async Task<BuildResult> CommitAsync(Bentofile spec, ModelFolder model, List<Input> inputs, int hashed, int fromCache, HashCache cache, CancellationToken ct)
     {
         var manifest = ComposeManifest(spec, model, inputs, _clock());
         var ingest = new Dictionary<IngestMethod, int>();
 
+        var tag = new BentoTag(manifest.Name, manifest.Version);
+        using var storeLock = await _store.LockAsync(_observer.Message, ct);
+        IReadOnlyList<string>? damaged = null;
         if (_store.Exists(manifest.Name, manifest.Version))
         {
-            using (await _store.LockAsync(_observer.Message, ct))
+            // Same version, same content: nothing to do, unless the stored copy was damaged since (then the sources,
+            // just hashed, repair it). Hard-linked blobs are the sources' own inodes and are not read again.
+            var knownGood = inputs.GroupBy(i => i.Sha256!).ToDictionary(g => g.Key, g => g.First().Identity);
+            damaged = await DamageCheck.FindAsync(_store, _store.Resolve(tag), knownGood, cache, ct);
+            if (damaged.Count == 0)
+            {
                 await _store.WriteLatestAsync(manifest.Name, manifest.Version, ct);
-            return new BuildResult(_store.Resolve(new BentoTag(manifest.Name, manifest.Version)), false, hashed, fromCache, ingest);
+                return new BuildResult(_store.Resolve(tag), false, hashed, fromCache, ingest);
+            }
         }
-
-        using var storeLock = await _store.LockAsync(_observer.Message, ct);
         _store.RemoveStaleTempDirectories();
         var work = _store.CreateTempDirectory("build");
         var blobs = new BlobWriter(_store, work);
         var committed = false;
         try
         {
+            var damagedBlobs = damaged is null ? [] : manifest.AllFiles().Where(f => damaged.Contains(f.BentoPath)).Select(f => f.File.Sha256).ToHashSet();
             foreach (var input in inputs)
             {
                 ct.ThrowIfCancellationRequested();
+                // A damaged blob makes way for the source's verified bytes (a new inode; the bento is relinked below).
+                if (damagedBlobs.Remove(input.Sha256!)) File.Delete(_store.BlobPath(input.Sha256!));
                 var method = await blobs.IngestAsync(input.FullPath, input.Sha256!, input.Identity, ct);
                 ingest[method] = ingest.GetValueOrDefault(method) + 1;
             }
-            var created = await _store.AssembleAndCommitAsync(work, manifest, ct);
+            var created = await _store.AssembleAndCommitAsync(work, manifest, ct, replace: damaged is not null);
             committed = true;
-            return new BuildResult(_store.Resolve(new BentoTag(manifest.Name, manifest.Version)), created, hashed, fromCache, ingest);
+            return new BuildResult(_store.Resolve(tag), created, hashed, fromCache, ingest, damaged?.Count ?? 0);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

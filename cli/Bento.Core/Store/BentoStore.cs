@@ -162,24 +162,38 @@ public sealed class BentoStore
     /// Moves a fully written bento directory into place. Returns false (and discards the work) when that version
     /// exists already: same version means same content. Call with the lock held.
     /// </summary>
-    public async Task<bool> CommitAsync(string preparedDirectory, BentoManifest manifest, CancellationToken ct = default)
+    /// <param name="replace">Put the prepared directory in place of an existing one (a repair): the old one is moved
+    /// aside first and removed after, so the version is never absent for longer than two renames.</param>
+    /// <param name="moveLatest">Point NAME:latest at this version (a build does; importing a bento already stored does not).</param>
+    public async Task<bool> CommitAsync(string preparedDirectory, BentoManifest manifest, CancellationToken ct = default, bool replace = false, bool moveLatest = true)
     {
         var target = BentoDirectory(manifest.Name, manifest.Version);
         var created = false;
+        string? trash = null;
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            if (replace && Exists(manifest.Name, manifest.Version))
+            {
+                trash = Path.Combine(CreateTempDirectory("replaced"), "bento");
+                Directory.Move(target, trash);
+            }
             if (!Exists(manifest.Name, manifest.Version))
             {
                 if (Directory.Exists(target)) TryDeleteDirectory(target); // a directory without bento.yaml is debris
                 Directory.Move(preparedDirectory, target);
-                created = true;
+                created = trash is null;
             }
-            await WriteLatestAsync(manifest.Name, manifest.Version, ct);
+            if (moveLatest || ReadLatest(manifest.Name) is null) await WriteLatestAsync(manifest.Name, manifest.Version, ct);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            if (trash is not null && !Directory.Exists(target)) Directory.Move(trash, target);
             throw StoreError($"commit {manifest.Tag}", e);
+        }
+        finally
+        {
+            if (trash is not null && Directory.Exists(trash)) TryDeleteDirectory(Path.GetDirectoryName(trash)!);
         }
         return created;
     }
@@ -188,7 +202,7 @@ public sealed class BentoStore
     /// Lays out a bento under <paramref name="workDirectory"/> from blobs already in the store (one hard link per file,
     /// plus bento.yaml) and commits it with <see cref="CommitAsync"/>. Call with the lock held.
     /// </summary>
-    public async Task<bool> AssembleAndCommitAsync(string workDirectory, BentoManifest manifest, CancellationToken ct = default)
+    public async Task<bool> AssembleAndCommitAsync(string workDirectory, BentoManifest manifest, CancellationToken ct = default, bool replace = false, bool moveLatest = true)
     {
         var bentoDir = Path.Combine(workDirectory, "bento");
         foreach (var (bentoPath, file) in manifest.AllFiles())
@@ -200,7 +214,7 @@ public sealed class BentoStore
             if (errno != 0) throw new IOException($"cannot link {bentoPath} into the bento: {Posix.Describe(errno)}", errno);
         }
         await AtomicFile.WriteAllTextAsync(Path.Combine(bentoDir, BentoManifest.FileName), ManifestSerializer.ToYaml(manifest), ct);
-        return await CommitAsync(bentoDir, manifest, ct);
+        return await CommitAsync(bentoDir, manifest, ct, replace, moveLatest);
     }
 
     /// <summary>Deletes a bento, re-points latest, and removes blobs no bento references any more. Call with the lock held.</summary>

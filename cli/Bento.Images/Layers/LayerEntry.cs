@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Bento.Core.Tar;
 
 namespace Bento.Images.Layers;
 
@@ -46,9 +47,9 @@ public sealed record LayerEntry
     /// <summary>The tar mode bits: 0755 for directories and executables, 0644 for other files, 0777 for links.</summary>
     public int Mode => Kind switch
     {
-        LayerEntryKind.Directory => 0b111_101_101,
-        LayerEntryKind.Symlink => 0b111_111_111,
-        _ => Executable ? 0b111_101_101 : 0b110_100_100,
+        LayerEntryKind.Directory => DeterministicTarWriter.DirectoryMode,
+        LayerEntryKind.Symlink => DeterministicTarWriter.LinkMode,
+        _ => Executable ? DeterministicTarWriter.ExecutableMode : DeterministicTarWriter.FileMode,
     };
 
     public static LayerEntry Directory(string path) => new(path, LayerEntryKind.Directory);

@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Security.Cryptography;
 using Bento.Core;
+using Bento.Core.Tar;
 using Bento.Images.Oci;
 
 namespace Bento.Images.Layers;
@@ -14,7 +15,9 @@ namespace Bento.Images.Layers;
 /// <item>one fixed mtime for every entry (the caller passes it: SOURCE_DATE_EPOCH, the bento's creation time, or the
 ///   epoch for layers shared between bentos), no atime/ctime;</item>
 /// <item>uid/gid 0, empty user and group names, modes 0755 (directories, executables), 0644 (files), 0777 (links);</item>
-/// <item>.NET's per-process PAX header names (PaxHeaders.&lt;pid&gt;) rewritten to PaxHeaders.0 (<see cref="PaxHeaderNormalizer"/>).</item>
+/// <item>.NET's per-process PAX header names (PaxHeaders.&lt;pid&gt;) rewritten to PaxHeaders.0;</item>
+/// <item>the tar header rules (owners, modes, times, PAX names) are <see cref="DeterministicTarWriter"/>'s in Bento.Core,
+///   which .bento archives use too: this class adds the layer-specific part (paths, parents, order, cache key).</item>
 /// </list>
 /// File data is streamed from disk (never buffered whole) and checked against its recorded size (and, when asked, its
 /// sha256) so a layer can never silently contain other bytes than its recipe says.
@@ -85,46 +88,25 @@ public static class LayerTar
     /// <param name="verifyContent">Also hash each file's content and compare it with its recorded sha256.</param>
     public static async Task WriteAsync(Stream output, IReadOnlyList<LayerEntry> normalized, DateTimeOffset mtime, bool verifyContent, CancellationToken ct)
     {
-        var time = DateTimeOffset.FromUnixTimeSeconds(mtime.ToUnixTimeSeconds());
-        var filter = new PaxHeaderNormalizer(output);
-        await using (var writer = new TarWriter(filter, TarEntryFormat.Pax, leaveOpen: true))
+        // Owners, modes, times and PAX header names are DeterministicTarWriter's (shared with .bento archives).
+        await using var writer = new DeterministicTarWriter(output, mtime);
+        foreach (var entry in normalized)
         {
-            foreach (var entry in normalized)
+            ct.ThrowIfCancellationRequested();
+            switch (entry.Kind)
             {
-                ct.ThrowIfCancellationRequested();
-                var (type, name) = entry.Kind switch
-                {
-                    LayerEntryKind.Directory => (TarEntryType.Directory, entry.Path + "/"),
-                    LayerEntryKind.Symlink => (TarEntryType.SymbolicLink, entry.Path),
-                    _ => (TarEntryType.RegularFile, entry.Path),
-                };
-                var tar = new PaxTarEntry(type, name)
-                {
-                    ModificationTime = time,
-                    Mode = (UnixFileMode)entry.Mode,
-                    Uid = 0,
-                    Gid = 0,
-                    UserName = "",
-                    GroupName = "",
-                };
-                if (entry.Kind == LayerEntryKind.Symlink) tar.LinkName = entry.LinkTarget!;
-                Stream? data = null;
-                try
-                {
-                    if (entry.Kind == LayerEntryKind.File)
-                    {
-                        data = OpenData(entry, verifyContent);
-                        tar.DataStream = data;
-                    }
-                    await writer.WriteEntryAsync(tar, ct);
-                }
-                finally
-                {
-                    if (data is not null) await data.DisposeAsync();
-                }
+                case LayerEntryKind.Directory:
+                    await writer.WriteDirectoryAsync(entry.Path, ct);
+                    break;
+                case LayerEntryKind.Symlink:
+                    await writer.WriteSymlinkAsync(entry.Path, entry.LinkTarget!, ct);
+                    break;
+                default:
+                    await using (var data = OpenData(entry, verifyContent))
+                        await writer.WriteFileAsync(entry.Path, data, entry.Executable, ct);
+                    break;
             }
         }
-        await filter.FlushAsync(ct);
     }
 
     private static Stream OpenData(LayerEntry entry, bool verifyContent)

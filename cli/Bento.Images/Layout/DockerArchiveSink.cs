@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.Text.Json.Serialization;
 using Bento.Core;
+using Bento.Core.Tar;
 using Bento.Images.Layers;
 using Bento.Images.Oci;
 
@@ -85,42 +86,22 @@ public static class DockerArchive
             },
         };
 
-        var filter = new PaxHeaderNormalizer(output);
-        await using (var writer = new TarWriter(filter, TarEntryFormat.Pax, leaveOpen: true))
+        await using var writer = new DeterministicTarWriter(output, DateTimeOffset.UnixEpoch);
+        await WriteBytesAsync(writer, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"u8.ToArray(), ct);
+        await WriteBytesAsync(writer, "index.json", OciJson.Serialize(index), ct);
+        await WriteBytesAsync(writer, "manifest.json", OciJson.Serialize(manifest), ct);
+        await writer.WriteDirectoryAsync("blobs/", ct);
+        await writer.WriteDirectoryAsync("blobs/sha256/", ct);
+        foreach (var blob in OciLayoutSink.AllBlobs(image))
         {
-            await WriteBytesAsync(writer, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}"u8.ToArray(), ct);
-            await WriteBytesAsync(writer, "index.json", OciJson.Serialize(index), ct);
-            await WriteBytesAsync(writer, "manifest.json", OciJson.Serialize(manifest), ct);
-            await WriteDirectoryAsync(writer, "blobs/", ct);
-            await WriteDirectoryAsync(writer, "blobs/sha256/", ct);
-            foreach (var blob in OciLayoutSink.AllBlobs(image))
-            {
-                await using var data = new KnownLengthStream(await BlobCopy.OpenVerifiedAsync(blob, ct), blob.Descriptor.Size, $"blob {blob.Descriptor.Digest}");
-                var entry = NewEntry(TarEntryType.RegularFile, BlobName(blob.Descriptor.Digest));
-                entry.DataStream = data;
-                await writer.WriteEntryAsync(entry, ct);
-            }
+            await using var data = new KnownLengthStream(await BlobCopy.OpenVerifiedAsync(blob, ct), blob.Descriptor.Size, $"blob {blob.Descriptor.Digest}");
+            await writer.WriteFileAsync(BlobName(blob.Descriptor.Digest), data, executable: false, ct);
         }
-        await filter.FlushAsync(ct);
     }
 
-    private static PaxTarEntry NewEntry(TarEntryType type, string name) => new(type, name)
+    private static async Task WriteBytesAsync(DeterministicTarWriter writer, string name, byte[] bytes, CancellationToken ct)
     {
-        ModificationTime = DateTimeOffset.UnixEpoch,
-        Mode = type == TarEntryType.Directory ? (UnixFileMode)0b111_101_101 : (UnixFileMode)0b110_100_100,
-        Uid = 0,
-        Gid = 0,
-        UserName = "",
-        GroupName = "",
-    };
-
-    private static Task WriteDirectoryAsync(TarWriter writer, string name, CancellationToken ct) =>
-        writer.WriteEntryAsync(NewEntry(TarEntryType.Directory, name), ct);
-
-    private static async Task WriteBytesAsync(TarWriter writer, string name, byte[] bytes, CancellationToken ct)
-    {
-        var entry = NewEntry(TarEntryType.RegularFile, name);
-        entry.DataStream = new MemoryStream(bytes, writable: false);
-        await writer.WriteEntryAsync(entry, ct);
+        await using var data = new MemoryStream(bytes, writable: false);
+        await writer.WriteFileAsync(name, data, executable: false, ct);
     }
 }

@@ -2,7 +2,7 @@ using System.Buffers.Text;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Bento.Images.Layers;
+namespace Bento.Core.Tar;
 
 /// <summary>
 /// A write-only filter between <see cref="System.Formats.Tar.TarWriter"/> and its destination that makes the PAX
@@ -11,7 +11,7 @@ namespace Bento.Images.Layers;
 /// data passes straight through), rewrites those names to <c>PaxHeaders.0/…</c> and recomputes the header checksum.
 /// Nothing else is changed. Extraction tools ignore these names; only the bytes (and so the digest) matter.
 /// </summary>
-internal sealed partial class PaxHeaderNormalizer : Stream
+public sealed partial class PaxHeaderNormalizer : Stream
 {
     private const int Block = 512;
     private readonly Stream _inner;
