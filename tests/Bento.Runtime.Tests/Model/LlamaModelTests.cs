@@ -41,6 +41,36 @@ public sealed class LlamaModelTests
         Assert.True(MaxAbsDiff(logits2, full[^1]) < 1e-4, $"chunked prefill diff {MaxAbsDiff(logits2, full[^1])}");
     }
 
+    /// <summary>
+    /// The full-sequence forward (LlamaAttention.forward: biases inside the projections, norms before the transpose)
+    /// and the cached step (FinishProjection on the fused q|k|v) are two implementations of each family's difference;
+    /// they must agree at every position, for a prompt past Projector.MaxManagedRows (LibTorch prefill) and then
+    /// single-token decode (managed kernel).
+    /// </summary>
+    [Theory]
+    [InlineData(ModelFamily.Qwen2, null)]
+    [InlineData(ModelFamily.Qwen3, 48)]
+    public async Task QwenFamiliesCachedStepsEqualFullSequenceForward(ModelFamily family, int? headDim)
+    {
+        using var temp = new TempDirectory("bento-model-tests-");
+        var dir = Path.Combine(temp.Path, family.ModelType());
+        await GenerateAsync(dir, new RandomModelSpec
+        {
+            Family = family, HiddenSize = 128, IntermediateSize = 256, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = headDim,
+            TiedEmbeddings = true, RopeTheta = 1e6, MaxPositionEmbeddings = 256, Seed = 5,
+        }, initStd: 0.15);
+        int[] tokens = [.. Prompt, .. Prompt[..8]];
+        using var runner = EagerModelRunner.Open(dir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64 });
+        var full = FullForward(runner.Model, tokens);
+        var logits = runner.Step([new StepInput(0, 0, tokens.AsMemory(0, 18))]);
+        Assert.True(MaxAbsDiff(logits, full[17]) < 1e-4, $"prefill diff {MaxAbsDiff(logits, full[17])}");
+        for (var p = 18; p < tokens.Length; p++)
+        {
+            logits = runner.Step([new StepInput(0, p, tokens.AsMemory(p, 1))]);
+            Assert.True(MaxAbsDiff(logits, full[p]) < 1e-4, $"position {p}: diff {MaxAbsDiff(logits, full[p])}");
+        }
+    }
+
     [Fact]
     public void BatchedDecodeOfThreeSlotsEqualsEachSlotAlone()
     {
