@@ -18,18 +18,33 @@ public static class ModelFixture
         HiddenSize = 64, IntermediateSize = 128, Layers = 4, Heads = 4, KeyValueHeads = 2, MaxPositionEmbeddings = 256, Shards = 2,
     }, shards: 2));
 
-    private static async Task<string> GenerateAsync(RandomModelSpec spec, int shards)
+    /// <summary>Qwen2.5- and Qwen3-shaped templates (published config keys; Qwen3 with head_dim 32, not 64 / 4).</summary>
+    private static readonly Dictionary<ModelFamily, Lazy<Task<string>>> FamilyTemplates = new()
     {
-        var dir = Path.Combine(Path.GetTempPath(), $"bento-fixture-{Environment.ProcessId}-{shards}");
+        [ModelFamily.Qwen2] = new(() => GenerateAsync(new RandomModelSpec
+        {
+            Family = ModelFamily.Qwen2, HiddenSize = 64, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2,
+            TiedEmbeddings = true, RopeTheta = 1e6, MaxPositionEmbeddings = 256,
+        }, shards: 1, "qwen2")),
+        [ModelFamily.Qwen3] = new(() => GenerateAsync(new RandomModelSpec
+        {
+            Family = ModelFamily.Qwen3, HiddenSize = 64, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = 32,
+            TiedEmbeddings = true, RopeTheta = 1e6, MaxPositionEmbeddings = 256,
+        }, shards: 1, "qwen3")),
+    };
+
+    private static async Task<string> GenerateAsync(RandomModelSpec spec, int shards, string name = "llama")
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"bento-fixture-{Environment.ProcessId}-{name}-{shards}");
         if (Directory.Exists(dir)) Directory.Delete(dir, true);
         await ModelFolderGenerator.GenerateAsync(dir, ModelPresets.Random(spec with { Shards = shards }));
         return dir;
     }
 
     /// <summary>Copies a generated model into <paramref name="destination"/> (created if needed) and returns it.</summary>
-    public static async Task<string> CopyToAsync(string destination, bool sharded = false)
+    public static async Task<string> CopyToAsync(string destination, bool sharded = false, ModelFamily family = ModelFamily.Llama)
     {
-        var source = await (sharded ? ShardedTemplate : Template).Value;
+        var source = await (family != ModelFamily.Llama ? FamilyTemplates[family] : sharded ? ShardedTemplate : Template).Value;
         Directory.CreateDirectory(destination);
         foreach (var file in Directory.EnumerateFiles(source))
             File.Copy(file, Path.Combine(destination, Path.GetFileName(file)), overwrite: true);
@@ -37,10 +52,11 @@ public static class ModelFixture
     }
 
     /// <summary>A build directory: model files plus a bentofile.yaml with <paramref name="bentofile"/>.</summary>
-    public static async Task<string> BuildDirectoryAsync(TempDirectory temp, string bentofile = "name: fixture\n", string sub = "project", bool sharded = false)
+    public static async Task<string> BuildDirectoryAsync(TempDirectory temp, string bentofile = "name: fixture\n", string sub = "project", bool sharded = false,
+        ModelFamily family = ModelFamily.Llama)
     {
         var dir = temp.Combine(sub);
-        await CopyToAsync(dir, sharded);
+        await CopyToAsync(dir, sharded, family);
         File.WriteAllText(Path.Combine(dir, "bentofile.yaml"), bentofile);
         return dir;
     }

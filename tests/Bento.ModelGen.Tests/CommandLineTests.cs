@@ -17,6 +17,8 @@ public class CommandLineTests
     [InlineData("random out --vocab 100")]
     [InlineData("random out --frobnicate")]
     [InlineData("random out other")]
+    [InlineData("random out --family gemma")]
+    [InlineData("random out --head-dim 0")]
     public void BadArgumentsAreUsageErrors(string commandLine) =>
         Assert.Throws<UsageException>(() => CommandLine.Parse(commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
 

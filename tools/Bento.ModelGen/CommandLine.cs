@@ -15,8 +15,10 @@ public static class CommandLine
                                         [--kv-heads N] [--vocab N] [--max-position N] [--tied]
                                         [--dtype float32|float16|bfloat16] [--shards N]
                                         [--target-bytes SIZE] [--seed N]
+                                        [--family llama|qwen2|qwen3] [--head-dim N]
               a randomly initialised model; --target-bytes (e.g. 1GiB, 512MiB, 300MB) picks the number
-              of layers so the weights total about SIZE and overrides --layers
+              of layers so the weights total about SIZE and overrides --layers; --family qwen2 adds
+              q/k/v biases, qwen3 q/k norms (with --head-dim, head_dim need not be hidden / heads)
         """;
 
     /// <summary>The output directory and generation options for <paramref name="args"/>.</summary>
@@ -78,6 +80,8 @@ public static class CommandLine
                 "--shards" => spec with { Shards = PositiveInt(arg, Value()) },
                 "--target-bytes" => spec with { TargetBytes = Size(arg, Value()) },
                 "--seed" => spec with { Seed = Seed(arg, Value()) },
+                "--family" => spec with { Family = Family(Value()) },
+                "--head-dim" => spec with { HeadDim = PositiveInt(arg, Value()) },
                 _ => throw new UsageException($"unknown option '{arg}'"),
             };
         }
@@ -88,7 +92,7 @@ public static class CommandLine
         // Check the dimensions now so mistakes are usage errors, not crashes halfway through.
         try
         {
-            new LlamaConfig
+            var check = new LlamaConfig
             {
                 VocabSize = Math.Max(finalSpec.VocabSize ?? 512, 512),
                 HiddenSize = finalSpec.HiddenSize,
@@ -98,7 +102,9 @@ public static class CommandLine
                 NumKeyValueHeads = finalSpec.KeyValueHeads,
                 MaxPositionEmbeddings = finalSpec.MaxPositionEmbeddings,
                 TorchDtype = finalSpec.TorchDtype,
-            }.Validate();
+                Family = finalSpec.Family,
+            };
+            (finalSpec.HeadDim is { } headDim ? check with { HeadDim = headDim } : check).Validate();
         }
         catch (ArgumentException e)
         {
@@ -123,6 +129,10 @@ public static class CommandLine
         ByteSize.TryParse(value, out var bytes)
             ? bytes
             : throw new UsageException($"{option} needs a size such as 1GiB, 512MiB or 1000000, got '{value}'");
+
+    private static ModelFamily Family(string value) =>
+        Enum.GetValues<ModelFamily>().Where(f => f.ModelType() == value).Select(f => (ModelFamily?)f).FirstOrDefault()
+        ?? throw new UsageException($"--family must be {string.Join(", ", Enum.GetValues<ModelFamily>().Select(f => f.ModelType()))}, got '{value}'");
 
     private static string Dtype(string value) => value is "float32" or "float16" or "bfloat16"
         ? value

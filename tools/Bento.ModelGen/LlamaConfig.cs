@@ -3,11 +3,14 @@ using System.Text.Json;
 namespace Bento.ModelGen;
 
 /// <summary>
-/// Architecture hyper-parameters of a Llama model, with the writers for Hugging Face's
-/// <c>config.json</c> and <c>generation_config.json</c>.
+/// Architecture hyper-parameters of a Llama-shaped model (Llama, Qwen2, Qwen3: see <see cref="ModelFamily"/>), with
+/// the writers for Hugging Face's <c>config.json</c> and <c>generation_config.json</c>.
 /// </summary>
 public sealed record LlamaConfig
 {
+    private readonly int? _headDim;
+
+    public ModelFamily Family { get; init; } = ModelFamily.Llama;
     public required int VocabSize { get; init; }
     public required int HiddenSize { get; init; }
     public required int IntermediateSize { get; init; }
@@ -25,8 +28,12 @@ public sealed record LlamaConfig
     public int BosTokenId { get; init; }
     public int EosTokenId { get; init; }
 
-    /// <summary>Per-head width; Llama derives it as hidden_size / num_attention_heads.</summary>
-    public int HeadDim => HiddenSize / NumAttentionHeads;
+    /// <summary>Per-head width: hidden_size / num_attention_heads unless set (Qwen3-0.6B: 128 with 1024 / 16).</summary>
+    public int HeadDim
+    {
+        get => _headDim ?? HiddenSize / NumAttentionHeads;
+        init => _headDim = value;
+    }
 
     /// <summary>Throws when the numbers cannot describe a working Llama model.</summary>
     public void Validate()
@@ -44,7 +51,8 @@ public sealed record LlamaConfig
         Positive(NumAttentionHeads, "num_attention_heads");
         Positive(NumKeyValueHeads, "num_key_value_heads");
         Positive(MaxPositionEmbeddings, "max_position_embeddings");
-        if (HiddenSize % NumAttentionHeads != 0)
+        if (_headDim is { } explicitHeadDim) Positive(explicitHeadDim, "head_dim");
+        else if (HiddenSize % NumAttentionHeads != 0)
             throw new ArgumentException($"hidden_size ({HiddenSize}) must be a multiple of num_attention_heads ({NumAttentionHeads}).");
         if (NumAttentionHeads % NumKeyValueHeads != 0)
             throw new ArgumentException($"num_attention_heads ({NumAttentionHeads}) must be a multiple of num_key_value_heads ({NumKeyValueHeads}) for grouped-query attention.");
@@ -61,38 +69,45 @@ public sealed record LlamaConfig
     public string SafetensorsDtype => SafetensorsDType.FromTorchDtype(TorchDtype);
 
     /// <summary>config.json as transformers writes it: keys sorted (transformers uses sort_keys=True),
-    /// 2-space indentation.</summary>
+    /// 2-space indentation, with the keys each family's published configs carry (Qwen2.5 has no attention_bias or
+    /// head_dim; both Qwen families carry an unused sliding window switched off by use_sliding_window).</summary>
     public byte[] ToConfigJson()
     {
         Validate();
+        var llama = Family == ModelFamily.Llama;
+        var qwen = !llama;
         return JsonText.Build(w =>
         {
             w.WriteStartObject();
             w.WriteStartArray("architectures");
-            w.WriteStringValue("LlamaForCausalLM");
+            w.WriteStringValue(Family.ArchitectureName());
             w.WriteEndArray();
-            w.WriteBoolean("attention_bias", false);
+            if (Family != ModelFamily.Qwen2) w.WriteBoolean("attention_bias", false);
             JsonText.WritePythonFloat(w, "attention_dropout", 0.0);
             w.WriteNumber("bos_token_id", BosTokenId);
             w.WriteNumber("eos_token_id", EosTokenId);
-            w.WriteNumber("head_dim", HeadDim);
+            if (Family != ModelFamily.Qwen2) w.WriteNumber("head_dim", HeadDim);
             w.WriteString("hidden_act", "silu");
             w.WriteNumber("hidden_size", HiddenSize);
             JsonText.WritePythonFloat(w, "initializer_range", LlamaWeights.InitStdDev);
             w.WriteNumber("intermediate_size", IntermediateSize);
             w.WriteNumber("max_position_embeddings", MaxPositionEmbeddings);
-            w.WriteBoolean("mlp_bias", false);
-            w.WriteString("model_type", "llama");
+            if (qwen) w.WriteNumber("max_window_layers", NumHiddenLayers);
+            if (llama) w.WriteBoolean("mlp_bias", false);
+            w.WriteString("model_type", Family.ModelType());
             w.WriteNumber("num_attention_heads", NumAttentionHeads);
             w.WriteNumber("num_hidden_layers", NumHiddenLayers);
             w.WriteNumber("num_key_value_heads", NumKeyValueHeads);
-            w.WriteNumber("pretraining_tp", 1);
+            if (llama) w.WriteNumber("pretraining_tp", 1);
             JsonText.WritePythonFloat(w, "rms_norm_eps", RmsNormEps);
             w.WriteNull("rope_scaling");
             JsonText.WritePythonFloat(w, "rope_theta", RopeTheta);
+            if (Family == ModelFamily.Qwen2) w.WriteNumber("sliding_window", MaxPositionEmbeddings);
+            else if (qwen) w.WriteNull("sliding_window");
             w.WriteBoolean("tie_word_embeddings", TieWordEmbeddings);
             w.WriteString("torch_dtype", TorchDtype);
             w.WriteBoolean("use_cache", true);
+            if (qwen) w.WriteBoolean("use_sliding_window", false);
             w.WriteNumber("vocab_size", VocabSize);
             w.WriteEndObject();
         });

@@ -27,6 +27,17 @@ public static class LlamaWeights
             specs.Add(new(p + "self_attn.k_proj.weight", [kvDim, h], false));
             specs.Add(new(p + "self_attn.v_proj.weight", [kvDim, h], false));
             specs.Add(new(p + "self_attn.o_proj.weight", [h, qDim], false));
+            if (config.Family.HasQkvBias())
+            {
+                specs.Add(new(p + "self_attn.q_proj.bias", [qDim], false));
+                specs.Add(new(p + "self_attn.k_proj.bias", [kvDim], false));
+                specs.Add(new(p + "self_attn.v_proj.bias", [kvDim], false));
+            }
+            if (config.Family.HasQkNorm())
+            {
+                specs.Add(new(p + "self_attn.q_norm.weight", [config.HeadDim], true));
+                specs.Add(new(p + "self_attn.k_norm.weight", [config.HeadDim], true));
+            }
             specs.Add(new(p + "mlp.gate_proj.weight", [i, h], false));
             specs.Add(new(p + "mlp.up_proj.weight", [i, h], false));
             specs.Add(new(p + "mlp.down_proj.weight", [h, i], false));
@@ -43,7 +54,8 @@ public static class LlamaWeights
     public static long TotalBytes(LlamaConfig config) =>
         Describe(config).Sum(s => s.ElementCount) * SafetensorsDType.ElementSize(config.SafetensorsDtype);
 
-    /// <summary>Freshly initialised weights: normal(0, 0.02) for matrices, 1.0 for norm scales, stored
+    /// <summary>Freshly initialised weights: normal(0, 0.02) for matrices and biases (non-zero, so a loader that
+    /// dropped a bias would show), 1.0 for norm scales, stored
     /// in the config's dtype. Each tensor draws from its own streams seeded by (seed, tensor name), so the
     /// values do not depend on tensor order, on how the checkpoint is sharded, or on the core count.</summary>
     public static IReadOnlyList<TensorSource> Random(LlamaConfig config, ulong seed)

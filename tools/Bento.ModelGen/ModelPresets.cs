@@ -44,6 +44,8 @@ public static class ModelPresets
         var tokenizer = LlamaTokenizer.TrainOnSyntheticCorpus(bpeSize, modelMaxLength: spec.MaxPositionEmbeddings);
         var config = new LlamaConfig
         {
+            Family = spec.Family,
+            RopeTheta = spec.RopeTheta,
             VocabSize = Math.Max(spec.VocabSize ?? 0, tokenizer.TotalVocabSize),
             HiddenSize = spec.HiddenSize,
             IntermediateSize = spec.IntermediateSize,
@@ -56,6 +58,8 @@ public static class ModelPresets
             BosTokenId = tokenizer.BeginOfTextId,
             EosTokenId = tokenizer.EndOfTextId,
         };
+        if (spec.HeadDim is { } headDim)
+            config = config with { HeadDim = headDim };
         if (spec.TargetBytes is { } targetBytes)
             config = config with { NumHiddenLayers = LayersForTargetBytes(config, targetBytes) };
         config.Validate();

@@ -12,6 +12,14 @@ public sealed record RandomModelSpec
     public int Heads { get; init; } = 8;
     public int KeyValueHeads { get; init; } = 4;
 
+    /// <summary>Llama (default), Qwen2 (q/k/v biases) or Qwen3 (q/k norms).</summary>
+    public ModelFamily Family { get; init; } = ModelFamily.Llama;
+
+    /// <summary>head_dim; null means hidden_size / heads.</summary>
+    public int? HeadDim { get; init; }
+
+    public double RopeTheta { get; init; } = 10000.0;
+
     /// <summary>vocab_size of the model; null means the tokenizer's total size. The tokenizer is trained
     /// to this size when the corpus allows; otherwise the embedding is larger than the tokenizer, which
     /// transformers accepts.</summary>

@@ -1,8 +1,9 @@
 namespace Bento.Core.Model;
 
 /// <summary>
-/// The tensors a Hugging Face Llama or Mistral checkpoint must hold, by name and shape, derived from its config: the
-/// tensor part of <see cref="ModelContract"/>. The runtime loads exactly these names.
+/// The tensors a Hugging Face checkpoint of a Llama-shaped family (Llama, Mistral, Qwen2, Qwen3) must hold, by name
+/// and shape, derived from its config: the tensor part of <see cref="ModelContract"/>. The runtime loads exactly
+/// these names, so a missing Qwen2 bias or a Qwen3 q_norm of the wrong width is refused at build.
 /// </summary>
 public static class LlamaTensorLayout
 {
@@ -22,6 +23,17 @@ public static class LlamaTensorLayout
             shapes[p + "self_attn.k_proj.weight"] = [kv, h];
             shapes[p + "self_attn.v_proj.weight"] = [kv, h];
             shapes[p + "self_attn.o_proj.weight"] = [h, q];
+            if (c.QkvBias)
+            {
+                shapes[p + "self_attn.q_proj.bias"] = [q];
+                shapes[p + "self_attn.k_proj.bias"] = [kv];
+                shapes[p + "self_attn.v_proj.bias"] = [kv];
+            }
+            if (c.QkNorm)
+            {
+                shapes[p + "self_attn.q_norm.weight"] = [c.HeadDim];
+                shapes[p + "self_attn.k_norm.weight"] = [c.HeadDim];
+            }
             shapes[p + "mlp.gate_proj.weight"] = [i, h];
             shapes[p + "mlp.up_proj.weight"] = [i, h];
             shapes[p + "mlp.down_proj.weight"] = [h, i];

@@ -51,6 +51,12 @@ public sealed record ModelConfig
 
     public int KeyValueGroups => NumAttentionHeads / NumKeyValueHeads;
 
+    /// <summary>q/k/v projections have biases (Qwen2); follows from <see cref="Architecture"/>.</summary>
+    public bool QkvBias => ModelContract.Find(Architecture)?.QkvBias ?? false;
+
+    /// <summary>Queries and keys get a per-head RMSNorm before RoPE (Qwen3); follows from <see cref="Architecture"/>.</summary>
+    public bool QkNorm => ModelContract.Find(Architecture)?.QkNorm ?? false;
+
     /// <summary>Reads <paramref name="path"/>: a config.json, or a model folder holding one.</summary>
     public static ModelConfig Load(string path)
     {
@@ -111,6 +117,9 @@ public sealed record ModelConfig
         if (!(ropeTheta > 1)) throw f.Fail("rope_theta", $"{ropeTheta} must be greater than 1");
         var slidingWindow = f.Int("sliding_window");
         if (slidingWindow is <= 0) throw f.Fail("sliding_window", $"{slidingWindow} must be positive or null");
+        // Qwen's window is inert unless use_sliding_window is true (transformers then drops it); when it is true we
+        // keep it, and CheckServable holds max_model_len inside it, where full attention is exact on every layer.
+        if (supported.SlidingWindowNeedsFlag && f.Bool("use_sliding_window") != true) slidingWindow = null;
 
         return new ModelConfig
         {

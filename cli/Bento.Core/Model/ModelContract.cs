@@ -8,13 +8,26 @@ namespace Bento.Core.Model;
 /// </summary>
 public static class ModelContract
 {
-    public sealed record Architecture(string Name, IReadOnlyList<string> ModelTypes);
+    /// <summary>
+    /// A decoder-only family served by the one Llama-shaped forward pass; the flags are its only differences.
+    /// </summary>
+    /// <param name="QkvBias">q_proj, k_proj and v_proj carry biases (o_proj none), whatever config.json says: Qwen2.</param>
+    /// <param name="QkNorm">Per-head RMSNorm (weights of shape [head_dim]) on queries and keys before RoPE: Qwen3.</param>
+    /// <param name="SlidingWindowNeedsFlag">sliding_window only applies when use_sliding_window is true (default
+    /// false): Qwen configs carry a window they do not use. Mistral applies sliding_window whenever it is set.</param>
+    public sealed record Architecture(string Name, IReadOnlyList<string> ModelTypes, bool QkvBias = false, bool QkNorm = false,
+        bool SlidingWindowNeedsFlag = false);
 
-    /// <summary>Mistral checkpoints are Llama with grouped-query attention and (optionally) a sliding window.</summary>
+    /// <summary>
+    /// Mistral checkpoints are Llama with grouped-query attention and (optionally) a sliding window. Qwen2/Qwen2.5 add
+    /// q/k/v biases; Qwen3 (dense) adds q/k norms and may have a head_dim other than hidden_size / heads.
+    /// </summary>
     public static readonly IReadOnlyList<Architecture> Architectures =
     [
         new("LlamaForCausalLM", ["llama"]),
         new("MistralForCausalLM", ["mistral"]),
+        new("Qwen2ForCausalLM", ["qwen2"], QkvBias: true, SlidingWindowNeedsFlag: true),
+        new("Qwen3ForCausalLM", ["qwen3"], QkNorm: true, SlidingWindowNeedsFlag: true),
     ];
 
     public static readonly IReadOnlyList<string> HiddenActivations = ["silu"];
@@ -25,7 +38,8 @@ public static class ModelContract
     /// <summary>Boolean config keys the runtime does not implement when true, with what to tell the user.</summary>
     public static readonly IReadOnlyDictionary<string, string> UnsupportedWhenTrue = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        ["attention_bias"] = "the runtime's Llama attention has no q/k/v/o biases",
+        // Qwen2's q/k/v biases come with the architecture, not from this key; attention_bias adds an o_proj bias too.
+        ["attention_bias"] = "the runtime's attention has no o_proj bias (q/k/v biases only with Qwen2ForCausalLM)",
         ["mlp_bias"] = "the runtime's Llama MLP has no biases",
     };
 

@@ -123,7 +123,7 @@ public static class ModelInspector
                     throw new BentoException($"{display}: unexpected tensor '{t.Name}' for {config.Architecture} with the settings in {configName}");
                 if (!shape.SequenceEqual(t.Shape))
                     throw new BentoException($"{display}: tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}] but {configName} implies [{string.Join(", ", shape)}] " +
-                        $"(hidden_size={config.HiddenSize}, vocab_size={config.VocabSize}, num_attention_heads={config.NumAttentionHeads}, num_key_value_heads={config.NumKeyValueHeads}, intermediate_size={config.IntermediateSize})");
+                        $"(hidden_size={config.HiddenSize}, vocab_size={config.VocabSize}, num_attention_heads={config.NumAttentionHeads}, num_key_value_heads={config.NumKeyValueHeads}, head_dim={config.HeadDim}, intermediate_size={config.IntermediateSize})");
                 if (ModelDtype.FromSafetensors(t.DType) is null)
                     throw new BentoException($"{display}: tensor '{t.Name}' is {t.DType}; the runtime loads {string.Join(", ", ModelContract.WeightDtypeCodes)} weights");
             }

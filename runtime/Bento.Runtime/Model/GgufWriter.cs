@@ -130,37 +130,55 @@ public sealed class GgufWriter
 }
 
 /// <summary>
-/// Converts a Hugging Face Llama folder (config.json, tokenizer.json, safetensors) into a GGUF llama.cpp loads, the
-/// way llama.cpp's convert_hf_to_gguf.py does for Llama: tensor renaming (token_embd, blk.N.attn_q, ...), q_proj and
-/// k_proj rows permuted from the rotate-half RoPE layout of Hugging Face to the interleaved pairs llama.cpp rotates,
-/// llama3 rope scaling as a rope_freqs tensor, and the byte-level BPE tokenizer as tokenizer.ggml.model "gpt2".
+/// Converts a Hugging Face Llama, Mistral, Qwen2 or Qwen3 folder (config.json, tokenizer.json, safetensors) into a
+/// GGUF llama.cpp loads, the way llama.cpp's convert_hf_to_gguf.py does: tensor renaming (token_embd, blk.N.attn_q,
+/// ...), the byte-level BPE tokenizer as tokenizer.ggml.model "gpt2", and per family:
+/// <list type="bullet">
+/// <item>Llama/Mistral (GGUF architecture "llama"): q_proj and k_proj rows permuted from the rotate-half RoPE layout
+/// of Hugging Face to the interleaved pairs llama.cpp's LLAMA rope type rotates; llama3 rope scaling as a rope_freqs
+/// tensor.</item>
+/// <item>Qwen2 ("qwen2"): also blk.N.attn_q/k/v.bias. Qwen3 ("qwen3"): also blk.N.attn_q_norm/attn_k_norm.weight. Both
+/// use llama.cpp's NEOX rope type, which is rotate-half like Hugging Face, so nothing is permuted.</item>
+/// </list>
 /// Reads the checkpoint with plain file I/O (no LibTorch), one tensor at a time.
 /// </summary>
 public static class LlamaGgufExporter
 {
+    /// <summary>llama.cpp's architecture name for a config.json model_type; also the prefix of its metadata keys.</summary>
+    public static string GgufArchitecture(ModelConfig config) => config.ModelType switch
+    {
+        "llama" or "mistral" => "llama",
+        "qwen2" => "qwen2",
+        "qwen3" => "qwen3",
+        _ => throw new NotSupportedException($"model_type '{config.ModelType}' has no GGUF export (llama, mistral, qwen2, qwen3)"),
+    };
+
     public static void Export(string modelDirectory, string outputPath, GgmlType type = GgmlType.F32, string? preTokenizer = "gpt-2")
     {
         var config = ModelConfig.Load(modelDirectory);
+        var arch = GgufArchitecture(config);
+        // Only llama.cpp's LLAMA rope type rotates interleaved pairs; qwen2/qwen3 rotate halves as Hugging Face does.
+        var interleavedRope = arch == "llama";
         var writer = new GgufWriter();
-        writer.AddString("general.architecture", "llama");
+        writer.AddString("general.architecture", arch);
         writer.AddString("general.name", Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDirectory))));
         writer.AddUInt32("general.file_type", type == GgmlType.F32 ? 0u : 1u); // ALL_F32 / MOSTLY_F16
-        writer.AddUInt32("llama.vocab_size", (uint)config.VocabSize);
-        writer.AddUInt32("llama.context_length", (uint)config.MaxPositionEmbeddings);
-        writer.AddUInt32("llama.embedding_length", (uint)config.HiddenSize);
-        writer.AddUInt32("llama.block_count", (uint)config.NumHiddenLayers);
-        writer.AddUInt32("llama.feed_forward_length", (uint)config.IntermediateSize);
-        writer.AddUInt32("llama.rope.dimension_count", (uint)config.HeadDim);
-        writer.AddUInt32("llama.attention.head_count", (uint)config.NumAttentionHeads);
-        writer.AddUInt32("llama.attention.head_count_kv", (uint)config.NumKeyValueHeads);
-        writer.AddUInt32("llama.attention.key_length", (uint)config.HeadDim);
-        writer.AddUInt32("llama.attention.value_length", (uint)config.HeadDim);
-        writer.AddFloat32("llama.attention.layer_norm_rms_epsilon", (float)config.RmsNormEps);
-        writer.AddFloat32("llama.rope.freq_base", (float)config.RopeTheta);
+        writer.AddUInt32($"{arch}.vocab_size", (uint)config.VocabSize);
+        writer.AddUInt32($"{arch}.context_length", (uint)config.MaxPositionEmbeddings);
+        writer.AddUInt32($"{arch}.embedding_length", (uint)config.HiddenSize);
+        writer.AddUInt32($"{arch}.block_count", (uint)config.NumHiddenLayers);
+        writer.AddUInt32($"{arch}.feed_forward_length", (uint)config.IntermediateSize);
+        writer.AddUInt32($"{arch}.rope.dimension_count", (uint)config.HeadDim);
+        writer.AddUInt32($"{arch}.attention.head_count", (uint)config.NumAttentionHeads);
+        writer.AddUInt32($"{arch}.attention.head_count_kv", (uint)config.NumKeyValueHeads);
+        writer.AddUInt32($"{arch}.attention.key_length", (uint)config.HeadDim);
+        writer.AddUInt32($"{arch}.attention.value_length", (uint)config.HeadDim);
+        writer.AddFloat32($"{arch}.attention.layer_norm_rms_epsilon", (float)config.RmsNormEps);
+        writer.AddFloat32($"{arch}.rope.freq_base", (float)config.RopeTheta);
         if (config.RopeScaling is { Type: "linear" } linear)
         {
-            writer.AddString("llama.rope.scaling.type", "linear");
-            writer.AddFloat32("llama.rope.scaling.factor", (float)linear.Factor);
+            writer.AddString($"{arch}.rope.scaling.type", "linear");
+            writer.AddFloat32($"{arch}.rope.scaling.factor", (float)linear.Factor);
         }
         AddTokenizer(writer, modelDirectory, config, preTokenizer);
 
@@ -169,7 +187,7 @@ public static class LlamaGgufExporter
         {
             var (file, t) = headers[hfName];
             var dims = t.Shape.Reverse().ToArray();
-            var outType = t.Shape.Length == 1 ? GgmlType.F32 : type; // norms stay F32, as llama.cpp's converter does
+            var outType = t.Shape.Length == 1 ? GgmlType.F32 : type; // norms and biases stay F32, as llama.cpp's converter does
             writer.AddTensor(ggufName, dims, outType, stream =>
             {
                 var values = ReadFloats(file, t);
@@ -184,9 +202,20 @@ public static class LlamaGgufExporter
         {
             var p = $"model.layers.{i}.";
             Matrix($"blk.{i}.attn_norm.weight", p + "input_layernorm.weight");
-            Matrix($"blk.{i}.attn_q.weight", p + "self_attn.q_proj.weight", config.NumAttentionHeads);
-            Matrix($"blk.{i}.attn_k.weight", p + "self_attn.k_proj.weight", config.NumKeyValueHeads);
+            Matrix($"blk.{i}.attn_q.weight", p + "self_attn.q_proj.weight", interleavedRope ? config.NumAttentionHeads : 0);
+            Matrix($"blk.{i}.attn_k.weight", p + "self_attn.k_proj.weight", interleavedRope ? config.NumKeyValueHeads : 0);
             Matrix($"blk.{i}.attn_v.weight", p + "self_attn.v_proj.weight");
+            if (config.QkvBias)
+            {
+                Matrix($"blk.{i}.attn_q.bias", p + "self_attn.q_proj.bias");
+                Matrix($"blk.{i}.attn_k.bias", p + "self_attn.k_proj.bias");
+                Matrix($"blk.{i}.attn_v.bias", p + "self_attn.v_proj.bias");
+            }
+            if (config.QkNorm)
+            {
+                Matrix($"blk.{i}.attn_q_norm.weight", p + "self_attn.q_norm.weight");
+                Matrix($"blk.{i}.attn_k_norm.weight", p + "self_attn.k_norm.weight");
+            }
             Matrix($"blk.{i}.attn_output.weight", p + "self_attn.o_proj.weight");
             Matrix($"blk.{i}.ffn_norm.weight", p + "post_attention_layernorm.weight");
             Matrix($"blk.{i}.ffn_gate.weight", p + "mlp.gate_proj.weight");

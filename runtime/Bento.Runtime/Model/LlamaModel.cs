@@ -10,6 +10,12 @@ namespace Bento.Runtime.Model;
 //
 //   tokens -> embed_tokens -> N x [ x + attn(rms(x)) ; x + mlp(rms(x)) ] -> norm -> lm_head (or the tied embedding)
 //
+// The same file serves the families that differ from Llama only inside attention (ModelContract.Architectures):
+//   * Mistral: identical tensors (its sliding window is held to max_model_len, see ModelConfig.CheckServable).
+//   * Qwen2/Qwen2.5: q = x Wq^T + bq, likewise k and v (o_proj has no bias).
+//   * Qwen3: q and k each get an RMSNorm over head_dim per head (q_norm, k_norm), after the projection and before RoPE;
+//     head_dim may differ from hidden / heads.
+//
 // Two forward paths share the same weights:
 //   * forward(tokens[B,T]) -> logits[B,T,V]: the plain full-sequence causal forward, no cache. Differentiable, so
 //     the model can be trained with autograd (parameters are created with requires_grad when asked).
@@ -21,18 +27,20 @@ namespace Bento.Runtime.Model;
 // interleaved pairs of the original Llama / llama.cpp; grouped-query attention maps query head h to kv head
 // h / (heads / kv_heads) (transformers' repeat_kv).
 
-/// <summary>y = x W^T without bias; W is [out, in].</summary>
+/// <summary>y = x W^T (+ b for Qwen2's q/k/v); W is [out, in].</summary>
 public sealed class LlamaLinear : nn.Module<Tensor, Tensor>
 {
     public readonly Parameter weight;
+    public readonly Parameter? bias;
 
-    public LlamaLinear(Tensor weight, bool requiresGrad) : base(nameof(LlamaLinear))
+    public LlamaLinear(Tensor weight, bool requiresGrad, Tensor? bias = null) : base(nameof(LlamaLinear))
     {
         this.weight = new Parameter(weight, requiresGrad);
+        if (bias is not null) this.bias = new Parameter(bias, requiresGrad);
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => F.linear(x, weight);
+    public override Tensor forward(Tensor x) => F.linear(x, weight, bias);
 }
 
 /// <summary>RMSNorm: x / sqrt(mean(x^2) + eps) * weight, computed in float32 like transformers (TorchSharp 0.107 has none).</summary>
@@ -123,15 +131,25 @@ public sealed class RotaryTables : IDisposable
 public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
 {
     public readonly LlamaLinear q_proj, k_proj, v_proj, o_proj;
+
+    /// <summary>Qwen3's per-head RMSNorms on queries and keys (weights [head_dim]); null for the other families.</summary>
+    public readonly LlamaRmsNorm? q_norm, k_norm;
+
     private readonly ModelConfig _c;
 
     public LlamaAttention(ModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaAttention))
     {
         _c = c;
-        q_proj = new LlamaLinear(w("q_proj.weight"), requiresGrad);
-        k_proj = new LlamaLinear(w("k_proj.weight"), requiresGrad);
-        v_proj = new LlamaLinear(w("v_proj.weight"), requiresGrad);
+        Tensor? Bias(string name) => c.QkvBias ? w(name + ".bias") : null;
+        q_proj = new LlamaLinear(w("q_proj.weight"), requiresGrad, Bias("q_proj"));
+        k_proj = new LlamaLinear(w("k_proj.weight"), requiresGrad, Bias("k_proj"));
+        v_proj = new LlamaLinear(w("v_proj.weight"), requiresGrad, Bias("v_proj"));
         o_proj = new LlamaLinear(w("o_proj.weight"), requiresGrad);
+        if (c.QkNorm)
+        {
+            q_norm = new LlamaRmsNorm(w("q_norm.weight"), c.RmsNormEps, requiresGrad);
+            k_norm = new LlamaRmsNorm(w("k_norm.weight"), c.RmsNormEps, requiresGrad);
+        }
         RegisterComponents();
     }
 
@@ -139,8 +157,11 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor x, Tensor cos, Tensor sin)
     {
         long b = x.shape[0], t = x.shape[1], hd = _c.HeadDim;
-        var q = q_proj.forward(x).view(b, t, _c.NumAttentionHeads, hd).transpose(1, 2);
-        var k = k_proj.forward(x).view(b, t, _c.NumKeyValueHeads, hd).transpose(1, 2);
+        var q = q_proj.forward(x).view(b, t, _c.NumAttentionHeads, hd);
+        var k = k_proj.forward(x).view(b, t, _c.NumKeyValueHeads, hd);
+        if (q_norm is not null) (q, k) = (q_norm.forward(q), k_norm!.forward(k));
+        q = q.transpose(1, 2);
+        k = k.transpose(1, 2);
         var v = v_proj.forward(x).view(b, t, _c.NumKeyValueHeads, hd).transpose(1, 2);
         q = RotaryTables.Apply(q, cos, sin);
         k = RotaryTables.Apply(k, cos, sin);
@@ -153,6 +174,28 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
         // Query and key lengths are equal here, so SDPA's (top-left aligned) causal flag is the right mask.
         var y = F.scaled_dot_product_attention(q, k, v, is_casual: true);
         return o_proj.forward(y.transpose(1, 2).reshape(b, t, _c.NumAttentionHeads * hd));
+    }
+
+    /// <summary>
+    /// What the families add between the fused projection and RoPE, in place on qkv [N, (heads + 2 kv_heads) * hd]
+    /// (columns q | k | v): Qwen2's biases, Qwen3's per-head norms. Nothing for Llama and Mistral.
+    /// </summary>
+    internal void FinishProjection(Tensor qkv)
+    {
+        long n = qkv.shape[0], hd = _c.HeadDim, q = _c.NumAttentionHeads * hd, kv = _c.NumKeyValueHeads * hd;
+        if (q_proj.bias is not null)
+        {
+            qkv.narrow(1, 0, q).add_(q_proj.bias);
+            qkv.narrow(1, q, kv).add_(k_proj.bias!);
+            qkv.narrow(1, q + kv, kv).add_(v_proj.bias!);
+        }
+        if (q_norm is not null)
+        {
+            var queries = qkv.narrow(1, 0, q);
+            queries.copy_(q_norm.forward(queries.view(n, _c.NumAttentionHeads, hd)).view(n, q));
+            var keys = qkv.narrow(1, q, kv);
+            keys.copy_(k_norm!.forward(keys.view(n, _c.NumKeyValueHeads, hd)).view(n, kv));
+        }
     }
 }
 
@@ -240,22 +283,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// <summary>The [vocab, hidden] matrix that produces logits (lm_head, or the embedding when tied).</summary>
     public Tensor HeadWeight => lm_head?.weight ?? model.embed_tokens.weight;
 
-    /// <summary>The checkpoint tensor names a config needs (lm_head.weight only when untied).</summary>
-    public static IEnumerable<string> WeightNames(ModelConfig c)
-    {
-        yield return "model.embed_tokens.weight";
-        for (var i = 0; i < c.NumHiddenLayers; i++)
-        {
-            foreach (var n in new[] { "q_proj", "k_proj", "v_proj", "o_proj" })
-                yield return $"model.layers.{i}.self_attn.{n}.weight";
-            foreach (var n in new[] { "gate_proj", "up_proj", "down_proj" })
-                yield return $"model.layers.{i}.mlp.{n}.weight";
-            yield return $"model.layers.{i}.input_layernorm.weight";
-            yield return $"model.layers.{i}.post_attention_layernorm.weight";
-        }
-        yield return "model.norm.weight";
-        if (!c.TieWordEmbeddings) yield return "lm_head.weight";
-    }
+    /// <summary>The checkpoint tensor names a config needs (lm_head.weight only when untied): the build's layout.</summary>
+    public static IEnumerable<string> WeightNames(ModelConfig c) => LlamaTensorLayout.Expected(c).Keys;
 
     /// <summary>
     /// Loads the model from a checkpoint. With the checkpoint's own dtype the parameters are views of the file
@@ -283,25 +312,17 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         return new LlamaForCausalLM(config, Load, requiresGrad);
     }
 
-    /// <summary>A freshly initialised model (normal(0, <paramref name="std"/>) matrices, unit norms) for training.</summary>
+    /// <summary>A freshly initialised model (normal(0, <paramref name="std"/>) matrices, zero biases, unit norms) for
+    /// training.</summary>
     public static LlamaForCausalLM CreateRandom(ModelConfig config, long seed, ScalarType dtype = ScalarType.Float32, double std = 0.02, bool requiresGrad = true)
     {
         var generator = new Generator((ulong)seed);
-        long h = config.HiddenSize, i = config.IntermediateSize, v = config.VocabSize;
-        long q = (long)config.NumAttentionHeads * config.HeadDim, kv = (long)config.NumKeyValueHeads * config.HeadDim;
-        long[] Shape(string name) => name switch
-        {
-            _ when name.EndsWith("norm.weight") => [h],
-            _ when name.EndsWith("embed_tokens.weight") || name == "lm_head.weight" => [v, h],
-            _ when name.EndsWith("q_proj.weight") => [q, h],
-            _ when name.EndsWith("k_proj.weight") || name.EndsWith("v_proj.weight") => [kv, h],
-            _ when name.EndsWith("o_proj.weight") => [h, q],
-            _ when name.EndsWith("gate_proj.weight") || name.EndsWith("up_proj.weight") => [i, h],
-            _ when name.EndsWith("down_proj.weight") => [h, i],
-            _ => throw new ArgumentException($"unknown Llama tensor '{name}'"),
-        };
-        Tensor Init(string name) => name.EndsWith("norm.weight")
-            ? ones(Shape(name), dtype)
+        var shapes = LlamaTensorLayout.Expected(config);
+        long[] Shape(string name) => shapes.TryGetValue(name, out var shape) ? shape
+            : throw new ArgumentException($"tensor '{name}' is not part of {config.Architecture}");
+        Tensor Init(string name) =>
+            name.EndsWith("norm.weight") ? ones(Shape(name), dtype)
+            : name.EndsWith(".bias") ? zeros(Shape(name), dtype)
             : (randn(Shape(name), ScalarType.Float32, generator: generator) * std).to(dtype);
         using var noGrad = no_grad();
         return new LlamaForCausalLM(config, Init, requiresGrad);
@@ -360,6 +381,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             // q, k and v in one pass over the weights: [N, (heads + 2 kv_heads) * hd], then rotary embedding on q and
             // k (adjacent columns), then keys and values go into the cache at each row's (slot, position).
             var qkv = projector.Project(Norm(layer.input_layernorm, x), attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight);
+            attn.FinishProjection(qkv);
             Tensor? q = null;
             if (small)
             {

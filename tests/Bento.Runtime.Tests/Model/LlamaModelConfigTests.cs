@@ -84,11 +84,24 @@ public sealed class LlamaModelConfigTests
         ModelConfig.Parse("""{"architectures":["MistralForCausalLM"],"model_type":"mistral","hidden_size":64,"num_attention_heads":4,"sliding_window":null}""").CheckServable(1 << 20);
     }
 
+    [Fact]
+    public void QwenSlidingWindowAppliesOnlyWhenUseSlidingWindowIsTrue()
+    {
+        const string qwen2 = """{"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","hidden_size":64,"num_attention_heads":4,"sliding_window":4096,"max_position_embeddings":32768""";
+        Assert.Null(ModelConfig.Parse(qwen2 + ""","use_sliding_window":false}""").SlidingWindow);
+        Assert.Null(ModelConfig.Parse(qwen2 + "}").SlidingWindow); // transformers' Qwen2Config default is false
+        var windowed = ModelConfig.Parse(qwen2 + ""","use_sliding_window":true}""");
+        Assert.Equal(4096, windowed.SlidingWindow);
+        Assert.Throws<Bento.Core.BentoException>(() => windowed.CheckServable(8192));
+    }
+
     [Theory]
     [InlineData("""{"architectures":["LlamaForCausalLM"],"rope_scaling":{"rope_type":"yarn","factor":4.0}}""", "yarn")]
     [InlineData("""{"architectures":["LlamaForCausalLM"],"attention_bias":true}""", "bias")]
     [InlineData("""{"architectures":["LlamaForCausalLM"],"model_type":"gpt2"}""", "gpt2")]
     [InlineData("""{"architectures":["GPT2LMHeadModel"]}""", "GPT2LMHeadModel")]
+    [InlineData("""{"architectures":["Qwen3ForCausalLM"],"model_type":"qwen2"}""", "model_type: 'qwen2' does not match architecture Qwen3ForCausalLM (expected qwen3)")]
+    [InlineData("""{"architectures":["Qwen3ForCausalLM"],"model_type":"qwen3","attention_bias":true}""", "no o_proj bias")]
     [InlineData("""{"num_attention_heads":4}""", "architectures: missing")]
     [InlineData("""{"architectures":["LlamaForCausalLM"],"num_attention_heads":6,"num_key_value_heads":4,"hidden_size":96}""", "multiple")]
     public void RejectsWhatTheModelDoesNotImplement(string json, string expected)

@@ -41,6 +41,64 @@ public sealed class LlamaModelTests
         Assert.True(MaxAbsDiff(logits2, full[^1]) < 1e-4, $"chunked prefill diff {MaxAbsDiff(logits2, full[^1])}");
     }
 
+    /// <summary>
+    /// The full-sequence forward (LlamaAttention.forward: biases inside the projections, norms before the transpose)
+    /// and the cached step (FinishProjection on the fused q|k|v) are two implementations of each family's difference;
+    /// they must agree at every position, for a prompt past Projector.MaxManagedRows (LibTorch prefill) and then
+    /// single-token decode (managed kernel).
+    /// </summary>
+    [Theory]
+    [InlineData(ModelFamily.Qwen2, null)]
+    [InlineData(ModelFamily.Qwen3, 48)]
+    public async Task QwenFamiliesCachedStepsEqualFullSequenceForward(ModelFamily family, int? headDim)
+    {
+        using var temp = new TempDirectory("bento-model-tests-");
+        var dir = await SmallQwenAsync(temp, family, headDim);
+        int[] tokens = [.. Prompt, .. Prompt[..8]];
+        using var runner = EagerModelRunner.Open(dir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64 });
+        var full = FullForward(runner.Model, tokens);
+        var logits = runner.Step([new StepInput(0, 0, tokens.AsMemory(0, 18))]);
+        Assert.True(MaxAbsDiff(logits, full[17]) < 1e-4, $"prefill diff {MaxAbsDiff(logits, full[17])}");
+        for (var p = 18; p < tokens.Length; p++)
+        {
+            logits = runner.Step([new StepInput(0, p, tokens.AsMemory(p, 1))]);
+            Assert.True(MaxAbsDiff(logits, full[p]) < 1e-4, $"position {p}: diff {MaxAbsDiff(logits, full[p])}");
+        }
+    }
+
+    private static async Task<string> SmallQwenAsync(TempDirectory temp, ModelFamily family, int? headDim, string torchDtype = "float32")
+    {
+        var dir = Path.Combine(temp.Path, family.ModelType());
+        await GenerateAsync(dir, new RandomModelSpec
+        {
+            Family = family, HiddenSize = 128, IntermediateSize = 256, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = headDim,
+            TiedEmbeddings = true, RopeTheta = 1e6, MaxPositionEmbeddings = 256, Seed = 5, TorchDtype = torchDtype,
+        }, initStd: 0.15);
+        return dir;
+    }
+
+    /// <summary>Published Qwen checkpoints are bfloat16: served as stored (dtype auto), the biases and q/k norms run
+    /// in bfloat16 and track a float32 run of the same weights.</summary>
+    [Theory]
+    [InlineData(ModelFamily.Qwen2, null)]
+    [InlineData(ModelFamily.Qwen3, 48)]
+    public async Task QwenBfloat16CheckpointsServeAsStoredAndTrackFloat32(ModelFamily family, int? headDim)
+    {
+        using var temp = new TempDirectory("bento-model-tests-");
+        var dir = await SmallQwenAsync(temp, family, headDim, "bfloat16");
+        using var bf16 = EagerModelRunner.Open(dir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64 });
+        using var fp32 = EagerModelRunner.Open(dir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64, Dtype = "float32" });
+        Assert.Equal("bfloat16", bf16.Info.Dtype);
+        var a = fp32.Step([new StepInput(0, 0, Prompt)]);
+        var b = bf16.Step([new StepInput(0, 0, Prompt)]);
+        var scale = MaxAbs(a);
+        Assert.True(MaxAbsDiff(a, b) < 0.05 * scale + 0.02, $"bf16 prefill diff {MaxAbsDiff(a, b)} vs scale {scale}");
+        var next = ArgMax(a); // both decode the same token: the comparison is of arithmetic, not of choices
+        a = fp32.Step([new StepInput(0, Prompt.Length, new[] { next })]);
+        b = bf16.Step([new StepInput(0, Prompt.Length, new[] { next })]);
+        Assert.True(MaxAbsDiff(a, b) < 0.05 * MaxAbs(a) + 0.02, $"bf16 decode diff {MaxAbsDiff(a, b)} vs scale {MaxAbs(a)}");
+    }
+
     [Fact]
     public void BatchedDecodeOfThreeSlotsEqualsEachSlotAlone()
     {

@@ -6,7 +6,7 @@ using Bento.Runtime.Settings;
 namespace Bento.Runtime.Tests.Server;
 
 /// <summary>
-/// The real runtime serving the bundled example bento on a free loopback port: built into a temp store with the
+/// The real runtime serving the bundled example bento (or a given project folder) on a free loopback port: built into a temp store with the
 /// real builder, settings resolved by the real resolver, the real model and engine behind Kestrel.
 /// </summary>
 public sealed class RunningServer : IAsyncDisposable
@@ -23,10 +23,11 @@ public sealed class RunningServer : IAsyncDisposable
     public Uri BaseUri => new($"http://127.0.0.1:{Port}");
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
 
-    public static async Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string>? environment = null, CliOverrides? cli = null, int maxWaiting = 256, string? bentofile = null, bool waitUntilReady = true)
+    public static async Task<RunningServer> StartAsync(IReadOnlyDictionary<string, string>? environment = null, CliOverrides? cli = null, int maxWaiting = 256, string? bentofile = null, bool waitUntilReady = true,
+        string? projectDirectory = null)
     {
         var home = Path.Combine(Path.GetTempPath(), "bento-server-test-" + Guid.NewGuid().ToString("N")[..8]);
-        var (_, bento) = await ExampleBento.BuildAsync(home, bentofile);
+        var (_, bento) = await ExampleBento.BuildAsync(home, bentofile, projectDirectory);
 
         var port = FreeTcpPort.Pick();
         var settings = SettingsResolver.Resolve(bento.Manifest, environment ?? new Dictionary<string, string>(), (cli ?? CliOverrides.None) with { Port = port, Host = "127.0.0.1" });
