@@ -50,7 +50,8 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
             runtimeDir = await publisher.GetAsync(RuntimePublisher.LocateRepository(), PlatformSpec.RuntimeIdentifier(request.Platform), ct);
         }
         var accelerator = RuntimeLayers.Accelerator(runtimeDir);
-        progress.Log($"runtime: {Path.GetFullPath(runtimeDir)} ({accelerator})");
+        progress.Log($"runtime: {Path.GetFullPath(runtimeDir)}");
+        progress.Log($"accelerator: {accelerator}");
 
         store.EnsureCreated();
         var builder = new LayerBuilder(LayerCache.ForStore(store), progress.Log);
@@ -75,7 +76,7 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
 
         var publications = new List<Publication>();
         var defaultName = $"{manifest.Name}:{manifest.Version}";
-        var names = request.References.Count > 0 ? request.References.Select(r => r.ToString()).ToList() : [defaultName];
+        var names = request.Tags.Count > 0 ? request.Tags : [defaultName];
         foreach (var spec in request.Outputs)
         {
             var publication = spec.Kind == OutputKind.OciLayout
@@ -102,7 +103,7 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
         if (request.Push)
         {
             var publication = await progress.PushAsync(observer =>
-                new RegistrySink(registry, observer).WriteAsync(image, request.References.Select(r => r.ToString()).ToList(), ct));
+                new RegistrySink(registry, observer).WriteAsync(image, request.Tags, ct));
             publications.Add(publication);
             var now = DateTimeOffset.UtcNow;
             await new PublishedImages(store).RecordAsync(manifest, publication.References

@@ -18,6 +18,9 @@ public sealed record ContainerizeRequest
     /// <summary>-t references: where a push goes, and the names --load and docker-archives give.</summary>
     public IReadOnlyList<ImageReference> References { get; init; } = [];
 
+    /// <summary>The -t references as the user wrote them: a Docker engine and a docker-archive keep the short form (alpha:v1, not registry-1.docker.io/library/alpha:v1).</summary>
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
     /// <summary>A registry reference or oci:DIR[:REF]; null: the bento's docker.base_image, else <see cref="BaseImageSpec.DefaultReference"/>.</summary>
     public string? BaseImage { get; init; }
 
@@ -39,7 +42,8 @@ public sealed record ContainerizeRequest
         string platform, string? runtimeDirectory, string? dockerfileDirectory, bool insecure, string? source, string? revision)
     {
         var references = new List<ImageReference>();
-        foreach (var r in tags)
+        var tagTexts = tags.ToList();
+        foreach (var r in tagTexts)
         {
             if (!ImageReference.TryParse(r, out var parsed, out var error)) throw new UsageException($"invalid -t '{ImageReference.Redact(r)}': {error}");
             references.Add(parsed);
@@ -57,7 +61,7 @@ public sealed record ContainerizeRequest
         if (runtimeDirectory is not null && !System.IO.Directory.Exists(runtimeDirectory)) throw new BentoException($"--runtime {runtimeDirectory}: no such directory");
         return new ContainerizeRequest
         {
-            Outputs = outputSpecs, Load = load, Push = push, References = references, BaseImage = baseImage, Platform = targetPlatform,
+            Outputs = outputSpecs, Load = load, Push = push, References = references, Tags = tagTexts, BaseImage = baseImage, Platform = targetPlatform,
             RuntimeDirectory = runtimeDirectory, DockerfileDirectory = dockerfileDirectory, Insecure = insecure, Source = source, Revision = revision,
         };
     }

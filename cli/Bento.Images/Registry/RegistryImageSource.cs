@@ -27,7 +27,17 @@ public sealed class RegistryImageSource : IImageSource
 
     public BlobCache Cache { get; }
 
-    public async Task<Image> GetAsync(Platform platform, CancellationToken ct)
+    /// <summary>The platform's manifest digest and config, without downloading a layer (what <c>bento deploy</c> reads labels from).</summary>
+    public async Task<(string Digest, byte[] Config)> GetConfigAsync(Platform platform, CancellationToken ct)
+    {
+        var r = await ResolveAsync(platform, ct);
+        return (r.Manifest.Digest, r.Config);
+    }
+
+    private sealed record Resolved(ManifestResponse Manifest, Platform? DescriptorPlatform, Descriptor ConfigDescriptor, IReadOnlyList<Descriptor> LayerDescriptors,
+        byte[] Config, Platform? ConfigPlatform, IReadOnlyList<string> DiffIds);
+
+    private async Task<Resolved> ResolveAsync(Platform platform, CancellationToken ct)
     {
         var top = await ManifestAsync(Reference, ct);
         var manifest = top;
@@ -57,6 +67,12 @@ public sealed class RegistryImageSource : IImageSource
         if (diffIds.Count != layerDescriptors.Count)
             throw new RegistryException($"{Reference} is inconsistent: {layerDescriptors.Count} layers but {diffIds.Count} diff_ids in its config");
 
+        return new Resolved(manifest, descriptorPlatform, configDescriptor, layerDescriptors, config, configPlatform, diffIds);
+    }
+
+    public async Task<Image> GetAsync(Platform platform, CancellationToken ct)
+    {
+        var (manifest, descriptorPlatform, configDescriptor, layerDescriptors, config, configPlatform, diffIds) = await ResolveAsync(platform, ct);
         var layers = new Layer[layerDescriptors.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, layers.Length),
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _client.Options.MaxParallelBlobs), CancellationToken = ct },

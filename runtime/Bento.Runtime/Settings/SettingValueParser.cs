@@ -1,3 +1,4 @@
+using Bento.Core.Serving;
 using System.Globalization;
 
 namespace Bento.Runtime.Settings;
@@ -9,13 +10,8 @@ namespace Bento.Runtime.Settings;
 /// </summary>
 public static class SettingValueParser
 {
-    /// <summary>Accepts the spellings shells, YAML and Docker users reach for, in any case.</summary>
-    public static bool ParseBool(string label, string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "true" or "1" or "yes" or "on" => true,
-        "false" or "0" or "no" or "off" => false,
-        _ => throw new SettingsException($"{label}='{text}' is not a boolean; {SettingName.EnforceEager.Accepts}"),
-    };
+    public static bool ParseBool(string label, string text) =>
+        BoolSetting.TryParse(text) ?? throw new SettingsException($"{label}='{text}' is not a boolean; {SettingName.EnforceEager.Accepts}");
 
     /// <param name="accepts">What is accepted, e.g. "use a whole number from 1 to 65535".</param>
     public static int ParseInt(string label, string text, string accepts)
