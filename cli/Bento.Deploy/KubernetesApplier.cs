@@ -20,7 +20,9 @@ public sealed class KubernetesApplier(IKubernetes client, string server)
         {
             config = KubernetesClientConfiguration.IsInCluster() && context is null && Environment.GetEnvironmentVariable("KUBECONFIG") is null
                 ? KubernetesClientConfiguration.InClusterConfig()
-                : KubernetesClientConfiguration.BuildConfigFromConfigFile(currentContext: context);
+                : KubernetesClientConfiguration.BuildConfigFromConfigFile(
+                    kubeconfigPath: Environment.GetEnvironmentVariable("KUBECONFIG")?.Split(Path.PathSeparator).FirstOrDefault(p => p.Length > 0),
+                    currentContext: context);
         }
         catch (Exception e) when (e is k8s.Exceptions.KubeConfigException or FileNotFoundException or IOException)
         {
@@ -34,7 +36,8 @@ public sealed class KubernetesApplier(IKubernetes client, string server)
         var applied = new List<string>();
         foreach (var o in objects)
         {
-            var patch = new V1Patch(KubernetesYaml.Serialize(o), V1Patch.PatchType.ApplyPatch);
+            // JSON is YAML: the client sends it as application/apply-patch+yaml, which the API server parses either way.
+            var patch = new V1Patch(KubernetesJson.Serialize(o), V1Patch.PatchType.ApplyPatch);
             var (name, ns) = (o.Metadata.Name, o.Metadata.NamespaceProperty);
             try
             {
