@@ -17,7 +17,8 @@ log() { echo "==> $*" >&2; }
 # util-linux: flock/runuser/mount (store locking and permission tests); openssl: hashing baseline; time: max RSS;
 # debootstrap: the Debian 13 rootfs (TorchSharp) and test base images; docker-registry, skopeo, umoci, apache2-utils
 # (htpasswd), docker.io (a dockerd the image tests start themselves): real parts for the image and registry tests.
-packages=(util-linux openssl time debootstrap docker-registry skopeo umoci apache2-utils docker.io)
+# podman + catatonit (podman kube play of generated Deployments), docker-compose (generated compose files).
+packages=(util-linux openssl time debootstrap docker-registry skopeo umoci apache2-utils docker.io podman catatonit docker-compose)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
