@@ -25,9 +25,15 @@ public sealed record FitOptions
 /// </summary>
 public static class BentoFit
 {
-    public static MemoryPlan Plan(BentoManifest manifest, string bentoDirectory, FitOptions options)
+    public static MemoryPlan Plan(BentoManifest manifest, string bentoDirectory, FitOptions options) =>
+        Plan(manifest, LoadConfig(manifest, bentoDirectory), options);
+
+    public static ModelConfig LoadConfig(BentoManifest manifest, string bentoDirectory) =>
+        ModelConfig.Load(Path.Combine(bentoDirectory, manifest.Model.Path));
+
+    /// <summary>The plan for a config already read (callers planning several sizes read config.json once).</summary>
+    public static MemoryPlan Plan(BentoManifest manifest, ModelConfig config, FitOptions options)
     {
-        var config = ModelConfig.Load(Path.Combine(bentoDirectory, manifest.Model.Path));
         var maxModelLen = options.MaxModelLen ?? (manifest.Runtime.MaxModelLen > 0 ? manifest.Runtime.MaxModelLen : config.MaxPositionEmbeddings);
         if (maxModelLen < 1 || maxModelLen > config.MaxPositionEmbeddings)
             throw new UsageException($"--max-model-len {maxModelLen} is out of range; use 1 to {config.MaxPositionEmbeddings} (the model's max_position_embeddings)");

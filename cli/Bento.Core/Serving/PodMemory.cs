@@ -18,15 +18,16 @@ public static class PodMemory
 
     public static long Required(BentoManifest manifest, string bentoDirectory, FitOptions settings, bool gpus)
     {
+        var config = BentoFit.LoadConfig(manifest, bentoDirectory);
         // A plan with room to spare says what the weights, activations and a full-length sequence take.
-        var probe = BentoFit.Plan(manifest, bentoDirectory, settings with { Memory = 1L << 40 });
+        var probe = BentoFit.Plan(manifest, config, settings with { Memory = 1L << 40 });
         if (gpus) return RoundUp(probe.WeightBytes + RuntimeOverheadBytes);
         // The plan grows with memory: start from weights + activations + twice the KV cache (the CPU share is half).
         var target = probe.MaxNumSeqs;
         var memory = probe.WeightBytes + probe.ActivationBytes + probe.KvBytesPerToken * probe.MaxModelLen * target * 2;
         for (var i = 0; i < 64; i++)
         {
-            var plan = BentoFit.Plan(manifest, bentoDirectory, settings with { Memory = memory });
+            var plan = BentoFit.Plan(manifest, config, settings with { Memory = memory });
             if (plan.Fits && plan.Sequences >= target) return RoundUp(memory + RuntimeOverheadBytes);
             memory += Math.Max(Granularity, memory / 16);
         }

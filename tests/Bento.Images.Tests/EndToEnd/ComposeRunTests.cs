@@ -48,11 +48,7 @@ public sealed class ComposeRunTests(ImageEndToEndFixture fixture)
             Assert.Equal("10001:10001 true", settings.LastStdoutLine);
 
             // The compose healthcheck (the runtime's own probe, every 30 s) reports the container healthy.
-            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-            string status;
-            while ((status = (await engine.DockerAsync(["inspect", "-f", "{{.State.Health.Status}}", container])).LastStdoutLine) != "healthy" && DateTime.UtcNow < deadline)
-                await Task.Delay(2000);
-            Assert.Equal("healthy", status);
+            Assert.Equal("healthy", await HealthProbe.WaitForDockerHealthyAsync(engine, container, TimeSpan.FromMinutes(2)));
         }
         finally
         {

@@ -43,11 +43,7 @@ public sealed class DockerRunTests(ImageEndToEndFixture fixture)
             }, TimeSpan.FromMinutes(3));
 
             // Docker's own HEALTHCHECK (bento-runtime --healthcheck: GET /health, every 30 s) reports the container healthy.
-            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-            string status;
-            while ((status = (await engine.DockerAsync(["inspect", "-f", "{{.State.Health.Status}}", container])).LastStdoutLine) != "healthy" && DateTime.UtcNow < deadline)
-                await Task.Delay(2000);
-            Assert.Equal("healthy", status);
+            Assert.Equal("healthy", await HealthProbe.WaitForDockerHealthyAsync(engine, container, TimeSpan.FromMinutes(2)));
         }
         finally
         {

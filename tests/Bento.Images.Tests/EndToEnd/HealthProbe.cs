@@ -42,4 +42,15 @@ public static class HealthProbe
         }
         throw new Xunit.Sdk.XunitException($"/health never reported a loaded model within {timeout.TotalSeconds} s; last: {last?.ToJsonString() ?? lastError}");
     }
+
+    /// <summary>Waits for Docker's own healthcheck (the image's or the compose file's) to mark the container healthy.</summary>
+    /// <returns>The last health status Docker reported.</returns>
+    public static async Task<string> WaitForDockerHealthyAsync(Infrastructure.Dockerd engine, string container, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        string status;
+        while ((status = (await engine.DockerAsync(["inspect", "-f", "{{.State.Health.Status}}", container])).LastStdoutLine) != "healthy" && DateTime.UtcNow < deadline)
+            await Task.Delay(2000);
+        return status;
+    }
 }
