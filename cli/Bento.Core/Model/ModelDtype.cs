@@ -42,5 +42,12 @@ public sealed record ModelDtype(string Name, string Safetensors, int Bytes, IRea
     public static ModelDtype Resolve(string setting, ModelDtype? checkpoint) =>
         CanonicalSetting(setting) is { } name && name != Auto ? Find(name)! : checkpoint ?? Float32;
 
+    /// <summary>
+    /// The dtype activations and the KV cache use for weights of <paramref name="weights"/>: float32 on a CPU (the
+    /// runtime's decode kernels widen bfloat16/float16/int8 weights to float32 as they read them; see
+    /// EagerModelRunner), the weights' own dtype on a GPU. The memory plan and the runtime both ask here.
+    /// </summary>
+    public static ModelDtype Activation(bool onCpu, ModelDtype weights) => onCpu ? Float32 : weights;
+
     public override string ToString() => Name;
 }

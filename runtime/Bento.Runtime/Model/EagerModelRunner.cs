@@ -6,9 +6,10 @@ namespace Bento.Runtime.Model;
 /// <summary>Options of <see cref="EagerModelRunner"/>.</summary>
 public sealed record EagerRunnerOptions
 {
-    /// <summary>"auto" (config.json's torch_dtype, float32 when absent), "float32", "bfloat16" or "float16".
-    /// On CPU, float16 matrix multiplies are slow in LibTorch (no native fp16 GEMM on most x86 CPUs): use float32
-    /// or bfloat16 there. Only float32 uses the managed decode kernel (see <see cref="Projector"/>).</summary>
+    /// <summary>The weights' dtype: "auto" (config.json's torch_dtype, float32 when absent: the checkpoint is served
+    /// as stored, mapped), "float32", "bfloat16" or "float16" (converted copies). int8 weights of a quantized
+    /// checkpoint stay int8 whatever this says; it applies to the rest. Activations are float32 on the CPU (see
+    /// <see cref="EagerModelRunner"/>).</summary>
     public string Dtype { get; init; } = "auto";
 
     public int Slots { get; init; } = 8;
@@ -38,6 +39,11 @@ public sealed record EagerRunnerOptions
 /// than <see cref="EagerRunnerOptions.PrefillChunk"/> take several forwards.
 /// </summary>
 /// <remarks>
+/// Activations, norms and the KV cache are float32 whatever the weights' dtype (<see cref="ModelDtype.Activation"/>):
+/// decode is bound by reading the weights, which the managed kernels widen as they read them, so bfloat16 or int8
+/// weights already halve or quarter the bytes per token; bfloat16 activations would save nothing measurable there,
+/// x86 CPUs without AVX512_BF16/AMX have no fast bfloat16 arithmetic anyway, and float32 keeps the logits close to a
+/// float32 reference. The price is a float32 KV cache (twice a bfloat16 one), which the memory plan counts.
 /// A CUDA-graph runner would implement <see cref="IModelRunner"/> beside this one and reuse <see cref="LlamaForCausalLM"/>
 /// and <see cref="KvCache"/> (allocated on the GPU). What it needs on top: static input buffers (tokens, positions,
 /// slots, last-row indices) allocated once per batch bucket (1, 2, 4, 8, ... padded) and refreshed with copy_ before
@@ -61,6 +67,7 @@ public sealed class EagerModelRunner : IModelRunner
         options ??= new EagerRunnerOptions();
         Config = config;
         var dtype = ResolveDtype(options.Dtype, config.TorchDtype);
+        var compute = ToScalarType(ModelDtype.Activation(onCpu: true, FromScalarType(dtype)));
         MaxSequenceLength = options.MaxSequenceLength ?? Math.Min(config.MaxPositionEmbeddings, 2048);
         if (MaxSequenceLength <= 0) throw new ArgumentException("MaxSequenceLength must be positive");
         if (options.Slots <= 0) throw new ArgumentException("Slots must be positive");
@@ -71,14 +78,19 @@ public sealed class EagerModelRunner : IModelRunner
 
         using (inference_mode())
         {
-            _model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, dtype, copy: options.CopyWeights);
+            _model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, dtype, copy: options.CopyWeights, computeDtype: compute);
             _model.eval();
             _model.Rope(MaxSequenceLength);
-            _cache = new KvCache(config, Slots, MaxSequenceLength, dtype);
+            _cache = new KvCache(config, Slots, MaxSequenceLength, compute);
         }
         _projector = new Projector(options.ManagedDecodeKernel ? _threads : 0);
         var weightBytes = _model.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
-        Info = new RunnerInfo("cpu", DtypeName(dtype), false, "unavailable on CPU (enforce_eager has no effect here)", weightBytes, _cache.Bytes);
+        Info = new RunnerInfo("cpu", DtypeName(dtype), false, "unavailable on CPU (enforce_eager has no effect here)", weightBytes, _cache.Bytes)
+        {
+            ActivationDtype = DtypeName(compute),
+            Quantization = DescribeQuantization(_model),
+            DecodeKernel = _projector.UsesManagedKernel ? "managed AVX2 (weights widened to float32 as read)" : "LibTorch",
+        };
     }
 
     /// <summary>Opens config.json and the safetensors checkpoint of a model folder.</summary>
@@ -102,8 +114,30 @@ public sealed class EagerModelRunner : IModelRunner
     {
         if (ModelDtype.CanonicalSetting(requested) is null)
             throw new ArgumentException($"dtype '{requested}' is not supported; {ModelDtype.Choices}");
-        var dtype = ModelDtype.Resolve(requested, checkpoint);
-        return dtype == ModelDtype.BFloat16 ? ScalarType.BFloat16 : dtype == ModelDtype.Float16 ? ScalarType.Float16 : ScalarType.Float32;
+        return ToScalarType(ModelDtype.Resolve(requested, checkpoint));
+    }
+
+    private static ScalarType ToScalarType(ModelDtype d) =>
+        d == ModelDtype.BFloat16 ? ScalarType.BFloat16 : d == ModelDtype.Float16 ? ScalarType.Float16 : ScalarType.Float32;
+
+    private static ModelDtype FromScalarType(ScalarType t) =>
+        t == ScalarType.BFloat16 ? ModelDtype.BFloat16 : t == ScalarType.Float16 ? ModelDtype.Float16 : ModelDtype.Float32;
+
+    /// <summary>"int8 per-channel: 113 of 114 matrices (model.embed_tokens.weight stays bfloat16)"; null when nothing is quantized.</summary>
+    private static string? DescribeQuantization(LlamaForCausalLM model)
+    {
+        var matrices = model.named_modules().Select(m => (m.name, Matrix: m.module switch
+        {
+            LlamaLinear l => l.Matrix,
+            LlamaEmbedding e => e.Matrix,
+            _ => null,
+        })).Where(m => m.Matrix is not null).ToList();
+        var quantized = matrices.Where(m => m.Matrix!.IsQuantized).ToList();
+        if (quantized.Count == 0) return null;
+        var kinds = string.Join(", ", quantized.Select(m => m.Matrix!.Describe()).Distinct());
+        var dense = matrices.Where(m => !m.Matrix!.IsQuantized).ToList();
+        return $"{kinds}: {quantized.Count} of {matrices.Count} matrices" +
+               (dense.Count == 0 ? "" : $" ({string.Join(", ", dense.Take(3).Select(m => m.name + ".weight"))}{(dense.Count > 3 ? ", ..." : "")} not quantized)");
     }
 
     public static string DtypeName(ScalarType t) => t switch

@@ -3,8 +3,18 @@ namespace Bento.Runtime.Model;
 /// <summary>One sequence's part of a forward step: tokens to append to its KV-cache slot, starting at Position.</summary>
 public readonly record struct StepInput(int Slot, int Position, ReadOnlyMemory<int> Tokens);
 
-/// <summary>What /health reports about the model runner.</summary>
-public sealed record RunnerInfo(string Device, string Dtype, bool CudaGraphs, string GraphState, long WeightBytes, long KvCacheBytes);
+/// <summary>What /health reports about the model runner. <see cref="Dtype"/> is the weights' (float) dtype.</summary>
+public sealed record RunnerInfo(string Device, string Dtype, bool CudaGraphs, string GraphState, long WeightBytes, long KvCacheBytes)
+{
+    /// <summary>The dtype of activations and of the KV cache.</summary>
+    public string? ActivationDtype { get; init; }
+
+    /// <summary>The int8 weight quantization in use (format, which matrices); null for float weights.</summary>
+    public string? Quantization { get; init; }
+
+    /// <summary>What multiplies decode-sized batches.</summary>
+    public string? DecodeKernel { get; init; }
+}
 
 /// <summary>
 /// The model runner (vLLM's layering: engine -> scheduler -> model runner -> model). It owns the weights and a KV cache

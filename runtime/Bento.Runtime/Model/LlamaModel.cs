@@ -27,20 +27,45 @@ namespace Bento.Runtime.Model;
 // interleaved pairs of the original Llama / llama.cpp; grouped-query attention maps query head h to kv head
 // h / (heads / kv_heads) (transformers' repeat_kv).
 
-/// <summary>y = x W^T (+ b for Qwen2's q/k/v); W is [out, in].</summary>
+/// <summary>
+/// y = x W^T (+ b for Qwen2's q/k/v); W is [out, in], float or int8 with scales (<see cref="Matrix"/>: what
+/// <see cref="Projector"/> multiplies).
+/// </summary>
 public sealed class LlamaLinear : nn.Module<Tensor, Tensor>
 {
     public readonly Parameter weight;
     public readonly Parameter? bias;
 
-    public LlamaLinear(Tensor weight, bool requiresGrad, Tensor? bias = null) : base(nameof(LlamaLinear))
+    /// <summary>An int8 checkpoint's scales (compressed-tensors' name), float32 [out, groups]; null for float weights.</summary>
+    public readonly Parameter? weight_scale;
+
+    public LlamaLinear(Tensor weight, bool requiresGrad, Tensor? bias = null, Tensor? weightScale = null) : base(nameof(LlamaLinear))
     {
-        this.weight = new Parameter(weight, requiresGrad);
+        if (WeightMatrix.IsQuantizedData(weight) && weightScale is null)
+            throw new ArgumentException("an int8 weight needs its weight_scale (load it with LlamaLinear.Load)");
+        this.weight = new Parameter(weight, requiresGrad && weightScale is null);
         if (bias is not null) this.bias = new Parameter(bias, requiresGrad);
+        if (weightScale is not null) weight_scale = new Parameter(weightScale, false);
+        Matrix = WeightMatrix.From(this.weight, weight_scale);
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => F.linear(x, weight, bias);
+    /// <summary>{name}.weight, with {name}.weight_scale when the weight is int8 and {name}.bias when asked.</summary>
+    public static LlamaLinear Load(Func<string, Tensor> w, string name, bool requiresGrad, bool bias = false)
+    {
+        var weight = w(name + ".weight");
+        return new LlamaLinear(weight, requiresGrad, bias ? w(name + ".bias") : null,
+            WeightMatrix.IsQuantizedData(weight) ? w(name + ".weight_scale") : null);
+    }
+
+    public WeightMatrix Matrix { get; }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (weight.dtype == x.dtype) return F.linear(x, weight, bias);
+        var y = Matrix.Linear(x);
+        return bias is null ? y : y.add_(bias);
+    }
 }
 
 /// <summary>RMSNorm: x / sqrt(mean(x^2) + eps) * weight, computed in float32 like transformers (TorchSharp 0.107 has none).</summary>
@@ -65,19 +90,34 @@ public sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
     }
 }
 
-/// <summary>Token embedding table [vocab, hidden].</summary>
+/// <summary>Token embedding table [vocab, hidden], float or int8 with per-row scales (then also the tied head).</summary>
 public sealed class LlamaEmbedding : nn.Module<Tensor, Tensor>
 {
     public readonly Parameter weight;
+    public readonly Parameter? weight_scale;
 
-    public LlamaEmbedding(Tensor weight, bool requiresGrad) : base(nameof(LlamaEmbedding))
+    public LlamaEmbedding(Tensor weight, bool requiresGrad, Tensor? weightScale = null) : base(nameof(LlamaEmbedding))
     {
-        this.weight = new Parameter(weight, requiresGrad);
+        this.weight = new Parameter(weight, requiresGrad && weightScale is null);
+        if (weightScale is not null) weight_scale = new Parameter(weightScale, false);
+        Matrix = WeightMatrix.From(this.weight, weight_scale);
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor ids)
+    public static LlamaEmbedding Load(Func<string, Tensor> w, string name, bool requiresGrad)
     {
+        var weight = w(name + ".weight");
+        return new LlamaEmbedding(weight, requiresGrad, WeightMatrix.IsQuantizedData(weight) ? w(name + ".weight_scale") : null);
+    }
+
+    public WeightMatrix Matrix { get; }
+
+    public override Tensor forward(Tensor ids) => Lookup(ids, weight.dtype is ScalarType.Int8 or ScalarType.Byte ? ScalarType.Float32 : weight.dtype);
+
+    /// <summary>The rows of <paramref name="ids"/> as <paramref name="dtype"/> (differentiable for a float table already in it).</summary>
+    public Tensor Lookup(Tensor ids, ScalarType dtype)
+    {
+        if (Matrix.IsQuantized || weight.dtype != dtype) return Matrix.Gather(ids, dtype);
         var shape = ids.shape.Append(weight.shape[1]).ToArray();
         return weight.index_select(0, ids.reshape(-1)).view(shape);
     }
@@ -140,11 +180,10 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor, Tensor, Tensor>
     public LlamaAttention(ModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaAttention))
     {
         _c = c;
-        Tensor? Bias(string name) => c.QkvBias ? w(name + ".bias") : null;
-        q_proj = new LlamaLinear(w("q_proj.weight"), requiresGrad, Bias("q_proj"));
-        k_proj = new LlamaLinear(w("k_proj.weight"), requiresGrad, Bias("k_proj"));
-        v_proj = new LlamaLinear(w("v_proj.weight"), requiresGrad, Bias("v_proj"));
-        o_proj = new LlamaLinear(w("o_proj.weight"), requiresGrad);
+        q_proj = LlamaLinear.Load(w, "q_proj", requiresGrad, c.QkvBias);
+        k_proj = LlamaLinear.Load(w, "k_proj", requiresGrad, c.QkvBias);
+        v_proj = LlamaLinear.Load(w, "v_proj", requiresGrad, c.QkvBias);
+        o_proj = LlamaLinear.Load(w, "o_proj", requiresGrad);
         if (c.QkNorm)
         {
             q_norm = new LlamaRmsNorm(w("q_norm.weight"), c.RmsNormEps, requiresGrad);
@@ -205,9 +244,9 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 
     public LlamaMlp(Func<string, Tensor> w, bool requiresGrad) : base(nameof(LlamaMlp))
     {
-        gate_proj = new LlamaLinear(w("gate_proj.weight"), requiresGrad);
-        up_proj = new LlamaLinear(w("up_proj.weight"), requiresGrad);
-        down_proj = new LlamaLinear(w("down_proj.weight"), requiresGrad);
+        gate_proj = LlamaLinear.Load(w, "gate_proj", requiresGrad);
+        up_proj = LlamaLinear.Load(w, "up_proj", requiresGrad);
+        down_proj = LlamaLinear.Load(w, "down_proj", requiresGrad);
         RegisterComponents();
     }
 
@@ -246,7 +285,7 @@ public sealed class LlamaBackbone : nn.Module
 
     public LlamaBackbone(ModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base("model")
     {
-        embed_tokens = new LlamaEmbedding(w("embed_tokens.weight"), requiresGrad);
+        embed_tokens = LlamaEmbedding.Load(w, "embed_tokens", requiresGrad);
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers)
             .Select(i => new LlamaDecoderLayer(c, n => w($"layers.{i}.{n}"), requiresGrad)).ToArray());
         norm = new LlamaRmsNorm(w("norm.weight"), c.RmsNormEps, requiresGrad);
@@ -267,49 +306,66 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public ModelConfig Config { get; }
 
     /// <param name="weights">Tensor by Hugging Face name, already in the wanted dtype; each is wrapped (not copied)
-    /// as a parameter.</param>
-    public LlamaForCausalLM(ModelConfig config, Func<string, Tensor> weights, bool requiresGrad = false) : base("LlamaForCausalLM")
+    /// as a parameter. Matrices may be float32/bfloat16/float16 or int8 (with their weight_scale); norms and biases
+    /// must be in <paramref name="computeDtype"/>.</param>
+    /// <param name="computeDtype">The activations' dtype; default: the embedding's (float32 when it is int8).</param>
+    public LlamaForCausalLM(ModelConfig config, Func<string, Tensor> weights, bool requiresGrad = false, ScalarType? computeDtype = null) : base("LlamaForCausalLM")
     {
         config.Validate();
         Config = config;
         model = new LlamaBackbone(config, n => weights("model." + n), requiresGrad);
-        lm_head = config.TieWordEmbeddings ? null : new LlamaLinear(weights("lm_head.weight"), requiresGrad);
-        _rope = new RotaryTables(config, Math.Min(config.MaxPositionEmbeddings, 4096), model.embed_tokens.weight.dtype);
+        lm_head = config.TieWordEmbeddings ? null : LlamaLinear.Load(weights, "lm_head", requiresGrad);
+        ComputeDtype = computeDtype ?? (model.embed_tokens.Matrix.IsQuantized ? ScalarType.Float32 : model.embed_tokens.weight.dtype);
+        _rope = new RotaryTables(config, Math.Min(config.MaxPositionEmbeddings, 4096), ComputeDtype);
         RegisterComponents();
     }
 
-    public ScalarType DType => model.embed_tokens.weight.dtype;
+    /// <summary>The dtype activations, norms, rotary tables and the KV cache use; the weight matrices keep their own.</summary>
+    public ScalarType ComputeDtype { get; }
+
+    public ScalarType DType => ComputeDtype;
 
     /// <summary>The [vocab, hidden] matrix that produces logits (lm_head, or the embedding when tied).</summary>
     public Tensor HeadWeight => lm_head?.weight ?? model.embed_tokens.weight;
+
+    /// <summary><see cref="HeadWeight"/> with its format (and scales): what the step multiplies.</summary>
+    public WeightMatrix HeadMatrix => lm_head?.Matrix ?? model.embed_tokens.Matrix;
 
     /// <summary>The checkpoint tensor names a config needs (lm_head.weight only when untied): the build's layout.</summary>
     public static IEnumerable<string> WeightNames(ModelConfig c) => LlamaTensorLayout.Expected(c).Keys;
 
     /// <summary>
-    /// Loads the model from a checkpoint. With the checkpoint's own dtype the parameters are views of the file
-    /// mapping (no copy) unless <paramref name="copy"/>; another dtype converts (copies) each tensor. Once the
-    /// checkpoint is disposed, copied tensors leave nothing of the mapping behind (weights are held once).
+    /// Loads the model from a checkpoint. Weight matrices in <paramref name="dtype"/> (and int8 ones, which keep
+    /// their format) are views of the file mapping (no copy) unless <paramref name="copy"/>; a float matrix in
+    /// another dtype is converted (copied). Norms, biases and scales are small: they are converted to
+    /// <paramref name="computeDtype"/> (float32 for scales). Once the checkpoint is disposed, copied tensors leave
+    /// nothing of the mapping behind (weights are held once).
     /// </summary>
+    /// <param name="computeDtype">The activations' dtype; default <paramref name="dtype"/>.</param>
     public static LlamaForCausalLM FromCheckpoint(ModelConfig config, SafetensorsCheckpoint checkpoint, ScalarType dtype,
-        bool requiresGrad = false, bool copy = false)
+        bool requiresGrad = false, bool copy = false, ScalarType? computeDtype = null)
     {
+        var compute = computeDtype ?? dtype;
+        var reader = new CheckpointWeights(checkpoint);
         Tensor Load(string name)
         {
-            var t = checkpoint.Get(name);
-            if (t.dtype == dtype && !copy) return t;
-            if (t.dtype == dtype)
+            var t = reader.Get(name);
+            var wanted = WeightMatrix.IsQuantizedData(t) ? t.dtype
+                : name.EndsWith(".weight_scale", StringComparison.Ordinal) ? ScalarType.Float32
+                : t.dim() >= 2 ? dtype : compute;
+            if (t.dtype == wanted && !copy) return t;
+            if (t.dtype == wanted)
             {
                 var owned = t.clone();
                 t.Dispose();
                 return owned;
             }
-            var converted = t.to(dtype);
+            var converted = t.to(wanted);
             t.Dispose();
             return converted;
         }
         using var noGrad = no_grad();
-        return new LlamaForCausalLM(config, Load, requiresGrad);
+        return new LlamaForCausalLM(config, Load, requiresGrad, compute);
     }
 
     /// <summary>A freshly initialised model (normal(0, <paramref name="std"/>) matrices, zero biases, unit norms) for
@@ -345,10 +401,10 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         var rope = Rope(t);
         var cos = rope.Cos.narrow(0, 0, t);
         var sin = rope.Sin.narrow(0, 0, t);
-        var x = model.embed_tokens.forward(tokens);
+        var x = model.embed_tokens.Lookup(tokens, ComputeDtype);
         foreach (var layer in model.layers)
             x = layer.forward(x, cos, sin);
-        return F.linear(model.norm.forward(x), HeadWeight);
+        return HeadMatrix.Linear(model.norm.forward(x));
     }
 
     /// <summary>
@@ -363,7 +419,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         long n = batch.Tokens.shape[0], hd = c.HeadDim;
         int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads;
         var rope = Rope(cache.MaxSequenceLength);
-        var x = model.embed_tokens.forward(batch.Tokens); // [N, H]
+        var x = model.embed_tokens.Lookup(batch.Tokens, ComputeDtype); // [N, H]
         // Small float32 batches (decode) run the element-wise steps as managed loops (see SmallBatchOps): in decode
         // LibTorch's per-op cost, not arithmetic, would dominate them.
         var small = projector.UsesManagedKernel && SmallBatchOps.Applies(x);
@@ -380,7 +436,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
             // q, k and v in one pass over the weights: [N, (heads + 2 kv_heads) * hd], then rotary embedding on q and
             // k (adjacent columns), then keys and values go into the cache at each row's (slot, position).
-            var qkv = projector.Project(Norm(layer.input_layernorm, x), attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight);
+            var qkv = projector.Project(Norm(layer.input_layernorm, x), attn.q_proj.Matrix, attn.k_proj.Matrix, attn.v_proj.Matrix);
             attn.FinishProjection(qkv);
             Tensor? q = null;
             if (small)
@@ -401,17 +457,17 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             var y = small && batch.DecodeCount == n                                     // [N, heads * hd]
                 ? SmallBatchOps.DecodeAttention(qkv, (int)n, heads, kvHeads, (int)hd, batch.SlotValues, batch.PositionValues, cache.Keys(l), cache.Values(l))
                 : Attend(batch, cache, l, q ?? qkv.narrow(1, 0, heads * hd).view(n, heads, hd));
-            var h = x + projector.Project(y, attn.o_proj.weight);
-            var gateUp = projector.Project(Norm(layer.post_attention_layernorm, h), layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight);
+            var h = x + projector.Project(y, attn.o_proj.Matrix);
+            var gateUp = projector.Project(Norm(layer.post_attention_layernorm, h), layer.mlp.gate_proj.Matrix, layer.mlp.up_proj.Matrix);
             var inter = c.IntermediateSize;
             var act = small
                 ? SmallBatchOps.SiluMul(gateUp, inter)
                 : F.silu(gateUp.narrow(1, 0, inter)) * gateUp.narrow(1, inter, inter);
-            x = (h + projector.Project(act, layer.mlp.down_proj.weight)).MoveToOuterDisposeScope();
+            x = (h + projector.Project(act, layer.mlp.down_proj.Matrix)).MoveToOuterDisposeScope();
         }
         // Only each sequence's last row needs logits.
         var last = batch.AllLastRows ? x : x.index_select(0, batch.LastRows);
-        return projector.Project(Norm(model.norm, last), HeadWeight);
+        return projector.Project(Norm(model.norm, last), HeadMatrix);
     }
 
     /// <summary>

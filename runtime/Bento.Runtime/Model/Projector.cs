@@ -8,11 +8,14 @@ namespace Bento.Runtime.Model;
 
 /// <summary>
 /// The matrix multiplies of an inference step: y[N, sum(out)] = x[N, in] times each W[out, in] transposed, the
-/// outputs side by side (q|k|v, gate|up). Large N (prefill) goes to LibTorch's GEMM. Small N (decode) is
+/// outputs side by side (q|k|v, gate|up). Each W is a <see cref="WeightMatrix"/>: float32, bfloat16, float16 or int8
+/// with scales. Large N (prefill) goes to LibTorch's GEMM (<see cref="WeightMatrix.Linear"/>). Small N (decode) is
 /// memory-bound - every weight byte is read once per step, whatever N is - and LibTorch's batch-1 matrix-vector
-/// path reads the [out, in] weights at only ~13 GB/s here (it does not use both cores); so for float32 this class
-/// runs its own kernel: row dot products straight on the [out, in] weights (memory-mapped or copied, never
-/// transposed), the rows of all matrices of one call shared between the calling thread and one helper thread.
+/// path reads the [out, in] weights at only ~13 GB/s here (it does not use both cores) and has no fast path for
+/// bfloat16, float16 or int8 weights with float32 activations; so this class runs its own kernel: row dot products
+/// straight on the stored [out, in] weights (memory-mapped or copied, never transposed, never widened in memory),
+/// each element widened to float32 as it is read, the rows of all matrices of one call shared between the calling
+/// thread and one helper thread. Activations are float32.
 /// </summary>
 public sealed unsafe class Projector : IDisposable
 {
@@ -26,52 +29,66 @@ public sealed unsafe class Projector : IDisposable
     public Projector(int threads)
     {
         Threads = threads;
-        if (threads > 0 && Vector256.IsHardwareAccelerated)
+        if (threads > 0 && Avx2.IsSupported)
             _splitter = new RowSplitter(threads);
     }
 
     public int Threads { get; }
+
+    /// <summary>Whether decode-sized batches use the managed kernel (needs AVX2; otherwise LibTorch runs everything).</summary>
     public bool UsesManagedKernel => _splitter is not null;
 
-    public Tensor Project(Tensor x, params Tensor[] weights)
+    public Tensor Project(Tensor x, params WeightMatrix[] weights)
     {
         if (_splitter is not null && x.shape[0] <= MaxManagedRows && x.dtype == ScalarType.Float32 && x.dim() == 2
-            && weights.All(w => w.dtype == ScalarType.Float32 && w.is_contiguous()))
+            && x.device_type == TorchSharp.DeviceType.CPU && weights.All(w => w.SuitsManagedKernel))
             return Managed(x, weights);
         if (weights.Length == 1)
-            return F.linear(x, weights[0]);
-        return cat(weights.Select(w => F.linear(x, w)).ToArray(), 1);
+            return weights[0].Linear(x);
+        return cat(weights.Select(w => w.Linear(x)).ToArray(), 1);
     }
 
-    private Tensor Managed(Tensor x, Tensor[] weights)
+    /// <summary>Dense weights given as tensors (float32, bfloat16 or float16 [out, in]).</summary>
+    public Tensor Project(Tensor x, params Tensor[] weights) => Project(x, weights.Select(WeightMatrix.Dense).ToArray());
+
+    private Tensor Managed(Tensor x, WeightMatrix[] weights)
     {
         var xc = x.is_contiguous() ? x : x.contiguous();
         int n = (int)xc.shape[0], inDim = (int)xc.shape[1];
         var total = 0;
-        var ws = new float*[weights.Length];
-        var rows = new int[weights.Length];
+        var matrices = new MatrixData[weights.Length];
         for (var i = 0; i < weights.Length; i++)
         {
-            if (weights[i].shape[1] != inDim)
-                throw new ArgumentException($"weight {i} is [{string.Join(", ", weights[i].shape)}] but x has {inDim} columns");
-            ws[i] = TensorData.Float(weights[i]);
-            rows[i] = (int)weights[i].shape[0];
-            total += rows[i];
+            var w = weights[i];
+            if (w.Columns != inDim)
+                throw new ArgumentException($"weight {i} is [{w.Rows}, {w.Columns}] but x has {inDim} columns");
+            matrices[i] = new MatrixData((byte*)TensorData.Pointer(w.Data), w.Format, w.Scales is null ? null : TensorData.Float(w.Scales),
+                w.GroupSize, checked((int)w.Rows));
+            total += matrices[i].Rows;
         }
         var y = empty([n, total], ScalarType.Float32);
-        _splitter!.Run(new Job(TensorData.Float(xc), n, inDim, ws, rows, total, TensorData.Float(y)));
+        _splitter!.Run(new Job(TensorData.Float(xc), n, inDim, matrices, total, TensorData.Float(y)));
         if (!ReferenceEquals(xc, x)) xc.Dispose();
         return y;
     }
 
     public void Dispose() => _splitter?.Dispose();
 
-    internal readonly struct Job(float* x, int n, int inDim, float*[] weights, int[] rows, int totalRows, float* y)
+    /// <summary>One matrix of a job: its data, format, scales (null when dense) and row count.</summary>
+    internal readonly struct MatrixData(byte* data, WeightFormat format, float* scales, int groupSize, int rows)
+    {
+        public readonly byte* Data = data;
+        public readonly WeightFormat Format = format;
+        public readonly float* Scales = scales;
+        public readonly int GroupSize = groupSize;
+        public readonly int Rows = rows;
+    }
+
+    internal readonly struct Job(float* x, int n, int inDim, MatrixData[] matrices, int totalRows, float* y)
     {
         public readonly float* X = x;
         public readonly int N = n, InDim = inDim, TotalRows = totalRows;
-        public readonly float*[] Weights = weights;
-        public readonly int[] Rows = rows;
+        public readonly MatrixData[] Matrices = matrices;
         public readonly float* Y = y;
     }
 
@@ -79,117 +96,176 @@ public sealed unsafe class Projector : IDisposable
     internal static void Compute(in Job job, int first, int end)
     {
         var offset = 0;
-        for (var m = 0; m < job.Weights.Length && first < end; m++)
+        for (var m = 0; m < job.Matrices.Length && first < end; m++)
         {
-            var rows = job.Rows[m];
-            if (first < offset + rows)
+            ref readonly var matrix = ref job.Matrices[m];
+            if (first < offset + matrix.Rows)
             {
                 var local = first - offset;
-                var count = Math.Min(end, offset + rows) - first;
-                RowDots(job.X, job.N, job.InDim, job.Weights[m] + (long)local * job.InDim, count, job.Y + first, job.TotalRows);
+                var count = Math.Min(end, offset + matrix.Rows) - first;
+                RowDots(matrix, job.X, job.N, job.InDim, local, count, job.Y + first, job.TotalRows);
                 first += count;
             }
-            offset += rows;
+            offset += matrix.Rows;
         }
     }
 
-    /// <summary>y[t, r] = dot(x[t, :], w[r, :]) for r &lt; rowCount, t &lt; n; y rows are yStride apart.</summary>
+    /// <summary>Rows [first, first + count) of one matrix, by its format.</summary>
+    internal static void RowDots(in MatrixData m, float* x, int n, int inDim, int first, int count, float* y, int yStride)
+    {
+        var scales = m.Scales is null ? null : m.Scales + (long)first * (inDim / m.GroupSize);
+        switch (m.Format)
+        {
+            case WeightFormat.Float32: RowDots<Float32Elements>(x, n, inDim, m.Data + (long)first * inDim * 4, count, y, yStride, null, inDim); break;
+            case WeightFormat.BFloat16: RowDots<BFloat16Elements>(x, n, inDim, m.Data + (long)first * inDim * 2, count, y, yStride, null, inDim); break;
+            case WeightFormat.Float16: RowDots<Float16Elements>(x, n, inDim, m.Data + (long)first * inDim * 2, count, y, yStride, null, inDim); break;
+            case WeightFormat.Int8: RowDots<Int8Elements>(x, n, inDim, m.Data + (long)first * inDim, count, y, yStride, scales, m.GroupSize); break;
+            case WeightFormat.UInt8Offset128: RowDots<UInt8Offset128Elements>(x, n, inDim, m.Data + (long)first * inDim, count, y, yStride, scales, m.GroupSize); break;
+            default: throw new NotSupportedException($"weight format {m.Format}");
+        }
+    }
+
+    /// <summary>
+    /// y[t, r] = sum over groups g of scale[r, g] * dot(x[t, group g], w[r, group g]) for r &lt; rowCount, t &lt; n;
+    /// rows of w are inDim elements of <typeparamref name="T"/> apart, y rows yStride floats apart. Dense weights
+    /// have no scales (null) and one group (groupSize = inDim); per-channel scales are one group too.
+    /// </summary>
     /// <remarks>
-    /// safetensors data is only 8-byte aligned (it starts at 8 + header length), so a mapped weight row typically
-    /// starts mid-way into a 32-byte block and every vector load would straddle two blocks (and every other one two
-    /// cache lines: ~20% slower decode measured). The first elements up to the next 32-byte boundary are therefore
-    /// done one by one (all rows share that boundary when a row is a multiple of 8 floats), the rest with aligned
-    /// weight loads (x, small and in L1, takes the unaligned ones).
+    /// Four weight rows x two token rows per pass: 8 independent accumulators, each weight element loaded (and
+    /// widened) once for both token rows. safetensors data is only 8-byte aligned (it starts at 8 + header length), so
+    /// a mapped weight row typically starts mid-way into a load-sized block and every vector load would straddle two
+    /// blocks (and often two cache lines: ~20% slower decode measured for float32). The first elements of each group
+    /// up to the next boundary of 8 elements are therefore done one by one (all rows and groups share that boundary
+    /// when a group is a whole number of blocks), the rest with aligned weight loads; x, small and in L1, takes the
+    /// unaligned ones.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void RowDots(float* x, int n, int inDim, float* w, int rowCount, float* y, int yStride)
+    internal static void RowDots<T>(float* x, int n, int inDim, byte* w, int rowCount, float* y, int yStride, float* scales, int groupSize)
+        where T : struct, IWeightElements
     {
-        var head = inDim % 8 == 0 && ((nint)w & 3) == 0 ? (int)(((32 - ((nint)w & 31)) & 31) / 4) : 0;
-        if (head > inDim) head = 0;
-        var vecEnd = head + ((inDim - head) & ~7);
+        var size = T.Size;
+        var rowBytes = (long)inDim * size;
+        var groups = inDim / groupSize;
+        var block = 8 * size;
+        var head = (long)groupSize * size % block == 0 && (nint)w % size == 0 ? (int)((block - (nint)w % block) % block / size) : 0;
+        if (head >= groupSize) head = 0;
+        var vecEnd = head + ((groupSize - head) & ~7); // relative to a group's first column
         var r = 0;
         for (; r + 4 <= rowCount; r += 4)
         {
-            float* w0 = w + (long)r * inDim, w1 = w0 + inDim, w2 = w1 + inDim, w3 = w2 + inDim;
+            byte* w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+            var s = scales is null ? null : scales + (long)r * groups;
             var t = 0;
             // Two token rows per pass over the 4 weight rows: 8 independent accumulators, half the weight loads.
             for (; t + 2 <= n; t += 2)
             {
                 float* xa = x + (long)t * inDim, xb = xa + inDim;
-                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
-                for (var i = head; i < vecEnd; i += 8)
+                float ra0 = 0, ra1 = 0, ra2 = 0, ra3 = 0, rb0 = 0, rb1 = 0, rb2 = 0, rb3 = 0;
+                for (var g = 0; g < groups; g++)
                 {
-                    var xva = Vector256.Load(xa + i);
-                    var xvb = Vector256.Load(xb + i);
-                    var v0 = Vector256.Load(w0 + i);
-                    var v1 = Vector256.Load(w1 + i);
-                    var v2 = Vector256.Load(w2 + i);
-                    var v3 = Vector256.Load(w3 + i);
-                    a0 = Fma256(v0, xva, a0); b0 = Fma256(v0, xvb, b0);
-                    a1 = Fma256(v1, xva, a1); b1 = Fma256(v1, xvb, b1);
-                    a2 = Fma256(v2, xva, a2); b2 = Fma256(v2, xvb, b2);
-                    a3 = Fma256(v3, xva, a3); b3 = Fma256(v3, xvb, b3);
-                }
-                float sa0 = Vector256.Sum(a0), sa1 = Vector256.Sum(a1), sa2 = Vector256.Sum(a2), sa3 = Vector256.Sum(a3);
-                float sb0 = Vector256.Sum(b0), sb1 = Vector256.Sum(b1), sb2 = Vector256.Sum(b2), sb3 = Vector256.Sum(b3);
-                for (var i = 0; i < inDim; i++)
-                {
-                    if (i == head) { i = vecEnd; if (i >= inDim) break; }
-                    sa0 += w0[i] * xa[i]; sb0 += w0[i] * xb[i];
-                    sa1 += w1[i] * xa[i]; sb1 += w1[i] * xb[i];
-                    sa2 += w2[i] * xa[i]; sb2 += w2[i] * xb[i];
-                    sa3 += w3[i] * xa[i]; sb3 += w3[i] * xb[i];
+                    var start = g * groupSize;
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+                    for (var i = start + head; i < start + vecEnd; i += 8)
+                    {
+                        var xva = Vector256.Load(xa + i);
+                        var xvb = Vector256.Load(xb + i);
+                        var v0 = T.Load8(w0 + (long)i * size);
+                        var v1 = T.Load8(w1 + (long)i * size);
+                        var v2 = T.Load8(w2 + (long)i * size);
+                        var v3 = T.Load8(w3 + (long)i * size);
+                        a0 = Fma256(v0, xva, a0); b0 = Fma256(v0, xvb, b0);
+                        a1 = Fma256(v1, xva, a1); b1 = Fma256(v1, xvb, b1);
+                        a2 = Fma256(v2, xva, a2); b2 = Fma256(v2, xvb, b2);
+                        a3 = Fma256(v3, xva, a3); b3 = Fma256(v3, xvb, b3);
+                    }
+                    float sa0 = Vector256.Sum(a0), sa1 = Vector256.Sum(a1), sa2 = Vector256.Sum(a2), sa3 = Vector256.Sum(a3);
+                    float sb0 = Vector256.Sum(b0), sb1 = Vector256.Sum(b1), sb2 = Vector256.Sum(b2), sb3 = Vector256.Sum(b3);
+                    for (var i = start; i < start + groupSize; i++)
+                    {
+                        if (i == start + head) { i = start + vecEnd; if (i >= start + groupSize) break; }
+                        float e0 = T.Load1(w0 + (long)i * size), e1 = T.Load1(w1 + (long)i * size);
+                        float e2 = T.Load1(w2 + (long)i * size), e3 = T.Load1(w3 + (long)i * size);
+                        sa0 += e0 * xa[i]; sb0 += e0 * xb[i];
+                        sa1 += e1 * xa[i]; sb1 += e1 * xb[i];
+                        sa2 += e2 * xa[i]; sb2 += e2 * xb[i];
+                        sa3 += e3 * xa[i]; sb3 += e3 * xb[i];
+                    }
+                    if (s is null)
+                    {
+                        ra0 += sa0; ra1 += sa1; ra2 += sa2; ra3 += sa3;
+                        rb0 += sb0; rb1 += sb1; rb2 += sb2; rb3 += sb3;
+                    }
+                    else
+                    {
+                        float c0 = s[g], c1 = s[groups + g], c2 = s[2 * groups + g], c3 = s[3 * groups + g];
+                        ra0 += sa0 * c0; ra1 += sa1 * c1; ra2 += sa2 * c2; ra3 += sa3 * c3;
+                        rb0 += sb0 * c0; rb1 += sb1 * c1; rb2 += sb2 * c2; rb3 += sb3 * c3;
+                    }
                 }
                 var ya = y + (long)t * yStride + r;
                 var yb = ya + yStride;
-                ya[0] = sa0; ya[1] = sa1; ya[2] = sa2; ya[3] = sa3;
-                yb[0] = sb0; yb[1] = sb1; yb[2] = sb2; yb[3] = sb3;
+                ya[0] = ra0; ya[1] = ra1; ya[2] = ra2; ya[3] = ra3;
+                yb[0] = rb0; yb[1] = rb1; yb[2] = rb2; yb[3] = rb3;
             }
             for (; t < n; t++)
             {
                 var xt = x + (long)t * inDim;
-                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (var i = head; i < vecEnd; i += 8)
+                float r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+                for (var g = 0; g < groups; g++)
                 {
-                    var xv = Vector256.Load(xt + i);
-                    a0 = Fma256(Vector256.Load(w0 + i), xv, a0);
-                    a1 = Fma256(Vector256.Load(w1 + i), xv, a1);
-                    a2 = Fma256(Vector256.Load(w2 + i), xv, a2);
-                    a3 = Fma256(Vector256.Load(w3 + i), xv, a3);
-                }
-                float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
-                for (var i = 0; i < inDim; i++)
-                {
-                    if (i == head) { i = vecEnd; if (i >= inDim) break; }
-                    s0 += w0[i] * xt[i];
-                    s1 += w1[i] * xt[i];
-                    s2 += w2[i] * xt[i];
-                    s3 += w3[i] * xt[i];
+                    var start = g * groupSize;
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    for (var i = start + head; i < start + vecEnd; i += 8)
+                    {
+                        var xv = Vector256.Load(xt + i);
+                        a0 = Fma256(T.Load8(w0 + (long)i * size), xv, a0);
+                        a1 = Fma256(T.Load8(w1 + (long)i * size), xv, a1);
+                        a2 = Fma256(T.Load8(w2 + (long)i * size), xv, a2);
+                        a3 = Fma256(T.Load8(w3 + (long)i * size), xv, a3);
+                    }
+                    float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
+                    for (var i = start; i < start + groupSize; i++)
+                    {
+                        if (i == start + head) { i = start + vecEnd; if (i >= start + groupSize) break; }
+                        s0 += T.Load1(w0 + (long)i * size) * xt[i];
+                        s1 += T.Load1(w1 + (long)i * size) * xt[i];
+                        s2 += T.Load1(w2 + (long)i * size) * xt[i];
+                        s3 += T.Load1(w3 + (long)i * size) * xt[i];
+                    }
+                    if (s is null) { r0 += s0; r1 += s1; r2 += s2; r3 += s3; }
+                    else { r0 += s0 * s[g]; r1 += s1 * s[groups + g]; r2 += s2 * s[2 * groups + g]; r3 += s3 * s[3 * groups + g]; }
                 }
                 var yt = y + (long)t * yStride + r;
-                yt[0] = s0;
-                yt[1] = s1;
-                yt[2] = s2;
-                yt[3] = s3;
+                yt[0] = r0;
+                yt[1] = r1;
+                yt[2] = r2;
+                yt[3] = r3;
             }
         }
         for (; r < rowCount; r++)
         {
-            var wr = w + (long)r * inDim;
+            var wr = w + r * rowBytes;
+            var s = scales is null ? null : scales + (long)r * groups;
             for (var t = 0; t < n; t++)
             {
                 var xt = x + (long)t * inDim;
-                Vector256<float> a = default;
-                for (var i = head; i < vecEnd; i += 8)
-                    a = Fma256(Vector256.Load(wr + i), Vector256.Load(xt + i), a);
-                var s = Vector256.Sum(a);
-                for (var i = 0; i < inDim; i++)
+                var total = 0f;
+                for (var g = 0; g < groups; g++)
                 {
-                    if (i == head) { i = vecEnd; if (i >= inDim) break; }
-                    s += wr[i] * xt[i];
+                    var start = g * groupSize;
+                    Vector256<float> a = default;
+                    for (var i = start + head; i < start + vecEnd; i += 8)
+                        a = Fma256(T.Load8(wr + (long)i * size), Vector256.Load(xt + i), a);
+                    var sum = Vector256.Sum(a);
+                    for (var i = start; i < start + groupSize; i++)
+                    {
+                        if (i == start + head) { i = start + vecEnd; if (i >= start + groupSize) break; }
+                        sum += T.Load1(wr + (long)i * size) * xt[i];
+                    }
+                    total += s is null ? sum : sum * s[g];
                 }
-                y[(long)t * yStride + r] = s;
+                y[(long)t * yStride + r] = total;
             }
         }
     }

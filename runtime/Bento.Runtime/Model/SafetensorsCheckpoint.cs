@@ -101,6 +101,25 @@ public sealed class SafetensorsCheckpoint : IDisposable
         return slice.view(shape);
     }
 
+    /// <summary>
+    /// A tensor's raw bytes as a uint8 tensor of <paramref name="shape"/> (its byte count must match), a view of the
+    /// file mapping: how compressed-tensors' int32-packed 8-bit weights are read as the bytes they are.
+    /// </summary>
+    public Tensor GetBytes(string name, long[] shape)
+    {
+        if (!_tensors.TryGetValue(name, out var entry))
+            throw new KeyNotFoundException($"checkpoint has no tensor '{name}'");
+        var (file, t) = entry;
+        var bytes = t.End - t.Begin;
+        if (shape.Aggregate(1L, (a, b) => a * b) != bytes)
+            throw new InvalidDataException($"{file.FilePath}: tensor '{name}' has {bytes} bytes, not [{string.Join(", ", shape)}]");
+        if (bytes == 0) return zeros(shape, ScalarType.Byte);
+        using var noGrad = no_grad();
+        var mapping = Map(file.FilePath, ScalarType.Byte, 1);
+        using var slice = mapping.narrow(0, file.DataOffset + t.Begin, bytes);
+        return slice.view(shape);
+    }
+
     private Tensor Map(string path, ScalarType dtype, int elementSize)
     {
         if (_mappings.TryGetValue((path, dtype), out var mapping))

@@ -130,6 +130,9 @@ public static class OpenAiEndpoints
                 ["enforce_eager"] = eager,
                 ["device"] = runner?.Device,
                 ["dtype"] = runner?.Dtype,
+                ["activation_dtype"] = runner?.ActivationDtype,
+                ["quantization"] = runner?.Quantization,
+                ["decode_kernel"] = runner?.DecodeKernel,
                 ["cuda_graphs"] = new JsonObject
                 {
                     ["enabled"] = runner?.CudaGraphs ?? false,

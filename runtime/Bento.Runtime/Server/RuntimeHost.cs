@@ -160,8 +160,9 @@ public static class RuntimeHost
                 app.Lifetime.ApplicationStopped.Register(() => { engine.Dispose(); runner.Dispose(); });
                 state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info);
                 log.LogInformation(
-                    "model {Model} loaded in {Seconds:0.0}s: {Device} {Dtype}, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, KV cache {Kv} MiB for {Seqs} x {Len} tokens",
-                    manifest.Tag, started.Elapsed.TotalSeconds, runner.Info.Device, runner.Info.Dtype, settings.EnforceEager.Value,
+                    "model {Model} loaded in {Seconds:0.0}s: {Device} {Dtype} weights ({Quantization}), {Activations} activations, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, KV cache {Kv} MiB for {Seqs} x {Len} tokens",
+                    manifest.Tag, started.Elapsed.TotalSeconds, runner.Info.Device, runner.Info.Dtype, runner.Info.Quantization ?? "not quantized",
+                    runner.Info.ActivationDtype, settings.EnforceEager.Value,
                     settings.EnforceEager.Source.ToWireName(), runner.Info.GraphState, runner.Info.WeightBytes >> 20, runner.Info.KvCacheBytes >> 20,
                     runner.Slots, runner.MaxSequenceLength);
             }
