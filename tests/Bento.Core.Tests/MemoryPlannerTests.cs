@@ -48,7 +48,8 @@ public class MemoryPlannerTests
     [Fact]
     public void Short_memory_serves_fewer_sequences_and_says_so()
     {
-        var kv = 5L * 2048 * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.BFloat16) + 1000;
+        // On a CPU the KV cache is float32 whatever the weights' dtype (ModelDtype.Activation).
+        var kv = 5L * 2048 * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.Float32) + 1000;
         var plan = MemoryPlanner.Plan(Request(Cpu(24), kv: kv));
         Assert.True(plan.Fits);
         Assert.Equal(5, plan.Sequences);
@@ -59,11 +60,27 @@ public class MemoryPlannerTests
     [Fact]
     public void Less_than_one_sequence_is_a_problem_that_says_what_max_model_len_would_fit()
     {
-        var plan = MemoryPlanner.Plan(Request(Cpu(24), maxModelLen: 4096, kv: 1000L * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.BFloat16)));
+        var plan = MemoryPlanner.Plan(Request(Cpu(24), maxModelLen: 4096, kv: 1000L * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.Float32)));
         Assert.False(plan.Fits);
         Assert.Equal(0, plan.Sequences);
         Assert.Contains("set max_model_len to at most 992", plan.Problem);   // 62 blocks of 16
         Assert.Contains("does not fit", plan.Describe());
+    }
+
+    [Fact]
+    public void A_cpu_keeps_bfloat16_weights_but_a_float32_kv_cache_and_int8_weights_take_a_byte_each()
+    {
+        var plan = MemoryPlanner.Plan(Request(Cpu(24)));
+        Assert.Equal(Params1B * 2, plan.WeightBytes);
+        Assert.Equal(MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.Float32), plan.KvBytesPerToken);
+
+        var int8 = Llama32_1B with { Quantization = QuantizationScheme.Int8.ToConfig() };
+        var quantized = MemoryPlanner.Plan(Request(Cpu(24)) with { Model = int8 });
+        // Every matrix (the tied embedding included) is one byte per weight plus a float32 scale per row; the norms
+        // stay in the dtype.
+        long norms = 16 * 2 * 2048 + 2048, rows = 16 * (2048 + 512 + 512 + 2048 + 8192 + 8192 + 2048) + 128256;
+        Assert.Equal(Params1B - norms + 4 * rows + 2 * norms, quantized.WeightBytes);
+        Assert.True(quantized.WeightBytes < 0.26 * Params1B * 4, "int8 weights are about a quarter of float32");
     }
 
     [Fact]

@@ -33,8 +33,28 @@ public sealed class BentoBuilder
     {
         var spec = BentofileParser.Load(bentofilePath);
         var model = await ModelInspector.InspectAsync(spec.ModelDirectory, ct);
-
+        // The model folder's own files never go to src/, also when the bento carries quantized copies instead.
         var modelPaths = model.Files.Select(f => Path.GetFullPath(f.FullPath)).ToHashSet(StringComparer.Ordinal);
+        string? quantized = null;
+        try
+        {
+            if (spec.Quantize is { } scheme)
+            {
+                // The int8 files are written to a work directory and stored like any input (then the directory goes).
+                _store.EnsureCreated();
+                quantized = _store.CreateTempDirectory("quantize");
+                model = await WeightQuantizer.QuantizeAsync(model, scheme, quantized, _observer, ct);
+            }
+            return await BuildAsync(spec, model, modelPaths, ct);
+        }
+        finally
+        {
+            if (quantized is not null) BentoStore.TryDeleteDirectory(quantized);
+        }
+    }
+
+    private async Task<BuildResult> BuildAsync(Bentofile spec, ModelFolder model, HashSet<string> modelPaths, CancellationToken ct)
+    {
         var sources = SourceSelector.ForDirectory(spec.Directory, spec.Include, spec.Exclude).Select(spec.Directory, modelPaths);
 
         var inputs = model.Files.Select(f => new Input(f.FullPath, BentoManifest.ModelDirectory, f.RelativePath))
@@ -170,6 +190,16 @@ public sealed class BentoBuilder
                 TorchDtype = model.Config.TorchDtype?.Name,
                 Parameters = model.Parameters,
                 MaxPositionEmbeddings = model.Config.MaxPositionEmbeddings,
+                Quantization = model.Config.Quantization is { } q ? new ManifestQuantization
+                {
+                    Scheme = spec.Quantize?.Name,
+                    Method = WeightQuantization.Method,
+                    Format = q.Format,
+                    Bits = WeightQuantization.Bits,
+                    Strategy = q.Strategy,
+                    GroupSize = q.GroupSize,
+                    QuantizedBy = spec.Quantize is null ? "checkpoint" : "bento build",
+                } : null,
                 Files = Files(inputs, BentoManifest.ModelDirectory),
             },
             Runtime = new ManifestRuntime

@@ -62,7 +62,29 @@ public sealed class ManifestModel
     public string? TorchDtype { get; set; }
     public long Parameters { get; set; }
     public int MaxPositionEmbeddings { get; set; }
+
+    /// <summary>The int8 weight quantization of the model's files; absent (not null in the version hash) for float weights.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ManifestQuantization? Quantization { get; set; }
+
     public List<ManifestFile> Files { get; set; } = [];
+}
+
+/// <summary>
+/// How the weights are quantized: <see cref="Scheme"/> is the bentofile's <c>quantize</c> when the build quantized
+/// them (null when the checkpoint came quantized), the rest what config.json's quantization_config says.
+/// </summary>
+public sealed class ManifestQuantization
+{
+    public string? Scheme { get; set; }
+    public string Method { get; set; } = "";
+    public string Format { get; set; } = "";
+    public int Bits { get; set; }
+    public string Strategy { get; set; } = "";
+    public int? GroupSize { get; set; }
+
+    /// <summary>"bento build" or "checkpoint".</summary>
+    public string QuantizedBy { get; set; } = "";
 }
 
 public sealed class ManifestRuntime

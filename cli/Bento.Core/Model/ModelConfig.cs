@@ -46,6 +46,9 @@ public sealed record ModelConfig
     /// <summary>Mistral's sliding-window attention; null means full attention.</summary>
     public int? SlidingWindow { get; init; }
 
+    /// <summary>config.json's quantization_config (int8 weights); null for float checkpoints.</summary>
+    public WeightQuantization? Quantization { get; init; }
+
     public int? BosTokenId { get; init; }
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
 
@@ -140,6 +143,7 @@ public sealed record ModelConfig
             TieWordEmbeddings = f.Bool("tie_word_embeddings") ?? false,
             TorchDtype = dtype,
             SlidingWindow = slidingWindow,
+            Quantization = f.Raw("quantization_config") is { } quantization ? WeightQuantization.Parse(quantization, f.Display) : null,
             BosTokenId = f.Int("bos_token_id"),
             EosTokenIds = f.IntOrInts("eos_token_id"),
         };
@@ -229,6 +233,10 @@ public sealed record ModelConfig
         }
 
         public BentoException Fail(string key, string message) => new($"{_display}: {key}: {message}");
+
+        public string Display => _display;
+
+        public JsonElement? Raw(string key) => Get(key);
 
         public bool Has(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
 

@@ -46,8 +46,7 @@ public static class ModelInspector
         var headers = await Task.WhenAll(weightNames.Select(n => SafetensorsHeader.ReadAsync(Path.Combine(directory, n), ct)));
         CheckTensors(directory, config, headers, weightMap);
         files.AddRange(weightNames.Select(n => File(directory, n, ModelFileRole.Weights)));
-        var parameters = headers.SelectMany(h => h.Tensors).Where(t => !LlamaTensorLayout.IsIgnorable(t.Name)).Sum(t => t.ElementCount);
-        return new ModelFolder(directory, config, files, parameters);
+        return new ModelFolder(directory, config, files, TensorLayout.For(config).Parameters);
     }
 
     private static ModelFile File(string directory, string relative, ModelFileRole role)
@@ -101,9 +100,10 @@ public static class ModelInspector
         return map;
     }
 
-    private static void CheckTensors(string directory, ModelConfig config, SafetensorsHeader[] headers, IReadOnlyDictionary<string, string>? weightMap)
+    internal static void CheckTensors(string directory, ModelConfig config, SafetensorsHeader[] headers, IReadOnlyDictionary<string, string>? weightMap)
     {
-        var expected = LlamaTensorLayout.Expected(config);
+        var layout = TensorLayout.For(config);
+        var expected = layout.Required;
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);
         var configName = Spec.BentofileParser.DisplayPath(Path.Combine(directory, "config.json"));
         foreach (var header in headers)
@@ -119,13 +119,14 @@ public static class ModelInspector
                     throw new BentoException($"{display}: tensor '{t.Name}' is here but {IndexFile} " +
                         (mapped is null ? "does not list it" : $"says it is in '{mapped}'"));
                 if (LlamaTensorLayout.IsIgnorable(t.Name)) continue;
-                if (!expected.TryGetValue(t.Name, out var shape))
-                    throw new BentoException($"{display}: unexpected tensor '{t.Name}' for {config.Architecture} with the settings in {configName}");
+                if (!expected.TryGetValue(t.Name, out var shape) && !layout.Optional.TryGetValue(t.Name, out shape))
+                    throw new BentoException($"{display}: unexpected tensor '{t.Name}' for {config.Architecture} with the settings in {configName}" +
+                        (config.Quantization is { } q ? $" (quantization_config: {q.Describe()})" : ""));
                 if (!shape.SequenceEqual(t.Shape))
                     throw new BentoException($"{display}: tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}] but {configName} implies [{string.Join(", ", shape)}] " +
                         $"(hidden_size={config.HiddenSize}, vocab_size={config.VocabSize}, num_attention_heads={config.NumAttentionHeads}, num_key_value_heads={config.NumKeyValueHeads}, head_dim={config.HeadDim}, intermediate_size={config.IntermediateSize})");
-                if (ModelDtype.FromSafetensors(t.DType) is null)
-                    throw new BentoException($"{display}: tensor '{t.Name}' is {t.DType}; the runtime loads {string.Join(", ", ModelContract.WeightDtypeCodes)} weights");
+                if (layout.DtypeProblem(t.Name, t.DType) is { } problem)
+                    throw new BentoException($"{display}: {problem}");
             }
         }
         var missing = expected.Keys.Where(k => !seen.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();

@@ -163,12 +163,15 @@ public static class MemoryPlanner
     public static MemoryPlan Plan(PlanRequest r)
     {
         var notes = new List<string>();
-        var weights = r.Parameters * r.Dtype.Bytes;
-        var bytesPerToken = KvBytesPerToken(r.Model, r.Dtype);
+        // int8 matrices take a byte per weight (plus scales) whatever the dtype; activations and the KV cache use the
+        // activation dtype (float32 on a CPU).
+        var weights = r.Model.Quantization is null ? r.Parameters * r.Dtype.Bytes : TensorLayout.For(r.Model).WeightBytes(r.Dtype);
+        var compute = ModelDtype.Activation(onCpu: !r.Device.IsCuda, r.Dtype);
+        var bytesPerToken = KvBytesPerToken(r.Model, compute);
         var prefillTokens = Math.Min(r.PrefillChunk, r.MaxModelLen);
         var activations = Math.Max(
-            StepActivationBytes(r.Model, r.Dtype, prefillTokens, r.MaxModelLen, 1),
-            StepActivationBytes(r.Model, r.Dtype, r.MaxNumSeqs, r.MaxModelLen, r.MaxNumSeqs));
+            StepActivationBytes(r.Model, compute, prefillTokens, r.MaxModelLen, 1),
+            StepActivationBytes(r.Model, compute, r.MaxNumSeqs, r.MaxModelLen, r.MaxNumSeqs));
 
         var captures = new List<GraphCapture>();
         long nonTorch = 0, budget;
@@ -181,7 +184,7 @@ public static class MemoryPlanner
                 // Captured largest first into one shared pool: the pool is the largest size's activations plus a
                 // little per graph; each row says what the pool holds once that size (and every larger) is captured.
                 var sizes = CaptureSizes(r.MaxNumSeqs).OrderByDescending(s => s).ToList();
-                var largest = StepActivationBytes(r.Model, r.Dtype, sizes[0], r.MaxModelLen, sizes[0]);
+                var largest = StepActivationBytes(r.Model, compute, sizes[0], r.MaxModelLen, sizes[0]);
                 for (var i = 0; i < sizes.Count; i++)
                     captures.Add(new GraphCapture(sizes[i], largest + (i + 1) * BytesPerGraph));
             }

@@ -14,6 +14,9 @@ public sealed record Bentofile(
     DockerSpec Docker)
 {
     public string Directory => Path.GetDirectoryName(FilePath)!;
+
+    /// <summary><c>model.quantize</c>: the weight quantization the build applies; null keeps the weights as they are.</summary>
+    public Model.QuantizationScheme? Quantize { get; init; }
 }
 
 public sealed record EnvVar(string Name, string Value);

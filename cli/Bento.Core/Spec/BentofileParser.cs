@@ -15,7 +15,7 @@ public static partial class BentofileParser
     private static readonly string[] RuntimeKeys = ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "port"];
     private static readonly string[] EagerKeys = ["value", "overridable", "env"];
     private static readonly string[] DockerKeys = ["base_image", "labels"];
-    private static readonly string[] ModelKeys = ["path"];
+    private static readonly string[] ModelKeys = ["path", "quantize"];
     private static readonly string[] EnvKeys = ["name", "value"];
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -72,6 +72,7 @@ public static partial class BentofileParser
             throw top.Fail("name", $"'{name}' {nameProblem}");
         }
 
+        var (modelDirectory, quantize) = ParseModel(top, directory);
         return new Bentofile(
             Path.GetFullPath(path),
             name,
@@ -80,9 +81,9 @@ public static partial class BentofileParser
             top.StringList("include") ?? ["**"],
             top.StringList("exclude") ?? [],
             ParseEnvs(top),
-            ParseModel(top, directory),
+            modelDirectory,
             ParseRuntime(top),
-            ParseDocker(top));
+            ParseDocker(top)) { Quantize = quantize };
     }
 
     private static IReadOnlyList<EnvVar> ParseEnvs(YamlFields top)
@@ -119,23 +120,27 @@ public static partial class BentofileParser
         return envs;
     }
 
-    private static string ParseModel(YamlFields top, string directory)
+    private static (string Directory, Model.QuantizationScheme? Quantize) ParseModel(YamlFields top, string directory)
     {
         var node = top.Get("model");
         string relative;
+        Model.QuantizationScheme? quantize = null;
         if (node is null) relative = ".";
         else if (node is YamlMappingNode)
         {
             var model = top.Mapping("model")!;
             model.RejectUnknownKeys(ModelKeys);
             relative = model.String("path") ?? ".";
+            if (model.String("quantize") is { } scheme)
+                quantize = Model.QuantizationScheme.Find(scheme)
+                    ?? throw model.Fail("quantize", $"'{scheme}' is not a quantization BentoBuilder applies; {Model.QuantizationScheme.Choices}");
         }
         else relative = top.Scalar(node, "model", "the path of a Hugging Face model folder");
 
         var full = Path.GetFullPath(Path.Combine(directory, relative));
         if (!Directory.Exists(full))
             throw top.Fail("model", $"the model folder '{relative}' does not exist (resolved to {full}); point 'model' at a folder with config.json and *.safetensors");
-        return full;
+        return (full, quantize);
     }
 
     private static RuntimeSpec ParseRuntime(YamlFields top)
