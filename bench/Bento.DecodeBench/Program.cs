@@ -15,6 +15,8 @@ using LLama.Native;
 //   bento-decode-bench [--work DIR] [--threads N] [--hidden 768] [--layers 16] [--intermediate 2048] [--heads 12]
 //                      [--kv-heads 4] [--decode-tokens 128] [--prompt 512] [--rounds 3]
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+// `serve`: the bf16/int8 serving benchmark through `bento serve` (ServeBench.cs).
+if (args.Length > 0 && args[0] == "serve") return await ServeBench.RunAsync(args[1..]);
 var opts = Args.Parse(args);
 var work = Path.GetFullPath(opts.Get("work", ".build/decode-bench"));
 var threads = opts.Int("threads", 2);
@@ -60,7 +62,8 @@ void Record(string key, double value) => (results.TryGetValue(key, out var l) ? 
 
 if (opts.Int("profile", 0) == 1)
 {
-    Profile(modelDir, threads, opts.Int("copy", 0) == 1);
+    // --model DIR profiles another model folder (e.g. a bf16 or int8 one) instead of the generated fp32 model.
+    Profile(opts.Get("model", modelDir), threads, opts.Int("copy", 0) == 1);
     return 0;
 }
 TorchSharp.torch.set_num_threads(threads);
@@ -213,12 +216,12 @@ static void Profile(string modelDir, int threads, bool copy)
             var inter = TorchSharp.torch.randn(1, c.IntermediateSize);
             foreach (var layer in model.model.layers)
             {
-                projector.Project(x, layer.self_attn.q_proj.weight, layer.self_attn.k_proj.weight, layer.self_attn.v_proj.weight);
-                projector.Project(x, layer.self_attn.o_proj.weight);
-                projector.Project(x, layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight);
-                projector.Project(inter, layer.mlp.down_proj.weight);
+                projector.Project(x, layer.self_attn.q_proj.Matrix, layer.self_attn.k_proj.Matrix, layer.self_attn.v_proj.Matrix);
+                projector.Project(x, layer.self_attn.o_proj.Matrix);
+                projector.Project(x, layer.mlp.gate_proj.Matrix, layer.mlp.up_proj.Matrix);
+                projector.Project(inter, layer.mlp.down_proj.Matrix);
             }
-            projector.Project(x, model.HeadWeight);
+            projector.Project(x, model.HeadMatrix);
         }
         var proj = sw.Elapsed.TotalSeconds / n;
         var projCpu = (ThreadCpu() - cpu0) / n;

@@ -25,7 +25,7 @@ public sealed record SettingName(string Key, string Env, string Flag, string Acc
     public static readonly SettingName MaxNumSeqs = new("max_num_seqs", "BENTO_MAX_NUM_SEQS", "--max-num-seqs",
         "use a whole number of at least 1", "16", "Sequences decoded together");
     public static readonly SettingName Dtype = new("dtype", "BENTO_DTYPE", "--dtype",
-        Model.ModelDtype.Choices, "bfloat16", "Weight and activation dtype");
+        Model.ModelDtype.Choices, "bfloat16", "Dtype of the float weights (auto: as stored; int8 weights stay int8; CPU activations are float32)");
     public static readonly SettingName GpuMemoryUtilization = new("gpu_memory_utilization", "BENTO_GPU_MEMORY_UTILIZATION", "--gpu-memory-utilization",
         "use a number greater than 0 and at most 1, e.g. 0.9", "0.9", "Fraction of GPU memory the engine may use");
     public static readonly SettingName Port = new("port", "BENTO_PORT", "--port",
