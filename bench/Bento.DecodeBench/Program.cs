@@ -60,6 +60,11 @@ var shortPrompt = prompt[..16];
 var results = new Dictionary<string, List<double>>();
 void Record(string key, double value) => (results.TryGetValue(key, out var l) ? l : results[key] = []).Add(value);
 
+if (opts.Int("kernels", 0) == 1)
+{
+    KernelBench(opts.Int("threads", 2), opts.Int("rows", 1));
+    return 0;
+}
 if (opts.Int("profile", 0) == 1)
 {
     // --model DIR profiles another model folder (e.g. a bf16 or int8 one) instead of the generated fp32 model.
@@ -227,6 +232,42 @@ static void Profile(string modelDir, int threads, bool copy)
         var projCpu = (ThreadCpu() - cpu0) / n;
         Log($"main-thread cpu: step {stepCpu * 1000:F2} ms, projections {projCpu * 1000:F2} ms, other {(stepCpu - projCpu) * 1000:F2} ms; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         Log($"step {step * 1000:F2} ms ({1 / step:F1} tok/s); projections alone {proj * 1000:F2} ms = {weightBytes / proj / 1e9:F1} GB/s; other {(step - proj) * 1000:F2} ms");
+    }
+}
+
+// `--kernels 1`: the decode kernel alone per storage format: ~512 MB of [8192, 2048] matrices (out of cache), a
+// batch of `--rows` token rows, wall time and the calling thread's CPU time per byte.
+static void KernelBench(int threads, int rows)
+{
+    using var mode = TorchSharp.torch.inference_mode();
+    var formats = new (string Name, Func<TorchSharp.torch.Tensor, WeightMatrix> Make, int Bytes)[]
+    {
+        ("float32", w => WeightMatrix.Dense(w), 4),
+        ("bfloat16", w => WeightMatrix.Dense(w.to(TorchSharp.torch.ScalarType.BFloat16)), 2),
+        ("float16", w => WeightMatrix.Dense(w.to(TorchSharp.torch.ScalarType.Float16)), 2),
+        ("int8", w => WeightMatrix.Quantized((w * 50).clamp(-127, 127).to(TorchSharp.torch.ScalarType.Int8), TorchSharp.torch.full(8192, 1, 0.02f)), 1),
+        ("uint8+128", w => WeightMatrix.Quantized((w * 50 + 128).clamp(1, 255).to(TorchSharp.torch.ScalarType.Byte), TorchSharp.torch.full(8192, 1, 0.02f)), 1),
+    };
+    using var projector = new Projector(threads);
+    var x = TorchSharp.torch.randn(rows, 2048);
+    foreach (var (name, make, bytes) in formats)
+    {
+        var count = (int)(512L << 20) / (8192 * 2048 * bytes);
+        var matrices = Enumerable.Range(0, count).Select(_ => make(TorchSharp.torch.randn(8192, 2048))).ToArray();
+        foreach (var m in matrices) using (projector.Project(x, m)) { }
+        var total = (double)count * 8192 * 2048 * bytes;
+        for (var round = 0; round < 3; round++)
+        {
+            var cpu0 = ThreadCpu();
+            var sw = Stopwatch.StartNew();
+            for (var rep = 0; rep < 4; rep++)
+                foreach (var m in matrices) using (projector.Project(x, m)) { }
+            var wall = sw.Elapsed.TotalSeconds / 4;
+            var cpu = (ThreadCpu() - cpu0) / 4;
+            Log($"{name,-10} {rows} row(s), {threads} thread(s): {total / wall / 1e9:F1} GB/s wall (" +
+                $"{count * 8192.0 * 2048 / wall / 1e9:F2} G weights/s), calling thread {total / cpu / 1e9:F1} GB per CPU-second; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+        }
+        foreach (var m in matrices) { m.Data.Dispose(); m.Scales?.Dispose(); }
     }
 }
 

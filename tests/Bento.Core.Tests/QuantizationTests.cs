@@ -293,6 +293,19 @@ public class QuantizationTests : StoreTestBase
         : [BitConverter.ToInt64(data, 0), BitConverter.ToInt64(data, 8)];
 
     [Fact]
+    public async Task A_hostile_pattern_in_targets_costs_linear_time_and_a_bad_one_is_named()
+    {
+        var dir = await PublishedAsync(config => config["quantization_config"]!["ignore"] = new JsonArray("lm_head", "re:(a+)+$", "re:(x*)*y"));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await ModelInspector.InspectAsync(dir);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+
+        dir = await PublishedAsync(config => config["quantization_config"]!["ignore"] = new JsonArray("re:(unclosed"), "bad");
+        var e = await Assert.ThrowsAsync<BentoException>(() => ModelInspector.InspectAsync(dir));
+        Assert.Contains("quantization_config: 're:(unclosed' is not a regular expression", e.Message);
+    }
+
+    [Fact]
     public void The_scheme_table_writes_what_the_parser_reads()
     {
         foreach (var scheme in QuantizationScheme.All)

@@ -78,14 +78,18 @@ public sealed record WeightQuantization(string Format, string Strategy, int? Gro
     {
         if (target == LinearTarget) return !isEmbedding;
         if (target == EmbeddingTarget) return isEmbedding;
-        if (target.StartsWith("re:", StringComparison.Ordinal))
-        {
-            // Python's re.match: anchored at the start only.
-            try { return Regex.IsMatch(module, "^(?:" + target[3..] + ")", RegexOptions.None, TimeSpan.FromMilliseconds(100)); }
-            catch (RegexMatchTimeoutException) { return false; }
-        }
+        if (target.StartsWith("re:", StringComparison.Ordinal)) return Pattern(target).IsMatch(module);
         return target == module;
     }
+
+    /// <summary>
+    /// A "re:" target as Python's re.match reads it (anchored at the start only), compiled without backtracking so
+    /// that a hostile pattern costs linear time per module name, never minutes.
+    /// </summary>
+    private static Regex Pattern(string target) => Patterns.GetOrAdd(target, t =>
+        new Regex("^(?:" + t[3..] + ")", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant));
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Regex> Patterns = new(StringComparer.Ordinal);
 
     /// <summary>The <c>quantization_config</c> object, as compressed-tensors writes it.</summary>
     public JsonObject ToJson() => new()
@@ -162,8 +166,11 @@ public sealed record WeightQuantization(string Format, string Strategy, int? Gro
         var ignore = Strings(config, "ignore", root, Fail) ?? [];
         foreach (var pattern in targets.Concat(ignore).Where(p => p.StartsWith("re:", StringComparison.Ordinal)))
         {
-            try { _ = new Regex(pattern[3..]); }
-            catch (ArgumentException e) { throw Fail(root, $"'{pattern}' is not a valid regular expression ({e.Message})"); }
+            try { _ = Pattern(pattern); }
+            catch (Exception e) when (e is ArgumentException or NotSupportedException)
+            {
+                throw Fail(root, $"'{pattern}' is not a regular expression the runtime supports ({e.Message})");
+            }
         }
         return new WeightQuantization(format, scheme!.Value.Strategy, scheme.Value.GroupSize, targets.Distinct().ToList(), ignore);
     }
