@@ -12,10 +12,10 @@ namespace Bento.Core.Model;
 public sealed record QuantizationScheme(string Name, string Strategy, int? GroupSize, string Summary)
 {
     public static readonly QuantizationScheme Int8 = new("int8", WeightQuantization.ChannelStrategy, null,
-        "int8 weights with one scale per output channel");
+        "int8 weights, one scale per output channel");
 
     public static readonly QuantizationScheme Int8Group128 = new("int8-g128", WeightQuantization.GroupStrategy, 128,
-        "int8 weights with one scale per 128 input columns of each output channel (a little closer to the original, ~3% larger)");
+        "int8 weights, one scale per 128 input columns of each output channel: a little closer to the original, ~3% larger");
 
     public static readonly IReadOnlyList<QuantizationScheme> All = [Int8, Int8Group128];
 

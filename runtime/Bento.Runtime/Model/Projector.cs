@@ -131,13 +131,15 @@ public sealed unsafe class Projector : IDisposable
     /// have no scales (null) and one group (groupSize = inDim); per-channel scales are one group too.
     /// </summary>
     /// <remarks>
-    /// Four weight rows x two token rows per pass: 8 independent accumulators, each weight element loaded (and
-    /// widened) once for both token rows. safetensors data is only 8-byte aligned (it starts at 8 + header length), so
-    /// a mapped weight row typically starts mid-way into a load-sized block and every vector load would straddle two
-    /// blocks (and often two cache lines: ~20% slower decode measured for float32). The first elements of each group
-    /// up to the next boundary of 8 elements are therefore done one by one (all rows and groups share that boundary
-    /// when a group is a whole number of blocks), the rest with aligned weight loads; x, small and in L1, takes the
-    /// unaligned ones.
+    /// One weight row at a time, 32 columns per pass in 4 independent accumulators per token row, two token rows per
+    /// pass (each weight element loaded and widened once for both). Reading the rows one after the other makes the
+    /// whole matrix one sequential stream, which the hardware prefetchers follow; four rows interleaved (the first
+    /// version) were four short streams, and with int8 rows of only 2 KiB that halved the bytes per second.
+    /// safetensors data is only 8-byte aligned (it starts at 8 + header length), so a mapped weight row typically
+    /// starts mid-way into a load-sized block and every vector load would straddle two blocks (and often two cache
+    /// lines: ~20% slower decode measured for float32). The first elements of each group up to the next boundary of 8
+    /// elements are therefore done one by one (all rows and groups share that boundary when a group is a whole number
+    /// of blocks), the rest with aligned weight loads; x, small and in L1, takes the unaligned ones.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void RowDots<T>(float* x, int n, int inDim, byte* w, int rowCount, float* y, int yStride, float* scales, int groupSize)
@@ -150,117 +152,74 @@ public sealed unsafe class Projector : IDisposable
         var head = (long)groupSize * size % block == 0 && (nint)w % size == 0 ? (int)((block - (nint)w % block) % block / size) : 0;
         if (head >= groupSize) head = 0;
         var vecEnd = head + ((groupSize - head) & ~7); // relative to a group's first column
-        var r = 0;
-        for (; r + 4 <= rowCount; r += 4)
-        {
-            byte* w0 = w + r * rowBytes, w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
-            var s = scales is null ? null : scales + (long)r * groups;
-            var t = 0;
-            // Two token rows per pass over the 4 weight rows: 8 independent accumulators, half the weight loads.
-            for (; t + 2 <= n; t += 2)
-            {
-                float* xa = x + (long)t * inDim, xb = xa + inDim;
-                float ra0 = 0, ra1 = 0, ra2 = 0, ra3 = 0, rb0 = 0, rb1 = 0, rb2 = 0, rb3 = 0;
-                for (var g = 0; g < groups; g++)
-                {
-                    var start = g * groupSize;
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                    Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
-                    for (var i = start + head; i < start + vecEnd; i += 8)
-                    {
-                        var xva = Vector256.Load(xa + i);
-                        var xvb = Vector256.Load(xb + i);
-                        var v0 = T.Load8(w0 + (long)i * size);
-                        var v1 = T.Load8(w1 + (long)i * size);
-                        var v2 = T.Load8(w2 + (long)i * size);
-                        var v3 = T.Load8(w3 + (long)i * size);
-                        a0 = Fma256(v0, xva, a0); b0 = Fma256(v0, xvb, b0);
-                        a1 = Fma256(v1, xva, a1); b1 = Fma256(v1, xvb, b1);
-                        a2 = Fma256(v2, xva, a2); b2 = Fma256(v2, xvb, b2);
-                        a3 = Fma256(v3, xva, a3); b3 = Fma256(v3, xvb, b3);
-                    }
-                    float sa0 = Vector256.Sum(a0), sa1 = Vector256.Sum(a1), sa2 = Vector256.Sum(a2), sa3 = Vector256.Sum(a3);
-                    float sb0 = Vector256.Sum(b0), sb1 = Vector256.Sum(b1), sb2 = Vector256.Sum(b2), sb3 = Vector256.Sum(b3);
-                    for (var i = start; i < start + groupSize; i++)
-                    {
-                        if (i == start + head) { i = start + vecEnd; if (i >= start + groupSize) break; }
-                        float e0 = T.Load1(w0 + (long)i * size), e1 = T.Load1(w1 + (long)i * size);
-                        float e2 = T.Load1(w2 + (long)i * size), e3 = T.Load1(w3 + (long)i * size);
-                        sa0 += e0 * xa[i]; sb0 += e0 * xb[i];
-                        sa1 += e1 * xa[i]; sb1 += e1 * xb[i];
-                        sa2 += e2 * xa[i]; sb2 += e2 * xb[i];
-                        sa3 += e3 * xa[i]; sb3 += e3 * xb[i];
-                    }
-                    if (s is null)
-                    {
-                        ra0 += sa0; ra1 += sa1; ra2 += sa2; ra3 += sa3;
-                        rb0 += sb0; rb1 += sb1; rb2 += sb2; rb3 += sb3;
-                    }
-                    else
-                    {
-                        float c0 = s[g], c1 = s[groups + g], c2 = s[2 * groups + g], c3 = s[3 * groups + g];
-                        ra0 += sa0 * c0; ra1 += sa1 * c1; ra2 += sa2 * c2; ra3 += sa3 * c3;
-                        rb0 += sb0 * c0; rb1 += sb1 * c1; rb2 += sb2 * c2; rb3 += sb3 * c3;
-                    }
-                }
-                var ya = y + (long)t * yStride + r;
-                var yb = ya + yStride;
-                ya[0] = ra0; ya[1] = ra1; ya[2] = ra2; ya[3] = ra3;
-                yb[0] = rb0; yb[1] = rb1; yb[2] = rb2; yb[3] = rb3;
-            }
-            for (; t < n; t++)
-            {
-                var xt = x + (long)t * inDim;
-                float r0 = 0, r1 = 0, r2 = 0, r3 = 0;
-                for (var g = 0; g < groups; g++)
-                {
-                    var start = g * groupSize;
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                    for (var i = start + head; i < start + vecEnd; i += 8)
-                    {
-                        var xv = Vector256.Load(xt + i);
-                        a0 = Fma256(T.Load8(w0 + (long)i * size), xv, a0);
-                        a1 = Fma256(T.Load8(w1 + (long)i * size), xv, a1);
-                        a2 = Fma256(T.Load8(w2 + (long)i * size), xv, a2);
-                        a3 = Fma256(T.Load8(w3 + (long)i * size), xv, a3);
-                    }
-                    float s0 = Vector256.Sum(a0), s1 = Vector256.Sum(a1), s2 = Vector256.Sum(a2), s3 = Vector256.Sum(a3);
-                    for (var i = start; i < start + groupSize; i++)
-                    {
-                        if (i == start + head) { i = start + vecEnd; if (i >= start + groupSize) break; }
-                        s0 += T.Load1(w0 + (long)i * size) * xt[i];
-                        s1 += T.Load1(w1 + (long)i * size) * xt[i];
-                        s2 += T.Load1(w2 + (long)i * size) * xt[i];
-                        s3 += T.Load1(w3 + (long)i * size) * xt[i];
-                    }
-                    if (s is null) { r0 += s0; r1 += s1; r2 += s2; r3 += s3; }
-                    else { r0 += s0 * s[g]; r1 += s1 * s[groups + g]; r2 += s2 * s[2 * groups + g]; r3 += s3 * s[3 * groups + g]; }
-                }
-                var yt = y + (long)t * yStride + r;
-                yt[0] = r0;
-                yt[1] = r1;
-                yt[2] = r2;
-                yt[3] = r3;
-            }
-        }
-        for (; r < rowCount; r++)
+        for (var r = 0; r < rowCount; r++)
         {
             var wr = w + r * rowBytes;
             var s = scales is null ? null : scales + (long)r * groups;
-            for (var t = 0; t < n; t++)
+            var t = 0;
+            for (; t + 2 <= n; t += 2)
+            {
+                float* xa = x + (long)t * inDim, xb = xa + inDim;
+                float ra = 0, rb = 0;
+                for (var g = 0; g < groups; g++)
+                {
+                    int start = g * groupSize, end = start + vecEnd, i = start + head;
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
+                    for (; i + 32 <= end; i += 32)
+                    {
+                        var p = wr + (long)i * size;
+                        var v0 = T.Load8(p);
+                        var v1 = T.Load8(p + 8 * size);
+                        var v2 = T.Load8(p + 16 * size);
+                        var v3 = T.Load8(p + 24 * size);
+                        a0 = Fma256(v0, Vector256.Load(xa + i), a0); b0 = Fma256(v0, Vector256.Load(xb + i), b0);
+                        a1 = Fma256(v1, Vector256.Load(xa + i + 8), a1); b1 = Fma256(v1, Vector256.Load(xb + i + 8), b1);
+                        a2 = Fma256(v2, Vector256.Load(xa + i + 16), a2); b2 = Fma256(v2, Vector256.Load(xb + i + 16), b2);
+                        a3 = Fma256(v3, Vector256.Load(xa + i + 24), a3); b3 = Fma256(v3, Vector256.Load(xb + i + 24), b3);
+                    }
+                    for (; i < end; i += 8)
+                    {
+                        var v = T.Load8(wr + (long)i * size);
+                        a0 = Fma256(v, Vector256.Load(xa + i), a0);
+                        b0 = Fma256(v, Vector256.Load(xb + i), b0);
+                    }
+                    float sa = Vector256.Sum((a0 + a1) + (a2 + a3)), sb = Vector256.Sum((b0 + b1) + (b2 + b3));
+                    for (i = start; i < start + groupSize; i++)
+                    {
+                        if (i == start + head) { i = end; if (i >= start + groupSize) break; }
+                        var e = T.Load1(wr + (long)i * size);
+                        sa += e * xa[i];
+                        sb += e * xb[i];
+                    }
+                    if (s is null) { ra += sa; rb += sb; }
+                    else { ra += sa * s[g]; rb += sb * s[g]; }
+                }
+                y[(long)t * yStride + r] = ra;
+                y[(long)(t + 1) * yStride + r] = rb;
+            }
+            if (t < n)
             {
                 var xt = x + (long)t * inDim;
                 var total = 0f;
                 for (var g = 0; g < groups; g++)
                 {
-                    var start = g * groupSize;
-                    Vector256<float> a = default;
-                    for (var i = start + head; i < start + vecEnd; i += 8)
-                        a = Fma256(T.Load8(wr + (long)i * size), Vector256.Load(xt + i), a);
-                    var sum = Vector256.Sum(a);
-                    for (var i = start; i < start + groupSize; i++)
+                    int start = g * groupSize, end = start + vecEnd, i = start + head;
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    for (; i + 32 <= end; i += 32)
                     {
-                        if (i == start + head) { i = start + vecEnd; if (i >= start + groupSize) break; }
+                        var p = wr + (long)i * size;
+                        a0 = Fma256(T.Load8(p), Vector256.Load(xt + i), a0);
+                        a1 = Fma256(T.Load8(p + 8 * size), Vector256.Load(xt + i + 8), a1);
+                        a2 = Fma256(T.Load8(p + 16 * size), Vector256.Load(xt + i + 16), a2);
+                        a3 = Fma256(T.Load8(p + 24 * size), Vector256.Load(xt + i + 24), a3);
+                    }
+                    for (; i < end; i += 8)
+                        a0 = Fma256(T.Load8(wr + (long)i * size), Vector256.Load(xt + i), a0);
+                    var sum = Vector256.Sum((a0 + a1) + (a2 + a3));
+                    for (i = start; i < start + groupSize; i++)
+                    {
+                        if (i == start + head) { i = end; if (i >= start + groupSize) break; }
                         sum += T.Load1(wr + (long)i * size) * xt[i];
                     }
                     total += s is null ? sum : sum * s[g];
