@@ -89,7 +89,7 @@ public sealed class EagerModelRunner : IModelRunner
         {
             ActivationDtype = DtypeName(compute),
             Quantization = DescribeQuantization(_model),
-            DecodeKernel = _projector.UsesManagedKernel ? "managed AVX2 (weights widened to float32 as read)" : "LibTorch",
+            DecodeKernel = _projector.Describe(),
         };
     }
 

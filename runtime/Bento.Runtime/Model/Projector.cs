@@ -38,6 +38,19 @@ public sealed unsafe class Projector : IDisposable
     /// <summary>Whether decode-sized batches use the managed kernel (needs AVX2; otherwise LibTorch runs everything).</summary>
     public bool UsesManagedKernel => _splitter is not null;
 
+    /// <summary>
+    /// Whether the CPU has AVX512_BF16 (vdpbf16ps: bfloat16 pair dot products into float32), read from CPUID leaf 7
+    /// subleaf 1. .NET 10 has no intrinsic for it, and it would round the activations to bfloat16, so the kernels do
+    /// not use it; it is reported so that a future native path can be judged against the machines it would run on.
+    /// </summary>
+    public static bool CpuHasAvx512Bf16 => X86Base.IsSupported && (X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0;
+
+    /// <summary>For logs and /health: what multiplies decode-sized batches here.</summary>
+    public string Describe() => UsesManagedKernel
+        ? $"managed AVX2/FMA, {Threads} thread(s), weights widened to float32 as read" +
+          (CpuHasAvx512Bf16 ? "; the CPU also has AVX512_BF16, which .NET 10 cannot issue" : "")
+        : "LibTorch (no AVX2, or the managed kernel is off)";
+
     public Tensor Project(Tensor x, params WeightMatrix[] weights)
     {
         if (_splitter is not null && x.shape[0] <= MaxManagedRows && x.dtype == ScalarType.Float32 && x.dim() == 2

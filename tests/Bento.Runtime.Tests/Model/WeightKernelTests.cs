@@ -83,6 +83,15 @@ public sealed unsafe class WeightKernelTests
     }
 
     [Fact]
+    public void Avx512Bf16IsReadFromCpuid()
+    {
+        var flags = File.ReadLines("/proc/cpuinfo").First(l => l.StartsWith("flags")).Split(' ');
+        Assert.Equal(flags.Contains("avx512_bf16"), Projector.CpuHasAvx512Bf16);
+        using var projector = new Projector(2);
+        Assert.StartsWith("managed AVX2/FMA, 2 thread(s)", projector.Describe());
+    }
+
+    [Fact]
     public void Float16WideningHandlesEveryKindOfValue()
     {
         ushort[] bits = [0x0000, 0x8000, 0x0001, 0x03FF, 0x8001, 0x0400, 0x3C00, 0xBC00, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00, 0x7E00, 0x3555, 0x1234, 0x9234];

@@ -18,7 +18,7 @@ public sealed class QuantizedServeTests
         Assert.Equal("float32", engine["dtype"]!.GetValue<string>());              // what the non-quantized tensors are
         Assert.Equal("float32", engine["activation_dtype"]!.GetValue<string>());
         Assert.StartsWith("int8 per-channel: 30 of 30 matrices", engine["quantization"]!.GetValue<string>());
-        Assert.StartsWith("managed AVX2", engine["decode_kernel"]!.GetValue<string>());
+        Assert.StartsWith("managed AVX2/FMA", engine["decode_kernel"]!.GetValue<string>());
         // The plan counts a byte per weight plus the scales.
         var weights = engine["memory_plan"]!["weight_bytes"]!.GetValue<long>();
         Assert.InRange(weights, 918_656L, 918_656L * 4 * 3 / 10);
