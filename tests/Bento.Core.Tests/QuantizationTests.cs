@@ -118,6 +118,41 @@ public class QuantizationTests : StoreTestBase
     }
 
     [Fact]
+    public async Task A_rebuild_reuses_the_stored_int8_weights_and_hashes_nothing()
+    {
+        var dir = await ModelFixture.BuildDirectoryAsync(Temp, QuantizedBentofile);
+        var first = await BuildAsync(dir);
+        File.WriteAllText(Path.Combine(dir, "bentofile.yaml"), QuantizedBentofile + "description: edited\n");
+        var messages = new List<string>();
+        var second = await new BentoBuilder(Store, new Observer(messages)).BuildAsync(Path.Combine(dir, "bentofile.yaml"));
+        Assert.Contains("reusing the int8 weights of an earlier build", messages);
+        Assert.Equal(0, second.FilesHashed);
+        Assert.Equal(first.Manifest.Model.Files.Select(f => (f.Path, f.Sha256)), second.Manifest.Model.Files.Select(f => (f.Path, f.Sha256)));
+        Assert.NotEqual(first.Manifest.Version, second.Manifest.Version);
+
+        // A blob edited in place is never reused: the weights are quantized again from the sources.
+        var blob = Store.BlobPath(first.Manifest.Model.Files.Single(f => f.Path == "model.safetensors").Sha256);
+        File.SetLastWriteTimeUtc(blob, DateTime.UtcNow.AddMinutes(-5));
+        messages.Clear();
+        File.WriteAllText(Path.Combine(dir, "bentofile.yaml"), QuantizedBentofile + "description: edited again\n");
+        var third = await new BentoBuilder(Store, new Observer(messages)).BuildAsync(Path.Combine(dir, "bentofile.yaml"));
+        Assert.DoesNotContain("reusing the int8 weights of an earlier build", messages);
+        Assert.Contains("quantizing model.safetensors to int8", messages);
+        Assert.Equal(first.Manifest.Model.Files.Select(f => (f.Path, f.Sha256)), third.Manifest.Model.Files.Select(f => (f.Path, f.Sha256)));
+
+        // A changed source is a different key.
+        File.SetLastWriteTimeUtc(Path.Combine(dir, "model.safetensors"), DateTime.UtcNow.AddMinutes(-1));
+        messages.Clear();
+        await new BentoBuilder(Store, new Observer(messages)).BuildAsync(Path.Combine(dir, "bentofile.yaml"));
+        Assert.Contains("quantizing model.safetensors to int8", messages);
+    }
+
+    private sealed class Observer(List<string> messages) : IBuildObserver
+    {
+        public void Message(string text) => messages.Add(text);
+    }
+
+    [Fact]
     public async Task Sharded_checkpoints_are_quantized_with_a_rewritten_index()
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, QuantizedBentofile, sharded: true);

@@ -38,14 +38,25 @@ public sealed class BentoBuilder
         string? quantized = null;
         try
         {
-            if (spec.Quantize is { } scheme)
+            if (spec.Quantize is not { } scheme) return await BuildAsync(spec, model, modelPaths, ct);
+            // The int8 files are written to a work directory and stored like any input (then the directory goes);
+            // a rebuild from unchanged sources reuses the stored ones.
+            var cache = QuantizedWeightsCache.Load(_store);
+            var key = QuantizedWeightsCache.Key(model, scheme);
+            if (cache.Lookup(key, _store) is { } stored && WeightQuantizer.Reuse(model, scheme, stored) is { } reused)
             {
-                // The int8 files are written to a work directory and stored like any input (then the directory goes).
-                _store.EnsureCreated();
-                quantized = _store.CreateTempDirectory("quantize");
-                model = await WeightQuantizer.QuantizeAsync(model, scheme, quantized, _observer, ct);
+                _observer.Message($"reusing the {scheme.Name} weights of an earlier build");
+                return await BuildAsync(spec, reused, modelPaths, ct);
             }
-            return await BuildAsync(spec, model, modelPaths, ct);
+            _store.EnsureCreated();
+            quantized = _store.CreateTempDirectory("quantize");
+            model = await WeightQuantizer.QuantizeAsync(model, scheme, quantized, _observer, ct);
+            var result = await BuildAsync(spec, model, modelPaths, ct);
+            var outputs = model.Files.Where(QuantizedWeightsCache.IsRewritten)
+                .Select(f => (f.RelativePath, result.Manifest.Model.Files.Single(m => m.Path == f.RelativePath).Sha256));
+            try { await cache.RememberAsync(key, outputs, _store, ct); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // best effort, like the hash cache
+            return result;
         }
         finally
         {

@@ -80,6 +80,22 @@ public static class WeightQuantizer
         return source with { Config = config, Files = files, Parameters = layout.Parameters };
     }
 
+    /// <summary>
+    /// The quantized folder of an earlier build of the same source (<see cref="QuantizedWeightsCache"/>): its stored
+    /// blobs in place of the rewritten files; null when they do not cover every rewritten file.
+    /// </summary>
+    public static ModelFolder? Reuse(ModelFolder source, QuantizationScheme scheme, IReadOnlyList<(string RelativePath, string BlobPath)> outputs)
+    {
+        var blobs = outputs.ToDictionary(o => o.RelativePath, o => o.BlobPath, StringComparer.Ordinal);
+        var rewritten = source.Files.Where(QuantizedWeightsCache.IsRewritten).ToList();
+        if (rewritten.Count != blobs.Count || rewritten.Any(f => !blobs.ContainsKey(f.RelativePath))) return null;
+        return source with
+        {
+            Config = source.Config with { Quantization = scheme.ToConfig() },
+            Files = source.Files.Select(f => QuantizedWeightsCache.IsRewritten(f) ? f with { FullPath = blobs[f.RelativePath] } : f).ToList(),
+        };
+    }
+
     private static JsonNode JsonWithQuantization(string configPath, WeightQuantization quantization)
     {
         var config = JsonNode.Parse(InputFile.ReadAllBytes(configPath, InputLimits.ModelJsonBytes, "config.json"))!.AsObject();
