@@ -130,6 +130,7 @@ static class ServeBench
         var others = Math.Max(0, (busy1 - busy0) / 100.0 - selfCpu) / (wall.Elapsed.TotalSeconds * Environment.ProcessorCount);
         var loadAfter = File.ReadAllText("/proc/loadavg").Trim();
         var bf16Rss = Status(bf16Server.RuntimePid, "VmRSS:");
+        var (bf16Anon, bf16FileBacked) = (Status(bf16Server.RuntimePid, "RssAnon:"), Status(bf16Server.RuntimePid, "RssFile:"));
         var bf16Hwm = Status(bf16Server.RuntimePid, "VmHWM:");
         var int8Rss = Status(int8Server.RuntimePid, "VmRSS:");
         var bf16File = new FileInfo(weights).Length;
@@ -157,6 +158,9 @@ static class ServeBench
         Console.WriteLine($"| bf16: runtime resident memory after decoding / weight file | {bf16Rss / 1e6:F0} MB (peak {bf16Hwm / 1e6:F0}) | | **{(double)bf16Rss / bf16File:F3}x** (peak {(double)bf16Hwm / bf16File:F3}x) | ≤ 1.15x |");
         Console.WriteLine($"| int8: stored weights / float32 size | {int8Weights / 1e6:F0} MB | Q8_0 {new FileInfo(q8).Length / 1e6:F0} MB | **{(double)int8Weights / (parameters * 4):F3}x** | ≤ 0.3x |");
         Console.WriteLine($"| int8: runtime resident memory after decoding | {int8Rss / 1e6:F0} MB | | | |");
+        Console.WriteLine();
+        Console.WriteLine($"bf16 runtime resident memory: {bf16FileBacked / 1e6:F0} MB file-backed (the mapped weights, the runtime's own code and LibTorch) + " +
+                          $"{bf16Anon / 1e6:F0} MB anonymous (KV cache, activations, .NET heaps); the weight file is {bf16File / 1e6:F0} MB.");
         Console.WriteLine();
         Console.WriteLine($"Rounds (tokens/s): ours bf16 {Rounds("bf16")}; llama.cpp F16 {Rounds("f16")}; ours int8 {Rounds("int8")}; llama.cpp Q8_0 {Rounds("q8")}.");
         Console.WriteLine($"Start-up lines: bf16 `{bf16Server.StartupLine}`; int8 `{int8Server.StartupLine}`.");

@@ -188,15 +188,12 @@ public sealed class EagerModelRunner : IModelRunner
         if (logits.dtype != ScalarType.Float32) logits = logits.to(ScalarType.Float32);
         logits = logits.contiguous();
         var vocab = VocabSize;
-        var all = logits.data<float>();
         var sequences = stepBatch.Sequences;
-        var rows = new float[sequences.Count * vocab];
-        all.CopyTo(rows);
+        // Straight from the tensor into each sequence's row: no intermediate array (a 128k vocabulary makes every
+        // array of logits a large-object-heap allocation).
+        var all = logits.bytes;
         for (var s = 0; s < sequences.Count; s++)
-        {
-            var seq = sequences[s];
-            rows.AsSpan(s * vocab, vocab).CopyTo(result.AsSpan(seq.Index * vocab, vocab));
-        }
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(all).Slice(s * vocab, vocab).CopyTo(result.AsSpan(sequences[s].Index * vocab, vocab));
     }
 
     private void SetTorchThreads(int n)
