@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -301,8 +302,9 @@ public sealed unsafe class Projector : IDisposable
 
         public void Run(Job job)
         {
-            if (_helpers.Length == 0 || (long)job.TotalRows * job.InDim < 32_768)
+            if (_helpers.Length == 0 || (long)job.TotalRows * job.InDim < 32_768 || _soloCalls > 0)
             {
+                if (_soloCalls > 0) _soloCalls--;
                 Compute(job, 0, job.TotalRows);
                 return;
             }
@@ -313,10 +315,34 @@ public sealed unsafe class Projector : IDisposable
                 if (Volatile.Read(ref _sleeping[i]) == 1)
                     _wake[i].Release();
             work.Help();
+            if (Volatile.Read(ref work.Completed) == work.Chunks)
+            {
+                _slowWaits = 0;
+                return;
+            }
+            var waitStart = Stopwatch.GetTimestamp();
             var spin = new SpinWait();
             while (Volatile.Read(ref work.Completed) != work.Chunks)
                 spin.SpinOnce(sleep1Threshold: -1);
+            // A helper that the OS preempted while it held a chunk makes this thread wait for its next time slice
+            // (milliseconds on an oversubscribed machine, where one thread then beats two). After a few such waits in
+            // a row the helpers sit out a stretch of calls (a few decode steps), then get another chance.
+            if (Stopwatch.GetElapsedTime(waitStart) < SlowWait) _slowWaits = 0;
+            else if (++_slowWaits >= SlowWaitsBeforeSolo)
+            {
+                _slowWaits = 0;
+                _soloCalls = SoloCalls;
+                Interlocked.Increment(ref _soloStretches);
+            }
         }
+
+        private static readonly TimeSpan SlowWait = TimeSpan.FromMicroseconds(500);
+        private const int SlowWaitsBeforeSolo = 3;
+        private const int SoloCalls = 2000;
+        private int _slowWaits, _soloCalls, _soloStretches;
+
+        /// <summary>How often the helpers were benched for being preempted (for diagnostics and tests).</summary>
+        public int SoloStretches => Volatile.Read(ref _soloStretches);
 
         private void HelperLoop(int index)
         {
