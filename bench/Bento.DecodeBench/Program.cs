@@ -248,10 +248,11 @@ static void KernelBench(int threads, int rows)
         ("int8", w => WeightMatrix.Quantized((w * 50).clamp(-127, 127).to(TorchSharp.torch.ScalarType.Int8), TorchSharp.torch.full(8192, 1, 0.02f)), 1),
         ("uint8+128", w => WeightMatrix.Quantized((w * 50 + 128).clamp(1, 255).to(TorchSharp.torch.ScalarType.Byte), TorchSharp.torch.full(8192, 1, 0.02f)), 1),
     };
-    using var projector = new Projector(threads);
     var x = TorchSharp.torch.randn(rows, 2048);
     foreach (var (name, make, bytes) in formats)
     {
+        // Weights must outlive the projector (a late helper may still read them): one projector per format.
+        var projector = new Projector(threads);
         var count = (int)(512L << 20) / (8192 * 2048 * bytes);
         var matrices = Enumerable.Range(0, count).Select(_ => make(TorchSharp.torch.randn(8192, 2048))).ToArray();
         foreach (var m in matrices) using (projector.Project(x, m)) { }
@@ -267,6 +268,8 @@ static void KernelBench(int threads, int rows)
             Log($"{name,-10} {rows} row(s), {threads} thread(s): {total / wall / 1e9:F1} GB/s wall (" +
                 $"{count * 8192.0 * 2048 / wall / 1e9:F2} G weights/s), calling thread {total / cpu / 1e9:F1} GB per CPU-second; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         }
+        Log($"{name}: {projector.TakeOvers} chunk(s) taken over from a preempted helper");
+        projector.Dispose();
         foreach (var m in matrices) { m.Data.Dispose(); m.Scales?.Dispose(); }
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
@@ -45,6 +46,12 @@ public sealed unsafe class Projector : IDisposable
     /// not use it; it is reported so that a future native path can be judged against the machines it would run on.
     /// </summary>
     public static bool CpuHasAvx512Bf16 => X86Base.IsSupported && (X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0;
+
+    /// <summary>Chunks the calling thread computed itself because a helper held them too long (preempted).</summary>
+    public long TakeOvers => _splitter?.TakeOvers ?? 0;
+
+    /// <summary>Tests: runs on a helper after it computed a chunk and before it publishes it (to play a preempted helper).</summary>
+    internal Action? HelperPause { set => _splitter!.HelperPause = value; }
 
     /// <summary>For logs and /health: what multiplies decode-sized batches here.</summary>
     public string Describe() => UsesManagedKernel
@@ -106,8 +113,12 @@ public sealed unsafe class Projector : IDisposable
         public readonly float* Y = y;
     }
 
-    /// <summary>Computes rows [first, end) of a job (global row numbering across its matrices).</summary>
-    internal static void Compute(in Job job, int first, int end)
+    /// <summary>Computes rows [first, end) of a job (global row numbering across its matrices) into its output.</summary>
+    internal static void Compute(in Job job, int first, int end) => Compute(job, job.X, first, end, job.Y + first, job.TotalRows);
+
+    /// <summary>Rows [first, end) of a job from <paramref name="x"/>; row <paramref name="first"/>'s outputs go to
+    /// <paramref name="y"/>, token rows <paramref name="yStride"/> floats apart.</summary>
+    internal static void Compute(in Job job, float* x, int first, int end, float* y, int yStride)
     {
         var offset = 0;
         for (var m = 0; m < job.Matrices.Length && first < end; m++)
@@ -117,7 +128,8 @@ public sealed unsafe class Projector : IDisposable
             {
                 var local = first - offset;
                 var count = Math.Min(end, offset + matrix.Rows) - first;
-                RowDots(matrix, job.X, job.N, job.InDim, local, count, job.Y + first, job.TotalRows);
+                RowDots(matrix, x, job.N, job.InDim, local, count, y, yStride);
+                y += count;
                 first += count;
             }
             offset += matrix.Rows;
@@ -254,34 +266,57 @@ public sealed unsafe class Projector : IDisposable
     /// spin for a short while after each job (decode steps call every few microseconds), then sleep on a semaphore,
     /// so they do not hold a core while LibTorch runs a long prefill GEMM on its own threads.
     /// </summary>
+    /// <remarks>
+    /// A helper preempted while it holds a chunk would make the caller wait for the helper's next time slice
+    /// (milliseconds on an oversubscribed machine, where two threads then ran at half the speed of one). So the caller
+    /// never waits long: a chunk a helper has not finished shortly after everything else is done is taken over
+    /// (compare-and-swap on its state) and computed again by the caller. Helpers therefore never write the output
+    /// directly: they compute into their own scratch and publish it only if the chunk is still theirs (the caller
+    /// waits for a publish in progress, a copy of a few hundred floats). A helper that comes back late finds its
+    /// chunk taken and drops its result. Because it may still be reading when the call has returned, it reads x from a
+    /// copy this class owns (never freed before <see cref="Dispose"/>), and the weights must live as long as the
+    /// projector (the model's weights do).
+    /// </remarks>
     private sealed class RowSplitter : IDisposable
     {
         private const int SpinIterations = 100_000; // on the order of 100 us
-        private const int ChunkRows = 32;
+        private const long ChunkBytes = 128 << 10;
+        private const int MaxChunkRows = 1024;
 
-        private sealed class Work(Job job)
+        /// <summary>How long the caller lets a helper finish a chunk before taking it over: a few chunks' worth.</summary>
+        private static readonly long TakeOverTicks = Stopwatch.Frequency / 20_000; // 50 us
+
+        private const int Free = 0, Helping = 1, Done = 2, TakenOver = 3, Publishing = 4;
+
+        private sealed class Work
         {
-            public readonly Job Job = job;
-            public readonly int Chunks = (job.TotalRows + ChunkRows - 1) / ChunkRows;
+            public readonly Job Job;
+            public readonly float* X;
+            public readonly int ChunkRows;
+            public readonly int Chunks;
+            public readonly int[] State;
             public int Next;
-            public int Completed;
 
-            /// <summary>Claims and computes chunks until none is left.</summary>
-            public void Help()
+            public Work(Job job, float* x, int chunkRows)
             {
-                int chunk;
-                while ((chunk = Interlocked.Increment(ref Next) - 1) < Chunks)
-                {
-                    var first = chunk * ChunkRows;
-                    Compute(Job, first, Math.Min(Job.TotalRows, first + ChunkRows));
-                    Interlocked.Increment(ref Completed);
-                }
+                Job = job;
+                X = x;
+                ChunkRows = chunkRows;
+                Chunks = (job.TotalRows + chunkRows - 1) / chunkRows;
+                State = new int[Chunks];
             }
+
+            public int First(int chunk) => chunk * ChunkRows;
+            public int End(int chunk) => Math.Min(Job.TotalRows, (chunk + 1) * ChunkRows);
         }
 
         private readonly Thread[] _helpers;
         private readonly SemaphoreSlim[] _wake;
         private readonly int[] _sleeping;
+        private readonly float*[] _scratch;
+        private readonly List<nint> _retiredInputs = [];
+        private float* _input;
+        private long _inputCapacity;
         private Work? _current;
         private volatile bool _disposed;
 
@@ -291,8 +326,10 @@ public sealed unsafe class Projector : IDisposable
             _helpers = new Thread[helpers];
             _wake = new SemaphoreSlim[helpers];
             _sleeping = new int[helpers];
+            _scratch = new float*[helpers];
             for (var i = 0; i < helpers; i++)
             {
+                _scratch[i] = (float*)NativeMemory.Alloc((nuint)(MaxChunkRows * MaxManagedRows), sizeof(float));
                 _wake[i] = new SemaphoreSlim(0);
                 var index = i;
                 _helpers[i] = new Thread(() => HelperLoop(index)) { IsBackground = true, Name = $"bento-gemv-{i + 1}" };
@@ -300,49 +337,98 @@ public sealed unsafe class Projector : IDisposable
             }
         }
 
+        /// <summary>How many chunks the caller took over from a preempted helper (diagnostics and tests).</summary>
+        public long TakeOvers => Interlocked.Read(ref _takenOver);
+
+        private long _takenOver;
+
+        public Action? HelperPause;
+
         public void Run(Job job)
         {
-            if (_helpers.Length == 0 || (long)job.TotalRows * job.InDim < 32_768 || _soloCalls > 0)
+            if (_helpers.Length == 0 || (long)job.TotalRows * job.InDim < 32_768)
             {
-                if (_soloCalls > 0) _soloCalls--;
                 Compute(job, 0, job.TotalRows);
                 return;
             }
-            var work = new Work(job);
+            var rowBytes = job.Matrices.Max(m => (long)job.InDim * ElementSize(m.Format));
+            var chunkRows = (int)Math.Clamp(ChunkBytes / rowBytes, 4, MaxChunkRows);
+            var work = new Work(job, CopyInput(job), chunkRows);
             Volatile.Write(ref _current, work);
             Interlocked.MemoryBarrier();
             for (var i = 0; i < _helpers.Length; i++)
                 if (Volatile.Read(ref _sleeping[i]) == 1)
                     _wake[i].Release();
-            work.Help();
-            if (Volatile.Read(ref work.Completed) == work.Chunks)
+
+            // The caller's own chunks go straight to the output.
+            int chunk;
+            while ((chunk = Interlocked.Increment(ref work.Next) - 1) < work.Chunks)
             {
-                _slowWaits = 0;
-                return;
+                Compute(job, work.First(chunk), work.End(chunk));
+                Volatile.Write(ref work.State[chunk], Done);
             }
-            var waitStart = Stopwatch.GetTimestamp();
-            var spin = new SpinWait();
-            while (Volatile.Read(ref work.Completed) != work.Chunks)
-                spin.SpinOnce(sleep1Threshold: -1);
-            // A helper that the OS preempted while it held a chunk makes this thread wait for its next time slice
-            // (milliseconds on an oversubscribed machine, where one thread then beats two). After a few such waits in
-            // a row the helpers sit out a stretch of calls (a few decode steps), then get another chance.
-            if (Stopwatch.GetElapsedTime(waitStart) < SlowWait) _slowWaits = 0;
-            else if (++_slowWaits >= SlowWaitsBeforeSolo)
+            // The helpers' chunks: done, or soon done, or taken over.
+            for (var c = 0; c < work.Chunks; c++)
             {
-                _slowWaits = 0;
-                _soloCalls = SoloCalls;
-                Interlocked.Increment(ref _soloStretches);
+                if (Volatile.Read(ref work.State[c]) == Done) continue;
+                var since = Stopwatch.GetTimestamp();
+                var spin = new SpinWait();
+                while (true)
+                {
+                    var state = Volatile.Read(ref work.State[c]);
+                    if (state == Done) break;
+                    if (state is Free or Helping && Stopwatch.GetTimestamp() - since > TakeOverTicks
+                        && Interlocked.CompareExchange(ref work.State[c], TakenOver, state) == state)
+                    {
+                        Compute(job, work.First(c), work.End(c));
+                        Volatile.Write(ref work.State[c], Done);
+                        Interlocked.Increment(ref _takenOver);
+                        break;
+                    }
+                    spin.SpinOnce(sleep1Threshold: -1);
+                }
             }
         }
 
-        private static readonly TimeSpan SlowWait = TimeSpan.FromMicroseconds(500);
-        private const int SlowWaitsBeforeSolo = 3;
-        private const int SoloCalls = 2000;
-        private int _slowWaits, _soloCalls, _soloStretches;
+        private static int ElementSize(WeightFormat f) => f switch
+        {
+            WeightFormat.Float32 => 4,
+            WeightFormat.BFloat16 or WeightFormat.Float16 => 2,
+            _ => 1,
+        };
 
-        /// <summary>How often the helpers were benched for being preempted (for diagnostics and tests).</summary>
-        public int SoloStretches => Volatile.Read(ref _soloStretches);
+        /// <summary>x copied into memory this splitter owns (see the remarks: a late helper may still read it).</summary>
+        private float* CopyInput(in Job job)
+        {
+            var count = (long)job.N * job.InDim;
+            if (count > _inputCapacity)
+            {
+                // The old buffer may still be read by a late helper: it is freed only with the splitter.
+                if (_input is not null) _retiredInputs.Add((nint)_input);
+                _inputCapacity = Math.Max(count, 2 * _inputCapacity);
+                _input = (float*)NativeMemory.Alloc((nuint)_inputCapacity, sizeof(float));
+            }
+            Buffer.MemoryCopy(job.X, _input, _inputCapacity * sizeof(float), count * sizeof(float));
+            return _input;
+        }
+
+        /// <summary>A helper's part of a job: claim chunks, compute them into scratch, publish those still its own.</summary>
+        private static void Help(Work work, float* scratch, Action? pause)
+        {
+            ref readonly var job = ref work.Job;
+            int chunk;
+            while ((chunk = Interlocked.Increment(ref work.Next) - 1) < work.Chunks)
+            {
+                if (Interlocked.CompareExchange(ref work.State[chunk], Helping, Free) != Free) continue;
+                int first = work.First(chunk), rows = work.End(chunk) - first;
+                Compute(job, work.X, first, first + rows, scratch, rows);
+                pause?.Invoke();
+                if (Interlocked.CompareExchange(ref work.State[chunk], Publishing, Helping) != Helping) continue; // taken over
+                for (var t = 0; t < job.N; t++)
+                    Buffer.MemoryCopy(scratch + (long)t * rows, job.Y + (long)t * job.TotalRows + first, rows * sizeof(float), rows * sizeof(float));
+                Volatile.Write(ref work.State[chunk], Done);
+            }
+        }
 
         private void HelperLoop(int index)
         {
@@ -366,7 +452,7 @@ public sealed unsafe class Projector : IDisposable
                 }
                 if (_disposed) return;
                 last = work;
-                work!.Help();
+                Help(work!, _scratch[index], HelperPause);
             }
         }
 
@@ -378,7 +464,10 @@ public sealed unsafe class Projector : IDisposable
                 _wake[i].Release();
                 _helpers[i].Join();
                 _wake[i].Dispose();
+                NativeMemory.Free(_scratch[i]);
             }
+            foreach (var p in _retiredInputs) NativeMemory.Free((void*)p);
+            if (_input is not null) NativeMemory.Free(_input);
         }
     }
 }

@@ -82,6 +82,36 @@ public sealed unsafe class WeightKernelTests
         Assert.True(together.allclose(apart, rtol: 0, atol: 0), "the same rows, the same arithmetic");
     }
 
+    /// <summary>
+    /// A helper that stalls after computing a chunk (as a preempted one does) has its chunks taken over by the caller:
+    /// the call returns without waiting for it, the result is exact, and the late helper's copy is dropped.
+    /// </summary>
+    [Fact]
+    public void ChunksOfAStalledHelperAreTakenOverAndTheResultStaysRight()
+    {
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode();
+        var rng = new Random(5);
+        var (matrix, _) = MakeMatrix("bfloat16", 16384, 512, 0, 1, rng);
+        var x = randn(2, 512);
+        var expected = matrix.Linear(x).data<float>().ToArray();
+        using var projector = new Projector(2);
+        projector.HelperPause = () => Thread.Sleep(30);
+        // The helper joins a call only when the OS runs it in time; on a busy machine that may take a few calls.
+        for (var i = 0; i < 200 && projector.TakeOvers == 0; i++)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var y = projector.Project(x, matrix).data<float>().ToArray();
+            Assert.True(clock.ElapsedMilliseconds < 25, $"call {i} waited {clock.ElapsedMilliseconds} ms for a stalled helper");
+            for (var j = 0; j < y.Length; j++)
+                Assert.True(Math.Abs(y[j] - expected[j]) <= 1e-4 * (1 + Math.Abs(expected[j])), $"call {i}: y[{j}] = {y[j]}, expected {expected[j]}");
+        }
+        Assert.True(projector.TakeOvers > 0, "the helper never held a chunk");
+        projector.HelperPause = null;
+        Thread.Sleep(100); // the late helper publishes nothing now; later calls are still exact
+        Assert.True(projector.Project(x, matrix).allclose(tensor(expected, [2, 16384]), rtol: 1e-4, atol: 1e-4), "after the stall");
+    }
+
     [Fact]
     public void Avx512Bf16IsReadFromCpuid()
     {
