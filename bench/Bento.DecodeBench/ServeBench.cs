@@ -101,6 +101,10 @@ static class ServeBench
         Log($"int8 server: {int8Server.StartupLine}");
         using var llamaF16 = new LlamaCppBatch1(f16, threads);
         using var llamaQ8 = new LlamaCppBatch1(q8, threads);
+        // Diagnostics: the same runners in this process, without engine or HTTP (what the serving layers cost).
+        var runnerOptions = new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 1024, Threads = threads };
+        using var bf16Runner = EagerModelRunner.Open(Path.Combine(bf16Bento.Bento.Directory, "model"), runnerOptions);
+        using var int8Runner = EagerModelRunner.Open(Path.Combine(int8Bento.Bento.Directory, "model"), runnerOptions);
 
         var prompt = "The quick brown fox jumps over the lazy dog while the scheduler keeps every core busy";
         var promptIds = llamaF16.Tokenize(prompt);
@@ -111,6 +115,8 @@ static class ServeBench
         await int8Server.StreamAsync(prompt, 8);
         llamaF16.Decode(promptIds, 8);
         llamaQ8.Decode(promptIds, 8);
+        RunnerDecode(bf16Runner, promptIds, 8);
+        RunnerDecode(int8Runner, promptIds, 8);
 
         var loadBefore = File.ReadAllText("/proc/loadavg").Trim();
         var (busy0, _) = CpuJiffies();
@@ -125,6 +131,13 @@ static class ServeBench
             Record("bf16", a); Record("f16", b); Record("int8", c); Record("q8", d);
             Log($"round {r + 1}: ours bf16 {a:F2} tok/s, llama.cpp F16 {b:F2}; ours int8 {c:F2}, llama.cpp Q8_0 {d:F2}; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         }
+        // The diagnostic rounds come after the timed ones, so they never change the load the comparison saw.
+        for (var r = 0; r < rounds; r++)
+        {
+            Record("bf16-runner", RunnerDecode(bf16Runner, promptIds, tokens));
+            Record("int8-runner", RunnerDecode(int8Runner, promptIds, tokens));
+        }
+        var (bf16Itl, int8Itl) = (await bf16Server.InterTokenLatencyAsync(), await int8Server.InterTokenLatencyAsync());
         var (busy1, _) = CpuJiffies();
         var selfCpu = ChildrenAndSelfCpu(bf16Server.RuntimePid, int8Server.RuntimePid) - selfCpu0;
         var others = Math.Max(0, (busy1 - busy0) / 100.0 - selfCpu) / (wall.Elapsed.TotalSeconds * Environment.ProcessorCount);
@@ -163,8 +176,25 @@ static class ServeBench
                           $"{bf16Anon / 1e6:F0} MB anonymous (KV cache, activations, .NET heaps); the weight file is {bf16File / 1e6:F0} MB.");
         Console.WriteLine();
         Console.WriteLine($"Rounds (tokens/s): ours bf16 {Rounds("bf16")}; llama.cpp F16 {Rounds("f16")}; ours int8 {Rounds("int8")}; llama.cpp Q8_0 {Rounds("q8")}.");
+        Console.WriteLine($"Where the time goes (diagnostics, measured after the timed rounds): the runner alone in-process (no engine, no HTTP) decodes " +
+                          $"bf16 {Median("bf16-runner"):F2} and int8 {Median("int8-runner"):F2} tokens/s (medians); the servers' own mean inter-token latency " +
+                          $"(vllm:inter_token_latency_seconds, warm-up included) was bf16 {bf16Itl * 1000:F1} ms and int8 {int8Itl * 1000:F1} ms.");
         Console.WriteLine($"Start-up lines: bf16 `{bf16Server.StartupLine}`; int8 `{int8Server.StartupLine}`.");
         return 0;
+    }
+
+    /// <summary>Prefills the prompt, then decodes greedily with the runner itself; decode tokens/s (the prompt excluded).</summary>
+    private static double RunnerDecode(EagerModelRunner runner, int[] prompt, int count)
+    {
+        var row = runner.Step([new StepInput(0, 0, prompt)]);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < count - 1; i++)
+        {
+            var best = 0;
+            for (var j = 1; j < runner.VocabSize; j++) if (row[j] > row[best]) best = j;
+            row = runner.Step([new StepInput(0, prompt.Length + i, new[] { best })]);
+        }
+        return (count - 1) / clock.Elapsed.TotalSeconds;
     }
 
     private static void ReadAll(string path)
@@ -293,6 +323,16 @@ static class ServeBench
             if (completionTokens != maxTokens) throw new InvalidOperationException($"asked for {maxTokens} tokens, got {completionTokens}");
             if (chunks < completionTokens) throw new InvalidOperationException($"{completionTokens} tokens came in {chunks} chunks; the timing needs one per token");
             return (completionTokens - 1) / (last - first);
+        }
+
+        /// <summary>The server's mean inter-token latency in seconds, from its Prometheus metrics.</summary>
+        public async Task<double> InterTokenLatencyAsync()
+        {
+            var text = await _http.GetStringAsync("/metrics");
+            double Value(string name) => text.Split('\n').Where(l => l.StartsWith(name, StringComparison.Ordinal))
+                .Select(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
+            var count = Value("vllm:inter_token_latency_seconds_count");
+            return count > 0 ? Value("vllm:inter_token_latency_seconds_sum") / count : double.NaN;
         }
 
         private async Task<JsonObject> BiasAsync(string prompt)
