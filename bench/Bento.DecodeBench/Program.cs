@@ -60,6 +60,13 @@ var shortPrompt = prompt[..16];
 var results = new Dictionary<string, List<double>>();
 void Record(string key, double value) => (results.TryGetValue(key, out var l) ? l : results[key] = []).Add(value);
 
+if (opts.Int("prefill", 0) == 1)
+{
+    // --prefill 1 --model DIR: time to first token of the runner alone for short and long prompts, and the widening
+    // of one weight matrix, the part of a prefill that is not GEMM when the weights are not float32.
+    PrefillBench(opts.Get("model", modelDir), threads);
+    return 0;
+}
 if (opts.Int("kernels", 0) == 1)
 {
     KernelBench(opts.Int("threads", 2), opts.Int("rows", 1));
@@ -271,6 +278,35 @@ static void KernelBench(int threads, int rows)
         Log($"{name}: {projector.TakeOvers} chunk(s) taken over from a preempted helper");
         projector.Dispose();
         foreach (var m in matrices) { m.Data.Dispose(); m.Scales?.Dispose(); }
+    }
+}
+
+static void PrefillBench(string dir, int threads)
+{
+    using var runner = EagerModelRunner.Open(dir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 1024, Threads = threads });
+    Log($"{runner.Info.Dtype} weights, {runner.Info.Quantization ?? "not quantized"}");
+    foreach (var length in new[] { 20, 64, 512, 20 })
+    {
+        var prompt = Enumerable.Range(0, length).Select(i => 100 + i).ToArray();
+        var sw = Stopwatch.StartNew();
+        runner.Step([new StepInput(0, 0, prompt)]);
+        Log($"prefill of {length} tokens: {sw.Elapsed.TotalMilliseconds:F0} ms; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+    }
+    using var mode = TorchSharp.torch.inference_mode();
+    var m = runner.Model.model.layers[0].mlp.down_proj.Matrix;
+    for (var i = 0; i < 3; i++)
+    {
+        var sw = Stopwatch.StartNew();
+        using (m.Dequantize(0, m.Rows, TorchSharp.torch.ScalarType.Float32)) { }
+        Log($"widening down_proj [{m.Rows}, {m.Columns}] {m.Describe()} to float32: {sw.Elapsed.TotalMilliseconds:F1} ms = {m.Bytes / sw.Elapsed.TotalSeconds / 1e9:F2} GB/s read");
+        using var x = TorchSharp.torch.randn(20, m.Columns);
+        using var w = m.Dequantize(0, m.Rows, TorchSharp.torch.ScalarType.Float32);
+        sw.Restart();
+        using (TorchSharp.torch.nn.functional.linear(x, w)) { }
+        var gemm = sw.Elapsed.TotalMilliseconds;
+        sw.Restart();
+        using (m.Linear(x)) { }
+        Log($"20 rows: F.linear on the widened float32 copy {gemm:F1} ms; WeightMatrix.Linear (widen blocks + GEMM) {sw.Elapsed.TotalMilliseconds:F1} ms; torch threads {TorchSharp.torch.get_num_threads()}");
     }
 }
 

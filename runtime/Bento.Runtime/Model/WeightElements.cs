@@ -101,3 +101,32 @@ internal unsafe struct UInt8Offset128Elements : IWeightElements
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => *p - 128;
 }
+
+/// <summary>Whole rows widened to float32 (and multiplied by their scales): the non-GEMM part of a prefill with
+/// weights that are not float32.</summary>
+internal static unsafe class Widening
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Rows<T>(byte* source, int rows, int columns, float* scales, int groupSize, float* destination)
+        where T : struct, IWeightElements
+    {
+        var groups = columns / groupSize;
+        for (var r = 0; r < rows; r++)
+        {
+            var src = source + (long)r * columns * T.Size;
+            var dst = destination + (long)r * columns;
+            for (var g = 0; g < groups; g++)
+            {
+                var scale = scales is null ? 1f : scales[(long)r * groups + g];
+                var factor = Vector256.Create(scale);
+                int start = g * groupSize, end = start + groupSize, i = start;
+                for (; i + 8 <= end; i += 8)
+                {
+                    var v = T.Load8(src + (long)i * T.Size);
+                    (scales is null ? v : v * factor).Store(dst + i);
+                }
+                for (; i < end; i++) dst[i] = T.Load1(src + (long)i * T.Size) * scale;
+            }
+        }
+    }
+}

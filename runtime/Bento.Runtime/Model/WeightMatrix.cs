@@ -93,10 +93,30 @@ public sealed class WeightMatrix
     /// y = x W^T through LibTorch. A dense weight in x's dtype goes to the GEMM as it is (differentiable, for
     /// training); anything else is widened to x's dtype in blocks of rows, each multiplied and then dropped.
     /// </summary>
-    public Tensor Linear(Tensor x)
+    public unsafe Tensor Linear(Tensor x)
     {
         if (!IsQuantized && Data.dtype == x.dtype) return F.linear(x, Data);
         var rowsPerBlock = Math.Max(1, BlockBytes / (Columns * 4));
+        if (x.dtype == ScalarType.Float32 && x.device_type == TorchSharp.DeviceType.CPU && SuitsManagedKernel && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            // Blocks of rows widened into one reused buffer (a fresh allocation per block would cost more in page
+            // faults than the widening itself), each multiplied by LibTorch's GEMM into its columns of the output.
+            rowsPerBlock = Math.Min(rowsPerBlock, Rows);
+            var buffer = BlockBuffer(rowsPerBlock * Columns);
+            var y = empty(x.shape.SkipLast(1).Append(Rows).ToArray(), ScalarType.Float32);
+            using var flatX = x.reshape(-1, Columns);
+            using var flatY = y.view(-1, Rows);
+            for (long first = 0; first < Rows; first += rowsPerBlock)
+            {
+                var count = Math.Min(rowsPerBlock, Rows - first);
+                using var block = buffer.narrow(0, 0, count * Columns).view(count, Columns);
+                WidenRows(first, count, TensorData.Float(block));
+                using var part = F.linear(flatX, block);
+                using var target = flatY.narrow(1, first, count);
+                target.copy_(part);
+            }
+            return y;
+        }
         if (rowsPerBlock >= Rows)
         {
             using var w = Dequantize(0, Rows, x.dtype);
@@ -119,8 +139,17 @@ public sealed class WeightMatrix
     }
 
     /// <summary>Rows [first, first + count) as <paramref name="dtype"/> [count, in] (a new tensor).</summary>
-    public Tensor Dequantize(long first, long count, ScalarType dtype)
+    public unsafe Tensor Dequantize(long first, long count, ScalarType dtype)
     {
+        if (SuitsManagedKernel && System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            // LibTorch widens bfloat16 (or int8 times scales) at ~1 GB/s on one thread here; the kernels' element
+            // readers do it at memory speed, on every core.
+            var widened = empty([count, Columns], ScalarType.Float32);
+            WidenRows(first, count, TensorData.Float(widened));
+            if (dtype == ScalarType.Float32) return widened;
+            using (widened) return widened.to(dtype);
+        }
         using var scope = NewDisposeScope();
         var rows = Data.narrow(0, first, count);
         if (!IsQuantized) return rows.to(dtype, copy: true).MoveToOuterDisposeScope();
@@ -130,6 +159,47 @@ public sealed class WeightMatrix
         var groups = scales.shape[1];
         var w = groups == 1 ? values.mul_(scales) : values.view(count, groups, GroupSize).mul_(scales.unsqueeze(-1)).view(count, Columns);
         return (dtype == ScalarType.Float32 ? w : w.to(dtype)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The calling thread's widening buffer (the model runs on one thread), grown as needed, never shrunk.</summary>
+    private static Tensor BlockBuffer(long elements)
+    {
+        if (_blockBuffer is null || _blockBuffer.shape[0] < elements)
+        {
+            _blockBuffer?.Dispose();
+            // Outlives any dispose scope of the call that first needed it.
+            _blockBuffer = empty(elements, ScalarType.Float32).DetachFromDisposeScope();
+        }
+        return _blockBuffer;
+    }
+
+    [ThreadStatic] private static Tensor? _blockBuffer;
+
+    /// <summary>
+    /// Rows [first, first + count) widened to float32 into <paramref name="destination"/> (row-major), on the calling
+    /// thread: between two GEMMs LibTorch's OpenMP workers still spin, so more threads here would only fight them.
+    /// </summary>
+    private unsafe void WidenRows(long first, long count, float* destination)
+    {
+        var data = (byte*)TensorData.Pointer(Data);
+        var scales = Scales is null ? null : TensorData.Float(Scales);
+        var columns = (int)Columns;
+        var groupSize = GroupSize;
+        var format = Format;
+        {
+            var start = first;
+            var rows = (int)count;
+            var dst = destination;
+            var rowScales = scales is null ? null : scales + start * (columns / groupSize);
+            switch (format)
+            {
+                case WeightFormat.Float32: Widening.Rows<Float32Elements>(data + start * columns * 4, rows, columns, null, groupSize, dst); break;
+                case WeightFormat.BFloat16: Widening.Rows<BFloat16Elements>(data + start * columns * 2, rows, columns, null, groupSize, dst); break;
+                case WeightFormat.Float16: Widening.Rows<Float16Elements>(data + start * columns * 2, rows, columns, null, groupSize, dst); break;
+                case WeightFormat.Int8: Widening.Rows<Int8Elements>(data + start * columns, rows, columns, rowScales, groupSize, dst); break;
+                case WeightFormat.UInt8Offset128: Widening.Rows<UInt8Offset128Elements>(data + start * columns, rows, columns, rowScales, groupSize, dst); break;
+            }
+        }
     }
 
     /// <summary>Rows by index as <paramref name="dtype"/> [..ids.shape, in]: the embedding lookup of any format.</summary>
