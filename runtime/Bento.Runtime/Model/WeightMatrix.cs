@@ -32,7 +32,7 @@ public sealed class WeightMatrix
     /// <summary>Rows widened per LibTorch GEMM call when the weight is not already in the activations' dtype: a
     /// few MiB of float32, so the temporary stays in cache-friendly sizes whatever the matrix (lm_head of a 128k vocab
     /// included).</summary>
-    private const long BlockBytes = 8L << 20;
+    private const long BlockBytes = 4L << 20;
 
     private WeightMatrix(Tensor data, WeightFormat format, Tensor? scales)
     {
