@@ -32,9 +32,9 @@ public sealed partial record EnvOverride(string Name, string Value)
         {
             var isEager = o.Name == eager.Env || o.Name == SettingName.EnforceEager.Env;
             if (isEager && !eager.Overridable)
-                throw new BentoException($"--env {o.Name}={o.Value}: {manifest.Tag} locks enforce_eager to {(eager.Value ? "true" : "false")} (its bentofile says overridable: false), so the runtime would refuse this override; rebuild the bento with overridable: true to change it per deployment");
-            if (isEager && BoolSetting.TryParse(o.Value) is null)
-                throw new UsageException($"--env {o.Name}='{o.Value}' is not a boolean; {SettingName.EnforceEager.Accepts}");
+                throw new BentoException($"--env {o.Name}={o.Value}: {manifest.Tag} locks enforce_eager to {eager.Value.ToWireName()} (its bentofile says overridable: false), so the runtime would refuse this override; rebuild the bento with overridable: true to change it per deployment");
+            if (isEager && EagerModes.TryParse(o.Value) is null)
+                throw new UsageException($"--env {o.Name}='{o.Value}' is not true, false or auto; {SettingName.EnforceEager.Accepts}");
             var setting = SettingName.All.FirstOrDefault(s => s.Env == o.Name);
             if (setting == SettingName.MaxNumSeqs || setting == SettingName.MaxModelLen)
                 if (!int.TryParse(o.Value, out var n) || n < 1)

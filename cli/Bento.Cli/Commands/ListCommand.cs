@@ -40,7 +40,7 @@ public static class ListCommand
                     b.Tag + (store.ReadLatest(b.Manifest.Name) == b.Manifest.Version ? " (latest)" : ""),
                     OutputFormat.Size(b.Manifest.TotalSize),
                     b.Manifest.Model.Architecture,
-                    b.Manifest.Runtime.EnforceEager.Value ? "yes" : "no",
+                    b.Manifest.Runtime.EnforceEager.Value switch { Bento.Core.Serving.EagerMode.True => "yes", Bento.Core.Serving.EagerMode.False => "no", _ => "auto" },
                     b.Manifest.Created.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss"),
                 }).ToList();
                 Table.Write(["TAG", "SIZE", "ARCHITECTURE", "ENFORCE_EAGER", "CREATED (UTC)"], rows);

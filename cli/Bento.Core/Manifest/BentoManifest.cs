@@ -77,7 +77,8 @@ public sealed class ManifestRuntime
 
 public sealed class ManifestEnforceEager
 {
-    public bool Value { get; set; }
+    /// <summary>true, false or "auto" in bento.yaml (see <see cref="Serving.EagerModeJsonConverter"/>).</summary>
+    public Serving.EagerMode Value { get; set; }
     public bool Overridable { get; set; } = true;
     public string Env { get; set; } = Spec.EnforceEagerSpec.DefaultEnv;
 }

@@ -18,8 +18,8 @@ public sealed record SettingName(string Key, string Env, string Flag, string Acc
     /// used when the bento chose none. <see cref="NoEnforceEagerFlag"/> is the negative flag.
     /// </summary>
     public static readonly SettingName EnforceEager = new("enforce_eager", "BENTO_ENFORCE_EAGER", "--enforce-eager",
-        "use true/false, 1/0, yes/no or on/off", "true",
-        "Disable CUDA graphs (overrides the bento and its variable unless the builder locked it)", IsSwitch: true);
+        EagerModes.Accepts, "true",
+        "Disable CUDA graphs (true), use them (false), or auto: only if their memory pool fits once the KV cache has its minimum (overrides the bento and its variable unless the builder locked it)", IsSwitch: true);
     public static readonly SettingName MaxModelLen = new("max_model_len", "BENTO_MAX_MODEL_LEN", "--max-model-len",
         "use a whole number of at least 1", "4096", "Context length in tokens");
     public static readonly SettingName MaxNumSeqs = new("max_num_seqs", "BENTO_MAX_NUM_SEQS", "--max-num-seqs",

@@ -33,10 +33,10 @@ public sealed record RuntimeSpec(
 /// <summary>
 /// enforce_eager: the builder's default, whether a deployment may override it, and through which variable.
 /// </summary>
-public sealed record EnforceEagerSpec(bool Value, bool Overridable, string Env)
+public sealed record EnforceEagerSpec(Serving.EagerMode Value, bool Overridable, string Env)
 {
     public const string DefaultEnv = "BENTO_ENFORCE_EAGER";
-    public static readonly EnforceEagerSpec Default = new(false, true, DefaultEnv);
+    public static readonly EnforceEagerSpec Default = new(Serving.EagerMode.False, true, DefaultEnv);
 }
 
 public sealed record DockerSpec(string? BaseImage, IReadOnlyDictionary<string, string> Labels);

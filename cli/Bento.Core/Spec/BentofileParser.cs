@@ -161,14 +161,15 @@ public static partial class BentofileParser
     {
         var node = runtime.Get("enforce_eager");
         if (node is null) return EnforceEagerSpec.Default;
-        if (node is YamlScalarNode) return EnforceEagerSpec.Default with { Value = runtime.ParseBool(node, runtime.KeyPath("enforce_eager")) };
+        if (node is YamlScalarNode) return EnforceEagerSpec.Default with { Value = runtime.ParseEagerMode(node, runtime.KeyPath("enforce_eager")) };
 
         var eager = runtime.Mapping("enforce_eager")!;
         eager.RejectUnknownKeys(EagerKeys);
         var env = eager.String("env") ?? EnforceEagerSpec.DefaultEnv;
         if (!EnvName().IsMatch(env))
             throw eager.Fail("env", $"'{env}' is not a valid environment variable name (letters, digits and '_', not starting with a digit)");
-        return new EnforceEagerSpec(eager.Bool("value") ?? false, eager.Bool("overridable") ?? true, env);
+        var value = eager.Get("value") is { } v ? eager.ParseEagerMode(v, eager.KeyPath("value")) : Serving.EagerMode.False;
+        return new EnforceEagerSpec(value, eager.Bool("overridable") ?? true, env);
     }
 
     private static DockerSpec ParseDocker(YamlFields top)

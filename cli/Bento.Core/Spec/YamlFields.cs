@@ -159,6 +159,19 @@ internal sealed class YamlFields
         }
     }
 
+    /// <summary>enforce_eager's value: a boolean or auto (see <see cref="Serving.EagerMode"/>).</summary>
+    public Serving.EagerMode ParseEagerMode(YamlNode node, string keyPath)
+    {
+        var text = PlainScalar(node, keyPath, "true, false or auto");
+        return text.ToLowerInvariant() switch
+        {
+            "auto" => Serving.EagerMode.Auto,
+            "true" or "yes" or "on" => Serving.EagerMode.True,
+            "false" or "no" or "off" => Serving.EagerMode.False,
+            _ => throw Fail(node, keyPath, $"expected true, false or auto, got '{text}'"),
+        };
+    }
+
     public SpecException Fail(YamlNode node, string keyPath, string message) => new(_file, node, keyPath, message);
 
     public SpecException Fail(string key, string message) => new(_file, Get(key)?.Start ?? MarkOf(key), KeyPath(key), message);

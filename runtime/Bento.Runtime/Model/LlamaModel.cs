@@ -352,17 +352,26 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
+    /// The sliding window of layer <paramref name="layer"/> in tokens (a query sees itself and the window - 1 keys
+    /// before it), or 0 for full attention. The one per-layer seam of attention's key range: masks and the managed
+    /// decode attention read it. Every family served today attends fully (a Mistral/Qwen window is held to at least
+    /// max_model_len, see ModelConfig.CheckServable), so this is 0.
+    /// </summary>
+    internal int AttentionWindow(int layer) => 0;
+
+    /// <summary>
     /// One cached inference step over <paramref name="batch"/> (flat token rows of several sequences, see
-    /// <see cref="StepBatch"/>): writes each row's key/value into <paramref name="cache"/> at (slot, position) and
+    /// <see cref="StepBatch"/>): writes each row's key/value into the paged <paramref name="cache"/> at its slot and
     /// returns the logits of each sequence's last row, [sequences, vocab]. Every matrix multiply goes through
     /// <paramref name="projector"/> for all rows at once.
     /// </summary>
-    public Tensor ForwardStep(StepBatch batch, KvCache cache, Projector projector)
+    /// <param name="threads">Threads the managed decode attention may use for large batches or long contexts.</param>
+    public Tensor ForwardStep(StepBatch batch, KvCache cache, Projector projector, int threads = 1)
     {
         var c = Config;
         long n = batch.Tokens.shape[0], hd = c.HeadDim;
         int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads;
-        var rope = Rope(cache.MaxSequenceLength);
+        var rope = Rope(batch.MaxPosition + 1);
         var x = model.embed_tokens.forward(batch.Tokens); // [N, H]
         // Small float32 batches (decode) run the element-wise steps as managed loops (see SmallBatchOps): in decode
         // LibTorch's per-op cost, not arithmetic, would dominate them.
@@ -379,28 +388,17 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             using var scope = NewDisposeScope();
 
             // q, k and v in one pass over the weights: [N, (heads + 2 kv_heads) * hd], then rotary embedding on q and
-            // k (adjacent columns), then keys and values go into the cache at each row's (slot, position).
+            // k (adjacent columns) in place, then keys and values go into the cache at each row's slot.
             var qkv = projector.Project(Norm(layer.input_layernorm, x), attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight);
             attn.FinishProjection(qkv);
-            Tensor? q = null;
+            var rotated = (heads + kvHeads) * hd;
             if (small)
-            {
                 SmallBatchOps.RotaryInPlace(qkv, heads + kvHeads, (int)hd, batch.PositionValues, rope.Cos, rope.Sin);
-                SmallBatchOps.WriteCache(qkv, heads * (int)hd, (heads + kvHeads) * (int)hd, kvHeads, (int)hd,
-                    batch.SlotValues, batch.PositionValues, cache.Keys(l), cache.Values(l));
-            }
             else
-            {
-                var qk = RotaryTables.Apply(qkv.narrow(1, 0, (heads + kvHeads) * hd).view(n, heads + kvHeads, hd), cos!, sin!);
-                q = qk.narrow(1, 0, heads);                                              // [N, heads, hd]
-                var k = qk.narrow(1, heads, kvHeads);                                    // [N, kv, hd]
-                var v = qkv.narrow(1, (heads + kvHeads) * hd, kvHeads * hd).view(n, kvHeads, hd);
-                cache.Write(l, batch, k, v);
-            }
+                qkv.narrow(1, 0, rotated).copy_(RotaryTables.Apply(qkv.narrow(1, 0, rotated).view(n, heads + kvHeads, hd), cos!, sin!).view(n, rotated));
+            cache.Write(l, batch, qkv, heads * (int)hd, (heads + kvHeads) * (int)hd);
 
-            var y = small && batch.DecodeCount == n                                     // [N, heads * hd]
-                ? SmallBatchOps.DecodeAttention(qkv, (int)n, heads, kvHeads, (int)hd, batch.SlotValues, batch.PositionValues, cache.Keys(l), cache.Values(l))
-                : Attend(batch, cache, l, q ?? qkv.narrow(1, 0, heads * hd).view(n, heads, hd));
+            var y = Attend(batch, cache, l, qkv, AttentionWindow(l), threads);           // [N, heads * hd]
             var h = x + projector.Project(y, attn.o_proj.weight);
             var gateUp = projector.Project(Norm(layer.post_attention_layernorm, h), layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight);
             var inter = c.IntermediateSize;
@@ -415,35 +413,44 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Attention of every row against its own sequence's cache. Grouped-query attention without copying K/V: the
-    /// query heads that share a kv head are laid out as extra query rows of that kv head ([kv, group * T, hd]).
-    /// Masks are explicit (SDPA's causal flag is top-left aligned, wrong for queries that start past position 0).
+    /// Attention of every row against its own sequence's cache, through the block tables. Decode rows (one token
+    /// each) attend together: as managed loops over the cache blocks for float32 on the CPU (<see cref="PagedAttention"/>),
+    /// otherwise as one SDPA over their gathered blocks with a padding mask. Prefill chunks get one SDPA each against
+    /// their gathered prefix, grouped-query attention without K/V copies: the query heads that share a kv head are
+    /// laid out as extra query rows of that head ([kv, group * T, hd]). Masks are explicit (SDPA's causal flag is
+    /// top-left aligned, wrong for queries that start past position 0) and honour the layer's sliding window.
     /// </summary>
-    private Tensor Attend(StepBatch batch, KvCache cache, int layer, Tensor q)
+    private Tensor Attend(StepBatch batch, KvCache cache, int layer, Tensor qkv, int window, int threads)
     {
         var c = Config;
-        int kv = c.NumKeyValueHeads, g = c.KeyValueGroups;
+        int heads = c.NumAttentionHeads, kv = c.NumKeyValueHeads, g = c.KeyValueGroups;
         long hd = c.HeadDim;
         var outputs = new List<Tensor>(batch.Sequences.Count);
 
-        // Decode rows (one token per sequence) first: one batched SDPA over the gathered cache, padding masked.
-        if (batch.DecodeCount > 0)
+        if (batch.DecodeRows > 0)
         {
-            var d = batch.DecodeCount;
-            var keys = cache.Gather(layer, batch, isValue: false);   // [D, kv, S, hd]
-            var values = cache.Gather(layer, batch, isValue: true);
-            var qd = q.narrow(0, 0, d).reshape(d, kv, g, hd);          // query heads of a kv head as rows
-            var y = F.scaled_dot_product_attention(qd, keys, values, batch.DecodeMask);
-            outputs.Add(y.reshape(d, kv * g * hd));
+            var d = batch.DecodeRows;
+            if (cache.IsManaged && qkv.is_contiguous())
+                outputs.Add(PagedAttention.DecodeAttention(qkv, d, heads, kv, (int)hd, batch.DecodeBlockTables, batch.PositionValues,
+                    cache.Keys(layer), cache.Values(layer), window, threads));
+            else
+            {
+                var keys = cache.GatherDecode(layer, batch, isValue: false);           // [D, kv, M*B, hd]
+                var values = cache.GatherDecode(layer, batch, isValue: true);
+                var qd = qkv.narrow(0, 0, d).narrow(1, 0, heads * hd).reshape(d, kv, g, hd);  // query heads of a kv head as rows
+                var y = F.scaled_dot_product_attention(qd, keys, values, batch.DecodeMask(window));
+                outputs.Add(y.reshape(d, heads * hd));
+            }
         }
         // Prefill chunks: one SDPA per sequence against its cache prefix [0, position + length).
         foreach (var s in batch.Sequences.Skip(batch.DecodeCount))
         {
             var t = s.Length;
-            var keys = cache.Prefix(layer, s.Slot, s.Position + t, isValue: false).unsqueeze(0); // [1, kv, S, hd]
-            var values = cache.Prefix(layer, s.Slot, s.Position + t, isValue: true).unsqueeze(0);
-            var qs = q.narrow(0, s.Row, t).view(t, kv, g, hd).permute(1, 2, 0, 3).reshape(1, kv, g * t, hd);
-            var y = F.scaled_dot_product_attention(qs, keys, values, s.Mask);            // [1, kv, g*T, hd]
+            var blocks = batch.SequenceBlocks(s);
+            var keys = cache.GatherSequence(layer, blocks, s.Position + t, isValue: false).unsqueeze(0); // [1, kv, S, hd]
+            var values = cache.GatherSequence(layer, blocks, s.Position + t, isValue: true).unsqueeze(0);
+            var qs = qkv.narrow(0, s.Row, t).narrow(1, 0, heads * hd).view(t, kv, g, hd).permute(1, 2, 0, 3).reshape(1, kv, g * t, hd);
+            var y = F.scaled_dot_product_attention(qs, keys, values, batch.PrefillMask(s, window));   // [1, kv, g*T, hd]
             outputs.Add(y.view(kv, g, t, hd).permute(2, 0, 1, 3).reshape(t, kv * g * hd));
         }
         return outputs.Count == 1 ? outputs[0] : cat(outputs, 0);

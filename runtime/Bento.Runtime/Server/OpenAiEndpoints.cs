@@ -141,6 +141,15 @@ public static class OpenAiEndpoints
                 ["running"] = stats?.Running ?? 0,
                 ["waiting"] = stats?.Waiting ?? 0,
                 ["kv_cache_usage"] = stats?.KvCacheUsage ?? 0,
+                ["kv_cache"] = new JsonObject
+                {
+                    ["block_size"] = Bento.Runtime.Model.KvCache.BlockSize,
+                    ["blocks"] = runner?.KvBlocks,
+                    ["tokens"] = runner?.KvTokens,
+                    ["blocks_in_use"] = stats?.KvBlocksUsed ?? 0,
+                    ["blocks_cached"] = stats?.KvBlocksCached ?? 0,
+                    ["preemptions"] = stats?.Preemptions ?? 0,
+                },
             },
             ["settings"] = state.Settings.DeepClone(),
         };

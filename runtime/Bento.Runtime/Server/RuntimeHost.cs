@@ -149,21 +149,25 @@ public static class RuntimeHost
                 if (!plan.Fits) throw new Bento.Core.BentoException($"the model does not fit: {plan.Problem}");
                 var tokenizer = HfTokenizer.Load(modelDir);
                 var chat = ChatTemplateRenderer.Load(modelDir, tokenizer);
-                var runner = EagerModelRunner.Open(modelDir, new EagerRunnerOptions
+                var selection = ModelRunnerFactory.Create(new RunnerRequest
                 {
+                    ModelDirectory = modelDir,
+                    Config = config,
                     Dtype = settings.Dtype.Value,
-                    Slots = plan.Sequences,
-                    MaxSequenceLength = maxModelLen,
-                }, config);
-                var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = plan.Sequences, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
+                    MaxModelLen = maxModelLen,
+                    Plan = plan,
+                });
+                var runner = selection.Runner;
+                var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = settings.MaxNumSeqs.Value, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
                 // Stopped, not Stopping: the engine must keep decoding while in-flight requests drain.
                 app.Lifetime.ApplicationStopped.Register(() => { engine.Dispose(); runner.Dispose(); });
-                state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info);
+                var info = selection.Info;
+                state.Model = new LoadedModel(engine, tokenizer, chat, info);
                 log.LogInformation(
-                    "model {Model} loaded in {Seconds:0.0}s: {Device} {Dtype}, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, KV cache {Kv} MiB for {Seqs} x {Len} tokens",
-                    manifest.Tag, started.Elapsed.TotalSeconds, runner.Info.Device, runner.Info.Dtype, settings.EnforceEager.Value,
-                    settings.EnforceEager.Source.ToWireName(), runner.Info.GraphState, runner.Info.WeightBytes >> 20, runner.Info.KvCacheBytes >> 20,
-                    runner.Slots, runner.MaxSequenceLength);
+                    "model {Model} loaded in {Seconds:0.0}s: {Runner} runner on {Device} {Dtype}, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, paged KV cache {Kv} MiB = {Blocks} blocks of {BlockSize} tokens ({Tokens} tokens), up to {Seqs} sequences of at most {Len} tokens",
+                    manifest.Tag, started.Elapsed.TotalSeconds, selection.Kind, info.Device, info.Dtype, settings.EnforceEager.Value.ToWireName(),
+                    settings.EnforceEager.Source.ToWireName(), info.GraphState, info.WeightBytes >> 20, info.KvCacheBytes >> 20,
+                    info.KvBlocks, KvCache.BlockSize, info.KvTokens, engine.Options.MaxNumSeqs, engine.Options.MaxModelLen);
             }
             catch (Exception e)
             {

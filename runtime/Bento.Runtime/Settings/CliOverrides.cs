@@ -6,7 +6,7 @@ namespace Bento.Runtime.Settings;
 /// directly (tests, hosts that parse their own arguments); <see cref="SettingsResolver"/> checks ranges either way.
 /// </summary>
 public sealed record CliOverrides(
-    bool? EnforceEager = null,
+    EagerMode? EnforceEager = null,
     int? MaxModelLen = null,
     int? MaxNumSeqs = null,
     string? Dtype = null,

@@ -46,10 +46,10 @@ public static class CliOverridesParser
             var inline = equals < 0 ? null : arg[(equals + 1)..];
 
             if (flag == SettingName.EnforceEager.Flag)
-                overrides = overrides with { EnforceEager = inline is null || SettingValueParser.ParseBool(flag, inline) };
+                overrides = overrides with { EnforceEager = inline is null ? EagerMode.True : SettingValueParser.ParseEagerMode(flag, inline) };
             else if (flag == SettingName.NoEnforceEagerFlag)
                 overrides = inline is null
-                    ? overrides with { EnforceEager = false }
+                    ? overrides with { EnforceEager = EagerMode.False }
                     : throw new SettingsException($"{flag} takes no value; use {SettingName.EnforceEager.Flag}={inline} instead");
             else if (ValueFlags.TryGetValue(flag, out var valueFlag))
                 overrides = valueFlag.Apply(overrides, inline ?? NextValue(args, ref i, valueFlag.Name));

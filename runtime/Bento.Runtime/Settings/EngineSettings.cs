@@ -10,8 +10,9 @@ namespace Bento.Runtime.Settings;
 /// </summary>
 public sealed class EngineSettings
 {
-    /// <summary>True disables CUDA graphs: slower decoding, but 1-3 GiB of GPU memory back.</summary>
-    public required Setting<bool> EnforceEager { get; init; }
+    /// <summary>True disables CUDA graphs: slower decoding, but 1-3 GiB of GPU memory back; auto lets the memory
+    /// planner decide.</summary>
+    public required Setting<EagerMode> EnforceEager { get; init; }
     /// <summary>The variable that overrides <see cref="EnforceEager"/> for this bento (the bento may choose it).</summary>
     public required string EnforceEagerEnv { get; init; }
     /// <summary>False when the bento's builder locked <see cref="EnforceEager"/> (manifest <c>overridable: false</c>).</summary>
@@ -71,7 +72,9 @@ public sealed class EngineSettings
     /// </summary>
     public JsonObject ToHealthJson()
     {
-        var enforceEager = Entry(SettingName.EnforceEager, EnforceEager, EnforceEager.Value, EnforceEagerEnv);
+        // true/false stay JSON booleans (what clients of /health read); auto is the string "auto".
+        JsonNode eagerValue = EnforceEager.Value == EagerMode.Auto ? EagerModes.AutoWord : EnforceEager.Value == EagerMode.True;
+        var enforceEager = Entry(SettingName.EnforceEager, EnforceEager, eagerValue, EnforceEagerEnv);
         enforceEager["overridable"] = EnforceEagerOverridable;
         var apiKey = new JsonObject { ["set"] = ApiKey.Value is not null };
         AddSource(apiKey, SettingName.ApiKey, ApiKey, SettingName.ApiKey.Env);

@@ -13,6 +13,10 @@ public static class SettingValueParser
     public static bool ParseBool(string label, string text) =>
         BoolSetting.TryParse(text) ?? throw new SettingsException($"{label}='{text}' is not a boolean; {SettingName.EnforceEager.Accepts}");
 
+    /// <summary>enforce_eager's value: a boolean spelling or auto.</summary>
+    public static EagerMode ParseEagerMode(string label, string text) =>
+        EagerModes.TryParse(text) ?? throw new SettingsException($"{label}='{text}' is not true, false or auto; {SettingName.EnforceEager.Accepts}");
+
     /// <param name="accepts">What is accepted, e.g. "use a whole number from 1 to 65535".</param>
     public static int ParseInt(string label, string text, string accepts)
     {

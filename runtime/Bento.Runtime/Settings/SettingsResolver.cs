@@ -91,28 +91,33 @@ public static class SettingsResolver
         };
     }
 
-    private static Setting<bool> ResolveEnforceEager(
+    private static Setting<EagerMode> ResolveEnforceEager(
         ManifestEnforceEager? bento, string envName, IReadOnlyDictionary<string, string> environment, CliOverrides cli, List<string> notes)
     {
         var setting = bento is null
-            ? new Setting<bool>(EngineDefaults.EnforceEager, SettingSource.Default)
-            : new Setting<bool>(bento.Value, SettingSource.Bento);
+            ? new Setting<EagerMode>(EngineDefaults.EnforceEager, SettingSource.Default)
+            : new Setting<EagerMode>(bento.Value, SettingSource.Bento);
         var locked = bento is { Overridable: false };
 
         if (Read(environment, envName) is { } text)
         {
-            var value = SettingValueParser.ParseBool(envName, text);
-            if (!locked) setting = new Setting<bool>(value, SettingSource.Env, envName);
+            var value = SettingValueParser.ParseEagerMode(envName, text);
+            if (!locked) setting = new Setting<EagerMode>(value, SettingSource.Env, envName);
             else if (value != setting.Value) throw LockConflict($"{envName}={text}", setting.Value, "unset the variable");
-            else notes.Add($"{envName}={text} matches enforce_eager={Bool(setting.Value)}, which this bento's builder locked (overridable: false); it has nothing to override");
+            else notes.Add($"{envName}={text} matches enforce_eager={setting.Value.ToWireName()}, which this bento's builder locked (overridable: false); it has nothing to override");
         }
 
         if (cli.EnforceEager is { } flagValue)
         {
-            var flag = flagValue ? SettingName.EnforceEager.Flag : SettingName.NoEnforceEagerFlag;
-            if (!locked) setting = new Setting<bool>(flagValue, SettingSource.Cli, flag);
+            var flag = flagValue switch
+            {
+                EagerMode.True => SettingName.EnforceEager.Flag,
+                EagerMode.False => SettingName.NoEnforceEagerFlag,
+                _ => $"{SettingName.EnforceEager.Flag}={EagerModes.AutoWord}",
+            };
+            if (!locked) setting = new Setting<EagerMode>(flagValue, SettingSource.Cli, flag);
             else if (flagValue != setting.Value) throw LockConflict(flag, setting.Value, "drop the flag");
-            else notes.Add($"{flag} matches enforce_eager={Bool(setting.Value)}, which this bento's builder locked (overridable: false); it has nothing to override");
+            else notes.Add($"{flag} matches enforce_eager={setting.Value.ToWireName()}, which this bento's builder locked (overridable: false); it has nothing to override");
         }
 
         if (envName != SettingName.EnforceEager.Env && Read(environment, SettingName.EnforceEager.Env) is not null)
@@ -121,8 +126,8 @@ public static class SettingsResolver
         return setting;
     }
 
-    private static SettingsException LockConflict(string attempt, bool locked, string remedy) =>
-        new($"{attempt} conflicts with this bento: enforce_eager is locked to {Bool(locked)} by its builder (overridable: false); " +
+    private static SettingsException LockConflict(string attempt, EagerMode locked, string remedy) =>
+        new($"{attempt} conflicts with this bento: enforce_eager is locked to {locked.ToWireName()} by its builder (overridable: false); " +
             $"{remedy} or rebuild the bento with overridable: true");
 
     private static Setting<int?> ResolveMaxModelLen(BentoManifest? manifest, IReadOnlyDictionary<string, string> environment, CliOverrides cli)
@@ -244,5 +249,4 @@ public static class SettingsResolver
 
     private static string Show<T>(T value) where T : struct, IFormattable => value.ToString(null, CultureInfo.InvariantCulture);
 
-    private static string Bool(bool value) => value ? "true" : "false";
 }
