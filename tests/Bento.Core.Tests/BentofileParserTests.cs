@@ -1,3 +1,4 @@
+using Bento.Core.Serving;
 using Bento.Core.Spec;
 
 namespace Bento.Core.Tests;
@@ -44,7 +45,7 @@ public class BentofileParserTests : IDisposable
         Assert.Equal(["secret.txt"], spec.Exclude);
         Assert.Equal(new EnvVar("HF_HOME", "/cache"), Assert.Single(spec.Envs));
         Assert.Equal(_dir.Combine("weights"), spec.ModelDirectory);
-        Assert.Equal(new EnforceEagerSpec(true, false, "MY_EAGER"), spec.Runtime.EnforceEager);
+        Assert.Equal(new EnforceEagerSpec(EagerMode.True, false, "MY_EAGER"), spec.Runtime.EnforceEager);
         Assert.Equal(256, spec.Runtime.MaxModelLen);
         Assert.Equal(4, spec.Runtime.MaxNumSeqs);
         Assert.Equal("bfloat16", spec.Runtime.Dtype);
@@ -58,8 +59,15 @@ public class BentofileParserTests : IDisposable
     public void Short_form_enforce_eager_keeps_overridable_default_and_env_name()
     {
         var spec = Parse("name: m\nruntime:\n  enforce_eager: true\n");
-        Assert.Equal(new EnforceEagerSpec(true, true, "BENTO_ENFORCE_EAGER"), spec.Runtime.EnforceEager);
+        Assert.Equal(new EnforceEagerSpec(EagerMode.True, true, "BENTO_ENFORCE_EAGER"), spec.Runtime.EnforceEager);
     }
+
+    [Theory]
+    [InlineData("name: m\nruntime:\n  enforce_eager: auto\n", true)]
+    [InlineData("name: m\nruntime:\n  enforce_eager: AUTO\n", true)]
+    [InlineData("name: m\nruntime:\n  enforce_eager: {value: auto, overridable: false}\n", false)]
+    public void Enforce_eager_auto_is_its_third_value(string yaml, bool overridable) =>
+        Assert.Equal(new EnforceEagerSpec(EagerMode.Auto, overridable, "BENTO_ENFORCE_EAGER"), Parse(yaml).Runtime.EnforceEager);
 
     [Fact]
     public void Defaults_apply_when_keys_are_absent()
@@ -92,7 +100,7 @@ public class BentofileParserTests : IDisposable
     public void Wrong_boolean_names_line_column_key_and_expectation()
     {
         var e = Fails("name: m\nruntime:\n  enforce_eager: maybe\n");
-        Assert.Contains("bentofile.yaml:3:18: runtime.enforce_eager: expected true or false, got 'maybe'", e.Message);
+        Assert.Contains("bentofile.yaml:3:18: runtime.enforce_eager: expected true, false or auto, got 'maybe'", e.Message);
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public sealed record EagerRunnerOptions
     /// full read at start-up; can speed up decode a little (see Model/README.md).</summary>
     public bool CopyWeights { get; init; }
 
-    /// <summary>False forces LibTorch's matrix multiplies for decode too (for comparison).</summary>
+    /// <summary>False forces LibTorch's matrix multiplies and attention for decode too (for comparison).</summary>
     public bool ManagedDecodeKernel { get; init; } = true;
 }
 
@@ -92,7 +92,7 @@ public sealed class EagerModelRunner : IModelRunner
             if (_device.type != DeviceType.CPU) _model.to(_device);
             _model.eval();
             _model.Rope(MaxSequenceLength);
-            _cache = new KvCache(config, KvBlocks, dtype, _device);
+            _cache = new KvCache(config, KvBlocks, dtype, _device, options.ManagedDecodeKernel);
         }
         _projector = new Projector(options.ManagedDecodeKernel && _device.type == DeviceType.CPU ? _threads : 0);
         var weightBytes = _model.parameters().Sum(p => p.NumberOfElements * p.ElementSize);

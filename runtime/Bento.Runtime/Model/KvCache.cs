@@ -23,7 +23,8 @@ public sealed class KvCache : IDisposable
 
     private readonly Tensor[] _keys, _values;
 
-    public KvCache(ModelConfig config, int blocks, ScalarType dtype, Device? device = null)
+    /// <param name="managedKernels">False: LibTorch ops even where the managed loops apply (for comparison).</param>
+    public KvCache(ModelConfig config, int blocks, ScalarType dtype, Device? device = null, bool managedKernels = true)
     {
         if (blocks <= 0) throw new ArgumentException("the KV cache needs at least one block", nameof(blocks));
         Blocks = blocks;
@@ -35,7 +36,7 @@ public sealed class KvCache : IDisposable
         _values = Enumerable.Range(0, config.NumHiddenLayers).Select(_ => zeros(shape, dtype, Device)).ToArray();
         Bytes = 2L * config.NumHiddenLayers * shape.Aggregate(1L, (a, b) => a * b) * _keys[0].ElementSize;
         // The managed kernels read and write raw float32 host memory.
-        IsManaged = dtype == ScalarType.Float32 && Device.type == TorchSharp.DeviceType.CPU;
+        IsManaged = managedKernels && dtype == ScalarType.Float32 && Device.type == TorchSharp.DeviceType.CPU;
     }
 
     /// <summary>Usable blocks: ids 0 .. Blocks - 1.</summary>

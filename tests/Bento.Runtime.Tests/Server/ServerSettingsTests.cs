@@ -24,7 +24,7 @@ public class ServerSettingsTests
     public async Task Cli_flag_beats_the_environment()
     {
         await using var server = await RunningServer.StartAsync(
-            new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "true" }, CliOverrides.None with { EnforceEager = false });
+            new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "true" }, CliOverrides.None with { EnforceEager = EagerMode.False });
         var health = JsonNode.Parse(await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health")))!;
         Assert.False(health["engine"]!["enforce_eager"]!["value"]!.GetValue<bool>());
         Assert.Equal("cli", health["engine"]!["enforce_eager"]!["source"]!.GetValue<string>());

@@ -15,7 +15,7 @@ public sealed class BooleanSpellingTests
     public void TrueSpellings(string text)
     {
         var settings = Resolve(Manifest(enforceEager: false), Env(("BENTO_ENFORCE_EAGER", text)));
-        Assert.True(settings.EnforceEager.Value);
+        Assert.Equal(EagerMode.True, settings.EnforceEager.Value);
         Assert.Equal(SettingSource.Env, settings.EnforceEager.Source);
     }
 
@@ -28,7 +28,7 @@ public sealed class BooleanSpellingTests
     public void FalseSpellings(string text)
     {
         var settings = Resolve(Manifest(enforceEager: true), Env(("BENTO_ENFORCE_EAGER", text)));
-        Assert.False(settings.EnforceEager.Value);
+        Assert.Equal(EagerMode.False, settings.EnforceEager.Value);
         Assert.Equal(SettingSource.Env, settings.EnforceEager.Source);
     }
 
@@ -70,7 +70,7 @@ public sealed class BooleanSpellingTests
     public void ABadVariableStopsStartUpEvenWhenAFlagWouldOverrideIt()
     {
         // A broken deployment value is reported now rather than when the flag that hides it goes away.
-        var message = Fails(Manifest(), Env(("BENTO_ENFORCE_EAGER", "maybe")), new CliOverrides(EnforceEager: true));
+        var message = Fails(Manifest(), Env(("BENTO_ENFORCE_EAGER", "maybe")), new CliOverrides(EnforceEager: EagerMode.True));
         Assert.StartsWith("BENTO_ENFORCE_EAGER='maybe' is not a boolean", message);
     }
 

@@ -43,13 +43,13 @@ public sealed class CliOverridesParserTests
     }
 
     [Fact]
-    public void NoEnforceEager() => Assert.False(Parse("--no-enforce-eager").EnforceEager);
+    public void NoEnforceEager() => Assert.Equal(EagerMode.False, Parse("--no-enforce-eager").EnforceEager);
 
     [Fact]
     public void TheLastOfRepeatedFlagsWins()
     {
-        Assert.False(Parse("--enforce-eager", "--no-enforce-eager").EnforceEager);
-        Assert.True(Parse("--no-enforce-eager", "--enforce-eager").EnforceEager);
+        Assert.Equal(EagerMode.False, Parse("--enforce-eager", "--no-enforce-eager").EnforceEager);
+        Assert.Equal(EagerMode.True, Parse("--no-enforce-eager", "--enforce-eager").EnforceEager);
         Assert.Equal(2, Parse("--port", "1", "--port", "2").Port);
     }
 

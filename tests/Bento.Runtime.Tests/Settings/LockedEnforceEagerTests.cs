@@ -13,7 +13,7 @@ public sealed class LockedEnforceEagerTests
     public void NothingSetGivesTheLockedValueFromTheBento()
     {
         var settings = Resolve(Manifest(enforceEager: true, overridable: false));
-        Assert.Equal(new Setting<bool>(true, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.True, SettingSource.Bento), settings.EnforceEager);
         Assert.False(settings.EnforceEagerOverridable);
         Assert.Empty(settings.Notes);
     }
@@ -51,17 +51,17 @@ public sealed class LockedEnforceEagerTests
         Assert.Equal(
             "--no-enforce-eager conflicts with this bento: enforce_eager is locked to true by its builder (overridable: false); " +
             "drop the flag or rebuild the bento with overridable: true",
-            Fails(Manifest(enforceEager: true, overridable: false), cli: new CliOverrides(EnforceEager: false)));
+            Fails(Manifest(enforceEager: true, overridable: false), cli: new CliOverrides(EnforceEager: EagerMode.False)));
         Assert.Equal(
             "--enforce-eager conflicts with this bento: enforce_eager is locked to false by its builder (overridable: false); " +
             "drop the flag or rebuild the bento with overridable: true",
-            Fails(Manifest(enforceEager: false, overridable: false), cli: new CliOverrides(EnforceEager: true)));
+            Fails(Manifest(enforceEager: false, overridable: false), cli: new CliOverrides(EnforceEager: EagerMode.True)));
     }
 
     [Fact]
     public void AFlagThatTriesToChangeItStopsStartUpEvenWhenTheVariableAgrees()
     {
-        var message = Fails(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", "true")), new CliOverrides(EnforceEager: false));
+        var message = Fails(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", "true")), new CliOverrides(EnforceEager: EagerMode.False));
         Assert.StartsWith("--no-enforce-eager conflicts with this bento", message);
     }
 
@@ -74,7 +74,7 @@ public sealed class LockedEnforceEagerTests
     public void AVariableEqualToTheLockedValueIsAcceptedAndNoted(bool locked, string text)
     {
         var settings = Resolve(Manifest(enforceEager: locked, overridable: false), Env(("BENTO_ENFORCE_EAGER", text)));
-        Assert.Equal(new Setting<bool>(locked, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerModes.FromBool(locked), SettingSource.Bento), settings.EnforceEager);
         var note = Assert.Single(settings.Notes);
         Assert.Equal(
             $"BENTO_ENFORCE_EAGER={text} matches enforce_eager={(locked ? "true" : "false")}, which this bento's builder locked (overridable: false); it has nothing to override",
@@ -86,8 +86,8 @@ public sealed class LockedEnforceEagerTests
     [InlineData(false, "--no-enforce-eager")]
     public void AFlagEqualToTheLockedValueIsAcceptedAndNoted(bool locked, string flag)
     {
-        var settings = Resolve(Manifest(enforceEager: locked, overridable: false), cli: new CliOverrides(EnforceEager: locked));
-        Assert.Equal(new Setting<bool>(locked, SettingSource.Bento), settings.EnforceEager);
+        var settings = Resolve(Manifest(enforceEager: locked, overridable: false), cli: new CliOverrides(EnforceEager: EagerModes.FromBool(locked)));
+        Assert.Equal(new Setting<EagerMode>(EagerModes.FromBool(locked), SettingSource.Bento), settings.EnforceEager);
         Assert.StartsWith($"{flag} matches enforce_eager=", Assert.Single(settings.Notes));
     }
 
@@ -95,7 +95,7 @@ public sealed class LockedEnforceEagerTests
     public void AnEmptyVariableDoesNotConflict()
     {
         var settings = Resolve(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", " ")));
-        Assert.Equal(new Setting<bool>(true, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.True, SettingSource.Bento), settings.EnforceEager);
         Assert.Empty(settings.Notes);
     }
 

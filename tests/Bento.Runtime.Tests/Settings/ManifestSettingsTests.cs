@@ -44,7 +44,7 @@ public sealed class ManifestSettingsTests
     public void AManifestThatOmitsFieldsFallsBackSensibly()
     {
         var settings = Resolve(FromYaml("  dtype: auto"));
-        Assert.Equal(new Setting<bool>(false, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.False, SettingSource.Bento), settings.EnforceEager);
         Assert.True(settings.EnforceEagerOverridable);
         Assert.Equal("BENTO_ENFORCE_EAGER", settings.EnforceEagerEnv);
         Assert.Equal(new Setting<int?>(null, SettingSource.Default), settings.MaxModelLen);
