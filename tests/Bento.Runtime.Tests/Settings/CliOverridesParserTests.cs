@@ -23,7 +23,7 @@ public sealed class CliOverridesParserTests
     {
         var overrides = Parse("--enforce-eager", "--max-model-len", "512", "--max-num-seqs", "8", "--dtype", "half",
             "--gpu-memory-utilization", "0.5", "--port", "8080", "--host", "::", "--api-key", "k");
-        Assert.Equal(new CliOverrides(true, 512, 8, "half", 0.5, 8080, "::", "k"), overrides);
+        Assert.Equal(new CliOverrides(EagerMode.True, 512, 8, "half", 0.5, 8080, "::", "k"), overrides);
     }
 
     [Fact]
@@ -31,8 +31,13 @@ public sealed class CliOverridesParserTests
     {
         var overrides = Parse("--enforce-eager=off", "--max-model-len=512", "--max-num-seqs=8", "--dtype=bf16",
             "--gpu-memory-utilization=0.5", "--port=8080", "--host=127.0.0.1", "--api-key=a=b");
-        Assert.Equal(new CliOverrides(false, 512, 8, "bf16", 0.5, 8080, "127.0.0.1", "a=b"), overrides);
+        Assert.Equal(new CliOverrides(EagerMode.False, 512, 8, "bf16", 0.5, 8080, "127.0.0.1", "a=b"), overrides);
     }
+
+    [Theory]
+    [InlineData("--enforce-eager=auto")]
+    [InlineData("--enforce-eager=AUTO")]
+    public void EnforceEagerTakesAuto(string flag) => Assert.Equal(EagerMode.Auto, Parse(flag).EnforceEager);
 
     [Fact]
     public void KeyFileAndShutdownTimeout()
@@ -88,7 +93,7 @@ public sealed class CliOverridesParserTests
         Assert.Equal("--max-model-len='4k' is not an integer; use a whole number of at least 1", Fails("--max-model-len", "4k"));
         Assert.Equal("--gpu-memory-utilization='0,9' is not a number; use a number greater than 0 and at most 1, e.g. 0.9",
             Fails("--gpu-memory-utilization", "0,9"));
-        Assert.Equal("--enforce-eager='maybe' is not a boolean; use true/false, 1/0, yes/no or on/off", Fails("--enforce-eager=maybe"));
+        Assert.Equal("--enforce-eager='maybe' is not true, false or auto; use true/false, 1/0, yes/no, on/off or auto", Fails("--enforce-eager=maybe"));
         Assert.Equal("--no-enforce-eager takes no value; use --enforce-eager=true instead", Fails("--no-enforce-eager=true"));
     }
 

@@ -42,7 +42,7 @@ public sealed class DescribeTests
     [Fact]
     public void FlagSourcesNameTheFlag()
     {
-        var settings = Resolve(Manifest(), NoEnv, new CliOverrides(true, 100, 2, "bf16", 0.8, 9000, "::", "k", ShutdownTimeout: 0));
+        var settings = Resolve(Manifest(), NoEnv, new CliOverrides(EagerMode.True, 100, 2, "bf16", 0.8, 9000, "::", "k", ShutdownTimeout: 0));
         Assert.Equal(
             "settings: enforce_eager=true (cli --enforce-eager) max_model_len=100 (cli --max-model-len) max_num_seqs=2 (cli --max-num-seqs) " +
             "dtype=bfloat16 (cli --dtype) gpu_memory_utilization=0.8 (cli --gpu-memory-utilization) host=:: (cli --host) " +

@@ -114,4 +114,22 @@ public sealed class EnforceEagerPrecedenceTests
         var settings = Resolve(Manifest(enforceEager: false), Env(("ENFORCE_EAGER", "true"), ("bento_enforce_eager", "true"), ("VLLM_ENFORCE_EAGER", "1")));
         Assert.Equal(new Setting<EagerMode>(EagerMode.False, SettingSource.Bento), settings.EnforceEager);
     }
+
+    [Fact]
+    public void AutoIsAValueOfEveryLayer()
+    {
+        Assert.Equal(new Setting<EagerMode>(EagerMode.Auto, SettingSource.Bento), Resolve(Manifest(eagerMode: EagerMode.Auto)).EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.Auto, SettingSource.Env, "BENTO_ENFORCE_EAGER"),
+            Resolve(Manifest(enforceEager: true), Env(("BENTO_ENFORCE_EAGER", " Auto "))).EnforceEager);
+        var fromFlag = Resolve(Manifest(), Env(("BENTO_ENFORCE_EAGER", "1")), new CliOverrides(EnforceEager: EagerMode.Auto));
+        Assert.Equal(new Setting<EagerMode>(EagerMode.Auto, SettingSource.Cli, "--enforce-eager=auto"), fromFlag.EnforceEager);
+        Assert.Contains("enforce_eager=auto (cli --enforce-eager=auto)", fromFlag.Describe());
+        var health = fromFlag.ToHealthJson()["enforce_eager"]!;
+        Assert.Equal("auto", health["value"]!.GetValue<string>());
+        Assert.Equal("--enforce-eager=auto", health["flag"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void ALockedAutoRefusesABooleanOverride() =>
+        Assert.Contains("enforce_eager is locked to auto", Fails(Manifest(eagerMode: EagerMode.Auto, overridable: false), Env(("BENTO_ENFORCE_EAGER", "true"))));
 }

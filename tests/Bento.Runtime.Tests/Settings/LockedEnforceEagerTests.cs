@@ -103,7 +103,7 @@ public sealed class LockedEnforceEagerTests
     public void AnUnparsableVariableIsReportedAsSuchNotAsAConflict()
     {
         Assert.Equal(
-            "BENTO_ENFORCE_EAGER='maybe' is not a boolean; use true/false, 1/0, yes/no or on/off",
+            "BENTO_ENFORCE_EAGER='maybe' is not true, false or auto; use true/false, 1/0, yes/no, on/off or auto",
             Fails(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", "maybe"))));
     }
 
