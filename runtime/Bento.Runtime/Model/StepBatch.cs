@@ -21,7 +21,7 @@ public sealed class StepBatch : IDisposable
     /// <summary>One sequence's rows: <paramref name="Index"/> is its place in the caller's batch.</summary>
     public sealed record Sequence(int Index, int[] Blocks, int Position, int Length, int Row);
 
-    private readonly List<IDisposable> _owned = [];
+    private readonly List<Tensor> _owned = [];
     private readonly Device _device;
     private readonly int _groups;
     private readonly Dictionary<int, Tensor> _decodeMasks = [];
@@ -185,8 +185,11 @@ public sealed class StepBatch : IDisposable
     public static (int First, int Last) KeyRange(int position, int window) =>
         (window > 0 ? Math.Max(0, position - window + 1) : 0, position);
 
-    private T Own<T>(T t) where T : IDisposable
+    /// <summary>Keeps <paramref name="t"/> until the batch is disposed. Tensors built on demand are created inside a
+    /// layer's dispose scope and must outlive it: they leave every scope and belong to the batch alone.</summary>
+    private Tensor Own(Tensor t)
     {
+        t.DetachFromDisposeScope();
         _owned.Add(t);
         return t;
     }

@@ -135,11 +135,16 @@ public sealed class PagedKvCacheTests
         using var cache = new KvCache(config, blocks, ScalarType.Float32);
         using var gathered = new KvCache(config, blocks, ScalarType.Float32, managedKernels: false);
         var rng = new Random(5);
-        var keys = cache.Keys(0).data<float>();
-        var values = cache.Values(0).data<float>();
-        for (var i = 0; i < keys.Count; i++) { keys[i] = (float)rng.NextDouble() - 0.5f; values[i] = (float)rng.NextDouble() - 0.5f; }
-        gathered.Keys(0).copy_(cache.Keys(0));
-        gathered.Values(0).copy_(cache.Values(0));
+        var keys = new float[cache.Keys(0).NumberOfElements];
+        var values = new float[keys.Length];
+        for (var i = 0; i < keys.Length; i++) { keys[i] = (float)rng.NextDouble() - 0.5f; values[i] = (float)rng.NextDouble() - 0.5f; }
+        foreach (var c in new[] { cache, gathered })
+        {
+            using var k = tensor(keys, cache.Keys(0).shape);
+            using var v = tensor(values, cache.Keys(0).shape);
+            c.Keys(0).copy_(k);
+            c.Values(0).copy_(v);
+        }
 
         int[][] tables = [[4, 1, 3], [2], [0, 5]];
         long[] positions = [37, 9, 20];
