@@ -66,7 +66,11 @@ public class ServerSettingsTests
         Assert.Equal(96, plan["kv_blocks"]!.GetValue<int>());
         Assert.Equal(3, plan["sequences"]!.GetValue<int>());
         Assert.Equal(8, plan["max_num_seqs"]!.GetValue<int>());
-        Assert.Equal(3L << 20, engine["kv_cache_bytes"]!.GetValue<long>());
+        Assert.Equal(3L << 20, plan["kv_cache_bytes"]!.GetValue<long>());
+        // The runner holds the plan's 96 blocks plus its scratch block (where padded rows of a graph bucket write).
+        Assert.Equal((3L << 20) + 16 * 2048, engine["kv_cache_bytes"]!.GetValue<long>());
+        Assert.Equal(96, engine["kv_cache"]!["blocks"]!.GetValue<int>());
+        Assert.Equal(96 * 16, engine["kv_cache"]!["tokens"]!.GetValue<long>());
         Assert.Equal("cpu", plan["device"]!["kind"]!.GetValue<string>());
         Assert.True(plan["weight_bytes"]!.GetValue<long>() > 0);
     }
