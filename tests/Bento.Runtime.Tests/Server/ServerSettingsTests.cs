@@ -30,6 +30,21 @@ public class ServerSettingsTests
         Assert.Equal("cli", health["engine"]!["enforce_eager"]!["source"]!.GetValue<string>());
     }
 
+    /// <summary>enforce_eager auto from the deployment: resolved and reported as auto, and on a CPU /health says graphs
+    /// do not apply whatever the value, with the planner's reason.</summary>
+    [Fact]
+    public async Task Enforce_eager_auto_is_reported_and_a_cpu_says_graphs_do_not_apply()
+    {
+        await using var server = await RunningServer.StartAsync(new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "auto" });
+        var engine = JsonNode.Parse(await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health")))!["engine"]!;
+        Assert.Equal("auto", engine["enforce_eager"]!["value"]!.GetValue<string>());
+        Assert.Equal("env", engine["enforce_eager"]!["source"]!.GetValue<string>());
+        Assert.False(engine["cuda_graphs"]!["enabled"]!.GetValue<bool>());
+        Assert.Equal("unavailable on CPU: a CPU has no CUDA graphs (enforce_eager auto has no effect here)", engine["cuda_graphs"]!["state"]!.GetValue<string>());
+        Assert.False(engine["memory_plan"]!["cuda_graphs_enabled"]!.GetValue<bool>());
+        Assert.Contains("a CPU has no CUDA graphs", engine["memory_plan"]!["cuda_graph_decision"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task Api_key_is_required_on_v1_only()
     {
@@ -53,7 +68,8 @@ public class ServerSettingsTests
         Assert.Equal(HttpStatusCode.OK, (await server.Http.SendAsync(request)).StatusCode);
     }
 
-    /// <summary>The memory plan sizes the engine: a KV budget of 3 full sequences serves 3 at once, whatever max_num_seqs says.</summary>
+    /// <summary>The memory plan sizes the KV cache: 3 MiB are 96 blocks, 3 full-length sequences; max_num_seqs still
+    /// bounds how many shorter ones run together.</summary>
     [Fact]
     public async Task Kv_cache_memory_sizes_the_engine_from_the_memory_plan()
     {
