@@ -219,6 +219,11 @@ public class BentoFitTests : StoreTestBase
         Assert.Equal("cuda", gpu.Device.Kind);
         Assert.Equal([4, 2, 1], gpu.GraphCaptures.Select(c => c.BatchSize));
 
+        var auto = BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Gpu = "l4-24gb", EnforceEager = EagerMode.Auto });
+        Assert.True(auto.CudaGraphs);                                  // a tiny model leaves the pool plenty of room
+        Assert.Contains("enforce_eager auto", auto.GraphDecision);
+        Assert.Empty(BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Gpu = "l4-24gb", EnforceEager = EagerMode.True }).GraphCaptures);
+
         Assert.Contains("not known", Assert.Throws<UsageException>(() => BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Gpu = "tpu" })).Message);
         Assert.Contains("out of range", Assert.Throws<UsageException>(() => BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { MaxModelLen = 1 << 30 })).Message);
     }
