@@ -71,6 +71,8 @@ public sealed class LlmEngine : IDisposable
     public ChannelReader<GenerationEvent> Submit(GenerationRequest request, CancellationToken cancellation)
     {
         if (_fault is not null) throw new EngineOverloadedException($"the engine has stopped: {_fault.Message}");
+        // Every step computes at least the last prompt token (its logits give the first output): nothing to compute is no request.
+        if (request.PromptTokens.Count == 0) throw new InvalidRequestException("the prompt is empty; give at least one token", "prompt");
         request.Sampling.Validate(request.PromptTokens.Count, _options.MaxModelLen);
         if (request.PromptTokens.Any(t => t < 0 || t >= _runner.VocabSize))
             throw new InvalidRequestException($"prompt token ids must be between 0 and {_runner.VocabSize - 1}", "prompt");

@@ -49,8 +49,6 @@ internal sealed class Sequence
 
     /// <summary>Tokens still to compute before the next token can be sampled (1 while decoding).</summary>
     public int Remaining => Tokens.Count - Computed;
-    /// <summary>Whether the whole prompt has been in the cache at least once (decoding, or being recomputed).</summary>
-    public bool PrefillDone => Generated.Count > 0;
 
     /// <summary>The prompt and the generated list seen as one list, without copying.</summary>
     private sealed class TokenList(IReadOnlyList<int> prompt, List<int> generated) : IReadOnlyList<int>

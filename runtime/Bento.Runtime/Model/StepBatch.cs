@@ -88,19 +88,16 @@ public sealed class StepBatch : IDisposable
         if (DecodeRows > 0)
         {
             var columns = shape?.BlockColumns ?? DecodeBlockTables.Zip(positions).Max(x => (int)x.Second / B + 1);
-            var scratch = shape?.ScratchBlock ?? 0;
-            var table = new long[DecodeRows * columns];
             for (var d = 0; d < DecodeRows; d++)
-            {
-                var used = (int)positions[d] / B + 1;
-                if (used > columns) throw new ArgumentException($"decode row {d} needs {used} blocks, more than the {columns} of the shape");
-                for (var c = 0; c < columns; c++)
-                    table[d * columns + c] = c < used ? DecodeBlockTables[d][c] : scratch;
-            }
+                if ((int)positions[d] / B + 1 > columns)
+                    throw new ArgumentException($"decode row {d} needs {(int)positions[d] / B + 1} blocks, more than the {columns} of the shape");
             DecodeBlockColumns = columns;
-            DecodeBlockTable = Own(tensor(table, [DecodeRows, columns], ScalarType.Int64, _device));
+            _padBlock = shape?.ScratchBlock ?? 0;
         }
     }
+
+    private readonly int _padBlock;
+    private Tensor? _decodeBlockTable;
 
     public IReadOnlyList<Sequence> Sequences { get; }
     /// <summary>Token rows, padding included.</summary>
@@ -121,8 +118,25 @@ public sealed class StepBatch : IDisposable
     /// <summary>Per decode row (padding included): its block table.</summary>
     public IReadOnlyList<int[]> DecodeBlockTables { get; }
     /// <summary>[DecodeRows, DecodeBlockColumns] int64: the decode rows' block tables, padded (with the scratch
-    /// block, or block 0, whose keys the mask hides).</summary>
-    public Tensor? DecodeBlockTable { get; }
+    /// block, or block 0, whose keys the mask hides); null without decode rows. Built on first use: the managed decode
+    /// attention reads <see cref="DecodeBlockTables"/> instead.</summary>
+    public Tensor? DecodeBlockTable
+    {
+        get
+        {
+            if (DecodeRows == 0 || _decodeBlockTable is not null) return _decodeBlockTable;
+            const int B = KvCache.BlockSize;
+            var columns = DecodeBlockColumns;
+            var table = new long[DecodeRows * columns];
+            for (var d = 0; d < DecodeRows; d++)
+            {
+                var used = (int)PositionValues[d] / B + 1;
+                for (var c = 0; c < columns; c++)
+                    table[d * columns + c] = c < used ? DecodeBlockTables[d][c] : _padBlock;
+            }
+            return _decodeBlockTable = Own(tensor(table, [DecodeRows, columns], ScalarType.Int64, _device));
+        }
+    }
     public int DecodeBlockColumns { get; }
 
     /// <summary>Per row, the block its key and value go to (for LibTorch's index_put_).</summary>

@@ -205,4 +205,12 @@ public sealed class PagedSchedulerTests
         await WaitIdleAsync(engine);
         Assert.Equal(0, engine.Stats.Waiting);
     }
+
+    [Fact]
+    public void An_empty_prompt_is_refused_up_front_and_the_engine_lives()
+    {
+        using var engine = new LlmEngine(new ScriptedRunner(), Tokenizer, new EngineOptions());
+        Assert.Equal("prompt", Assert.Throws<InvalidRequestException>(() => engine.Submit(new GenerationRequest("e", [], Greedy(3)), default)).Param);
+        Assert.Null(engine.Fault);
+    }
 }
