@@ -35,6 +35,23 @@ public static class EagerModes
     };
 }
 
+/// <summary>enforce_eager's kind in the settings table: a boolean in <see cref="BoolSetting"/>'s spellings, or auto.</summary>
+public sealed class EagerModeKind : SettingKind<EagerMode>
+{
+    public override string Accepts => EagerModes.Accepts;
+    public override string TypeName => "boolean or auto";
+
+    public override bool TryParse(string text, out EagerMode value, out string reason)
+    {
+        reason = "is not true, false or auto";
+        var parsed = EagerModes.TryParse(text);
+        value = parsed ?? EagerMode.False;
+        return parsed is not null;
+    }
+
+    public override string Format(EagerMode value) => value.ToWireName();
+}
+
 /// <summary>
 /// JSON (and so bento.yaml) form of <see cref="EagerMode"/>: the booleans stay JSON booleans, as every bento written
 /// before auto existed has them (its canonical JSON, hence its version, is unchanged); auto is the string "auto".

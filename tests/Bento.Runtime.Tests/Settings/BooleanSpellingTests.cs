@@ -70,7 +70,7 @@ public sealed class BooleanSpellingTests
     public void ABadVariableStopsStartUpEvenWhenAFlagWouldOverrideIt()
     {
         // A broken deployment value is reported now rather than when the flag that hides it goes away.
-        var message = Fails(Manifest(), Env(("BENTO_ENFORCE_EAGER", "maybe")), new CliOverrides(EnforceEager: EagerMode.True));
+        var message = Fails(Manifest(), Env(("BENTO_ENFORCE_EAGER", "maybe")), CliOverrides.None.With(SettingName.EnforceEager, EagerMode.True));
         Assert.StartsWith("BENTO_ENFORCE_EAGER='maybe' is not true, false or auto", message);
     }
 

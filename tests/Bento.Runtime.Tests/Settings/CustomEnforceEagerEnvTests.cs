@@ -57,7 +57,7 @@ public sealed class CustomEnforceEagerEnvTests
     [Fact]
     public void TheFlagStillBeatsTheChosenVariable()
     {
-        var settings = Resolve(Manifest(env: "MY_EAGER"), Env(("MY_EAGER", "true")), new CliOverrides(EnforceEager: EagerMode.False));
+        var settings = Resolve(Manifest(env: "MY_EAGER"), Env(("MY_EAGER", "true")), CliOverrides.None.With(SettingName.EnforceEager, EagerMode.False));
         Assert.Equal(new Setting<EagerMode>(EagerMode.False, SettingSource.Cli, "--no-enforce-eager"), settings.EnforceEager);
     }
 

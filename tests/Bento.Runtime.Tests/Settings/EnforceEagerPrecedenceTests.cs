@@ -25,7 +25,7 @@ public sealed class EnforceEagerPrecedenceTests
         var settings = Resolve(
             bento is null ? null : Manifest(enforceEager: bento.Value),
             env is null ? NoEnv : Env(("BENTO_ENFORCE_EAGER", env.Value ? "true" : "false")),
-            new CliOverrides(EnforceEager: cli is null ? null : EagerModes.FromBool(cli.Value)));
+            cli is null ? CliOverrides.None : CliOverrides.None.With(SettingName.EnforceEager, EagerModes.FromBool(cli.Value)));
 
         var (value, source, origin) = (cli, env, bento) switch
         {
@@ -71,14 +71,14 @@ public sealed class EnforceEagerPrecedenceTests
     [Fact]
     public void TheFlagBeatsTheEnvironment()
     {
-        var settings = Resolve(Manifest(enforceEager: false), Env(("BENTO_ENFORCE_EAGER", "true")), new CliOverrides(EnforceEager: EagerMode.False));
+        var settings = Resolve(Manifest(enforceEager: false), Env(("BENTO_ENFORCE_EAGER", "true")), CliOverrides.None.With(SettingName.EnforceEager, EagerMode.False));
         Assert.Equal(new Setting<EagerMode>(EagerMode.False, SettingSource.Cli, "--no-enforce-eager"), settings.EnforceEager);
     }
 
     [Fact]
     public void TheFlagBeatsTheBento()
     {
-        var settings = Resolve(Manifest(enforceEager: false), cli: new CliOverrides(EnforceEager: EagerMode.True));
+        var settings = Resolve(Manifest(enforceEager: false), cli: CliOverrides.None.With(SettingName.EnforceEager, EagerMode.True));
         Assert.Equal(new Setting<EagerMode>(EagerMode.True, SettingSource.Cli, "--enforce-eager"), settings.EnforceEager);
     }
 
@@ -121,12 +121,14 @@ public sealed class EnforceEagerPrecedenceTests
         Assert.Equal(new Setting<EagerMode>(EagerMode.Auto, SettingSource.Bento), Resolve(Manifest(eagerMode: EagerMode.Auto)).EnforceEager);
         Assert.Equal(new Setting<EagerMode>(EagerMode.Auto, SettingSource.Env, "BENTO_ENFORCE_EAGER"),
             Resolve(Manifest(enforceEager: true), Env(("BENTO_ENFORCE_EAGER", " Auto "))).EnforceEager);
-        var fromFlag = Resolve(Manifest(), Env(("BENTO_ENFORCE_EAGER", "1")), new CliOverrides(EnforceEager: EagerMode.Auto));
+        var fromFlag = Resolve(Manifest(), Env(("BENTO_ENFORCE_EAGER", "1")), CliOverrides.None.With(SettingName.EnforceEager, EagerMode.Auto));
         Assert.Equal(new Setting<EagerMode>(EagerMode.Auto, SettingSource.Cli, "--enforce-eager=auto"), fromFlag.EnforceEager);
         Assert.Contains("enforce_eager=auto (cli --enforce-eager=auto)", fromFlag.Describe());
         var health = fromFlag.ToHealthJson()["enforce_eager"]!;
         Assert.Equal("auto", health["value"]!.GetValue<string>());
         Assert.Equal("--enforce-eager=auto", health["flag"]!.GetValue<string>());
+        // true and false stay JSON booleans on /health.
+        Assert.True(Resolve(Manifest(enforceEager: true)).ToHealthJson()["enforce_eager"]!["value"]!.GetValue<bool>());
     }
 
     [Fact]
