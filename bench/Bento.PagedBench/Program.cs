@@ -76,6 +76,7 @@ var othersShare = Math.Max(0, (busy1 - busy0) / 100.0 - selfCpu) / (wall.Elapsed
 var loadAfter = File.ReadAllText("/proc/loadavg").Split(' ')[0];
 double Median(string key) { var l = results[key].Order().ToList(); return l.Count % 2 == 1 ? l[l.Count / 2] : (l[l.Count / 2 - 1] + l[l.Count / 2]) / 2; }
 string All(string key, string format) => string.Join(", ", results[key].Select(v => v.ToString(format)));
+string Ms(string key) => string.Join(", ", results[key].Select(v => (v * 1000).ToString("F0")));
 var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
 
 Console.WriteLine();
@@ -92,11 +93,11 @@ if (parts.Contains("prefix"))
 {
     Console.WriteLine($"Prefix caching: {systemTokens}-token system prompt + {questionTokens}-token question, greedy, time to first token (ms); each round uses a new system prompt.");
     Console.WriteLine();
-    Console.WriteLine("| request | TTFT median, ms | rounds, ms |");
+    Console.WriteLine("| request | TTFT median, ms | rounds, ms (ratio: per round) |");
     Console.WriteLine("| --- | ---: | --- |");
-    Console.WriteLine($"| 1st: system prompt not cached | {Median("ttft.cold") * 1000:F0} | {All("ttft.cold", "F3")} s |");
-    Console.WriteLine($"| 2nd: same system prompt, other question | {Median("ttft.warm") * 1000:F0} | {All("ttft.warm", "F3")} s |");
-    Console.WriteLine($"| control: a new system prompt | {Median("ttft.control") * 1000:F0} | {All("ttft.control", "F3")} s |");
+    Console.WriteLine($"| 1st: system prompt not cached | {Median("ttft.cold") * 1000:F0} | {Ms("ttft.cold")} |");
+    Console.WriteLine($"| 2nd: same system prompt, other question | {Median("ttft.warm") * 1000:F0} | {Ms("ttft.warm")} |");
+    Console.WriteLine($"| control: a new system prompt | {Median("ttft.control") * 1000:F0} | {Ms("ttft.control")} |");
     Console.WriteLine($"| **2nd / 1st** (target <= 0.25) | **{Median("ttft.ratio"):F3}** | {All("ttft.ratio", "F3")} |");
     Console.WriteLine($"| prefix-cache hits of the 2nd request, tokens | {Median("hits"):F0} | |");
     Console.WriteLine();
