@@ -40,8 +40,9 @@ public static class FitCommand
                     : null,
             });
             Console.Out.WriteLine(plan.Describe());
-            Console.Out.WriteLine($"KV cache: {plan.KvBlocks} blocks of {MemoryPlanner.BlockSize} tokens = {plan.KvTokens} tokens ({ByteSize.Format(plan.KvCacheBytes)}); " +
-                                  $"{plan.Sequences} sequences of max_model_len {plan.MaxModelLen} at once, up to max_num_seqs {plan.MaxNumSeqs} shorter ones");
+            if (plan.Fits)
+                Console.Out.WriteLine($"KV cache: {plan.KvBlocks} blocks of {MemoryPlanner.BlockSize} tokens = {plan.KvTokens} tokens ({ByteSize.Format(plan.KvCacheBytes)}); " +
+                                      $"{plan.Sequences} sequences of max_model_len {plan.MaxModelLen} at once, up to max_num_seqs {plan.MaxNumSeqs} shorter ones");
             Console.Out.WriteLine($"CUDA graphs: {(plan.CudaGraphs ? "on" : "off")} ({plan.GraphDecision})");
             foreach (var note in plan.Notes) Console.Out.WriteLine($"note: {note}");
             if (plan.GraphCaptures.Count > 0)
