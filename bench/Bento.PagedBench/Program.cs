@@ -31,6 +31,7 @@ var questionTokens = opts.Int("question", 24);
 var maxModelLen = opts.Int("max-model-len", 2048);
 var slots = opts.Int("slots", 8);
 var parts = opts.Get("parts", "prefix,concurrency").Split(',');
+// The KV memory of the slots: in blocks of 16 tokens (paged), or the slots themselves (baseline).
 
 // The model of bench/decode-bench.sh (same folder, generated once).
 var spec = new RandomModelSpec
@@ -46,9 +47,19 @@ if (!File.Exists(Path.Combine(modelDir, "model.safetensors")))
 }
 var config = ModelConfig.Load(modelDir);
 var tokenizer = HfTokenizer.Load(modelDir);
-var kvBlocks = slots * maxModelLen / KvCache.BlockSize;
+var kvBlocks = slots * maxModelLen / Bento.Core.Serving.MemoryPlanner.BlockSize;
 TorchSharp.torch.set_num_threads(threads);
+#if BASELINE
+// Built from another revision's runtime (bench/paged-bench.sh --baseline REV): its slot cache, 8 slots of max_model_len.
+const string Code = "baseline";
+using var runner = EagerModelRunner.Open(modelDir, new EagerRunnerOptions { Slots = slots, MaxSequenceLength = maxModelLen, Threads = threads });
+parts = ["concurrency"];
+var admissions = new[] { "today" };
+#else
+const string Code = "this";
 using var runner = EagerModelRunner.Open(modelDir, new EagerRunnerOptions { Slots = 0, KvBlocks = kvBlocks, MaxSequenceLength = maxModelLen, Threads = threads });
+var admissions = opts.Get("admission", "today,paged").Split(',');
+#endif
 Log($"runner: {runner.Info}");
 
 var loadBefore = File.ReadAllText("/proc/loadavg").Split(' ')[0];
@@ -66,8 +77,8 @@ for (var round = 0; round < rounds; round++)
 {
     if (parts.Contains("prefix")) await PrefixRound(round);
     if (parts.Contains("concurrency"))
-        foreach (var today in round % 2 == 0 ? new[] { true, false } : [false, true])
-            await ConcurrencyRound(round, today);
+        foreach (var admission in round % 2 == 0 ? admissions : admissions.Reverse())
+            await ConcurrencyRound(round, admission == "today");
 }
 
 var (busy1, _) = CpuJiffies();
@@ -86,8 +97,8 @@ Console.WriteLine($"Machine: {cpu}, {Environment.ProcessorCount} cores visible, 
                   $"{rounds} alternating rounds; 1-minute load average {loadBefore} before, {loadAfter} after; other processes used " +
                   $"{othersShare:P0} of the machine's CPU time during the run.");
 Console.WriteLine($"Model: the decode benchmark's generated Llama (hidden 768, 16 layers, 12 heads / 4 kv heads, {config.VocabSize} vocab, 101.5M parameters, fp32); " +
-                  $"KV cache {kvBlocks} blocks of {KvCache.BlockSize} tokens = {kvBlocks * KvCache.BlockSize} tokens ({runner.Info.KvCacheBytes / (1 << 20)} MiB), " +
-                  $"the memory of {slots} slots of max_model_len {maxModelLen}.");
+                  $"KV cache {kvBlocks * Bento.Core.Serving.MemoryPlanner.BlockSize} tokens ({runner.Info.KvCacheBytes / (1 << 20)} MiB), the memory of {slots} slots of max_model_len {maxModelLen}; " +
+                  $"runtime code: {Code}.");
 Console.WriteLine();
 if (parts.Contains("prefix"))
 {
@@ -109,9 +120,11 @@ if (parts.Contains("concurrency"))
     Console.WriteLine($"| admission | max_num_seqs | ran at once (max) | 503s | preemptions | aggregate tokens/s (median) | rounds | wall s (median) |");
     Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
     foreach (var (key, label, seqs) in new[] { ("today", $"today: every sequence reserves max_model_len ({slots} slots)", slots), ("paged", "paged: by real tokens", conversations) })
-        Console.WriteLine($"| {label} | {seqs} | {results[$"{key}.running"].Max():F0} | {results[$"{key}.refused"].Sum():F0} | {results[$"{key}.preemptions"].Sum():F0} | " +
+        if (results.ContainsKey($"{key}.tps"))
+            Console.WriteLine($"| {label} | {seqs} | {results[$"{key}.running"].Max():F0} | {results[$"{key}.refused"].Sum():F0} | {results[$"{key}.preemptions"].Sum():F0} | " +
                           $"{Median($"{key}.tps"):F1} | {All($"{key}.tps", "F1")} | {Median($"{key}.wall"):F1} |");
-    Console.WriteLine($"| **paged / today** | | **{results["paged.running"].Max() / results["today.running"].Max():F1}x** | | | **{Median("paged.tps") / Median("today.tps"):F2}x** | | |");
+    if (results.ContainsKey("paged.tps") && results.ContainsKey("today.tps"))
+        Console.WriteLine($"| **paged / today** | | **{results["paged.running"].Max() / results["today.running"].Max():F1}x** | | | **{Median("paged.tps") / Median("today.tps"):F2}x** | | |");
 }
 return 0;
 
@@ -165,8 +178,13 @@ async Task ConcurrencyRound(int round, bool today)
     Record($"{key}.wall", seconds);
     Record($"{key}.running", maxRunning);
     Record($"{key}.refused", refused);
-    Record($"{key}.preemptions", engine.Stats.Preemptions);
-    Log($"{key} round {round}: {tasks.Count} conversations in {seconds:F1} s = {tps:F1} tok/s, at most {maxRunning} at once, {refused} refused, {engine.Stats.Preemptions} preemptions");
+#if BASELINE
+    const long preemptions = 0;                                   // the slot cache never preempts
+#else
+    var preemptions = engine.Stats.Preemptions;
+#endif
+    Record($"{key}.preemptions", preemptions);
+    Log($"{key} round {round}: {tasks.Count} conversations in {seconds:F1} s = {tps:F1} tok/s, at most {maxRunning} at once, {refused} refused, {preemptions} preemptions");
 }
 
 /// <summary>Runs one greedy request to its end; returns its time to first token in seconds.</summary>

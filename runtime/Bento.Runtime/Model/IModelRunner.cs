@@ -2,7 +2,7 @@ namespace Bento.Runtime.Model;
 
 /// <summary>
 /// One sequence's part of a forward step: <see cref="Tokens"/> to append to its KV cache at positions
-/// [Position, Position + Tokens.Length). Where its keys and values live is its block table: position p is slot
+/// [Position, Position + Tokens.Length). Where its keys and values live is its block table: position p is offset
 /// p % <see cref="KvCache.BlockSize"/> of block <c>Blocks[p / BlockSize]</c>. The scheduler owns block tables
 /// (<see cref="Engine.KvCacheManager"/>); several sequences may list the same (full, already written) block, which is
 /// how a shared prefix is stored once.

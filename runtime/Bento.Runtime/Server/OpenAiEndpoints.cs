@@ -9,7 +9,7 @@ namespace Bento.Runtime.Server;
 
 /// <summary>
 /// vLLM's OpenAI-compatible surface: /v1/models, /v1/completions, /v1/chat/completions (with SSE streaming ending in
-/// <c>data: [DONE]</c>), vLLM's /tokenize and /detokenize, /health, /ready and /metrics. A client disconnect cancels the request and frees its KV slot.
+/// <c>data: [DONE]</c>), vLLM's /tokenize and /detokenize, /health, /ready and /metrics. A client disconnect cancels the request and frees its KV blocks.
 /// </summary>
 public static class OpenAiEndpoints
 {
