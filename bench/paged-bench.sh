@@ -38,7 +38,7 @@ if [[ ! -f $base/BentoBuilder.sln ]]; then
 fi
 echo "==> building the benchmark against $baseline ($commit)'s runtime" >&2
 rm -rf "$base/bench/Bento.PagedBench" && cp -r bench/Bento.PagedBench "$base/bench/"
-(cd "$base" && dotnet build bench/Bento.PagedBench -c Release -o .build/paged-bench/bin -p:DefineConstants=BASELINE --nologo -v quiet -clp:ErrorsOnly)
+(cd "$base" && dotnet build bench/Bento.PagedBench -c Release -o .build/paged-bench/bin -p:BentoBenchBaseline=true --nologo -v quiet -clp:ErrorsOnly)
 for i in $(seq 1 "$pairs"); do
   echo "==> pair $i: $commit" >&2
   in_trixie dotnet "$base/.build/paged-bench/bin/bento-paged-bench.dll" --work "$repo/.build/decode-bench" "${args[@]}"
