@@ -18,7 +18,7 @@ internal static unsafe class PagedAttention
     private const int B = KvCache.BlockSize;
 
     /// <summary>Bytes of K and V read by one step below which splitting over threads costs more than it saves.</summary>
-    private const long ParallelBytes = 512 * 1024;
+    private const long ParallelBytes = 2 << 20;
 
     /// <summary>
     /// Copies each row's key and value heads (columns <paramref name="keyColumn"/> and <paramref name="valueColumn"/>

@@ -189,6 +189,28 @@ public sealed class PagedKvCacheTests
             }
     }
 
+    /// <summary>A step big enough to split over threads (8 rows x ~300 keys: MiBs of K and V) gives exactly the
+    /// single-threaded result: each (row, kv head) is computed the same way on whichever thread takes it.</summary>
+    [Fact]
+    public void Decode_attention_split_over_threads_equals_one_thread()
+    {
+        const int heads = 12, kvHeads = 4, hd = 64, blocks = 160, rows = 8;
+        var config = new ModelConfig { NumHiddenLayers = 1, NumAttentionHeads = heads, NumKeyValueHeads = kvHeads, HeadDim = hd, HiddenSize = heads * hd };
+        using var cache = new KvCache(config, blocks, ScalarType.Float32);
+        var rng = new Random(9);
+        var data = new float[cache.Keys(0).NumberOfElements];
+        for (var i = 0; i < data.Length; i++) data[i] = (float)rng.NextDouble() - 0.5f;
+        using (var k = tensor(data, cache.Keys(0).shape)) cache.Keys(0).copy_(k);
+        using (var v = tensor(data.Reverse().ToArray(), cache.Keys(0).shape)) cache.Values(0).copy_(v);
+        var tables = Enumerable.Range(0, rows).Select(d => Enumerable.Range(0, 20).Select(b => (d * 20 + b * 7) % blocks).ToArray()).ToList();
+        var positions = Enumerable.Range(0, rows).Select(d => 250L + 9 * d).ToArray();
+        var columns = (heads + 2 * kvHeads) * hd;
+        using var qkv = tensor(Enumerable.Range(0, rows * columns).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray(), [rows, columns]);
+        using var one = PagedAttention.DecodeAttention(qkv, rows, heads, kvHeads, hd, tables, positions, cache.Keys(0), cache.Values(0), 0, threads: 1);
+        using var two = PagedAttention.DecodeAttention(qkv, rows, heads, kvHeads, hd, tables, positions, cache.Keys(0), cache.Values(0), 0, threads: 2);
+        Assert.Equal(one.data<float>().ToArray(), two.data<float>().ToArray());
+    }
+
     [Fact]
     public void A_prefill_mask_with_a_window_sees_only_the_window()
     {
