@@ -159,14 +159,17 @@ public sealed class LlmEngine : IDisposable
             var (s, samples) = owners[i];
             if (!samples) continue;
             var p = s.Request.Sampling;
-            IReadOnlySet<int>? suppressed = null;
-            if (s.Generated.Count < p.MinTokens) suppressed = StopIds(p);
             var row = logits.AsSpan(i * vocab, vocab);
             var penalized = LogitsProcessor.IsActive(p);
-            // Logprobs are the model's own (before penalties and bias), so keep the raw row when both are asked for.
-            var raw = p.Logprobs is not null && penalized ? row.ToArray() : null;
+            // Logprobs are the model's own (before penalties, bias and constraints), so keep the raw row when both are asked for.
+            var raw = p.Logprobs is not null && (penalized || s.Constraint is not null) ? row.ToArray() : null;
             if (penalized) LogitsProcessor.Apply(row, p, p.RepetitionPenalty != 1 ? s.PromptSet : EmptySet, s.OutputCounts);
+            s.Constraint?.Apply(row);
+            IReadOnlySet<int>? suppressed = null;
+            // min_tokens holds back stop tokens, unless a constraint says the output is complete.
+            if (s.Generated.Count < p.MinTokens && s.Constraint?.OnlyStopTokens != true) suppressed = StopIds(p);
             var token = Sampler.Sample(row, p, s.Random, suppressed);
+            s.Constraint?.Advance(token);
             if (penalized) s.OutputCounts[token] = s.OutputCounts.GetValueOrDefault(token) + 1;
             Accept(s, token, p.Logprobs is { } top ? Logprobs.Of(raw is null ? row : raw, token, top) : null);
         }

@@ -26,6 +26,8 @@ public sealed record SamplingParams
     public IReadOnlyDictionary<int, float> LogitBias { get; init; } = new Dictionary<int, float>();
     /// <summary>Null: no logprobs. N: the chosen token's logprob and the N most likely ones (0 to 20).</summary>
     public int? Logprobs { get; init; }
+    /// <summary>Constrained decoding (response_format, guided_*, tool calls): each sequence starts its own state from it.</summary>
+    public ILogitsConstraintFactory? Constraint { get; init; }
 
     public bool IsGreedy => Temperature < 1e-5f;
 

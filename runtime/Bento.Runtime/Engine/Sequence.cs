@@ -14,7 +14,11 @@ internal sealed class Sequence
         Cancellation = cancellation;
         Text = new OutputText(tokenizer, request.Sampling.Stop);
         Random = request.Sampling.Seed is { } seed ? new Random(unchecked((int)(seed ^ (seed >> 32)))) : new Random();
+        Constraint = request.Sampling.Constraint?.Start();
     }
+
+    /// <summary>This sequence's constrained-decoding state, if the request has one.</summary>
+    public ILogitsConstraint? Constraint { get; }
 
     public GenerationRequest Request { get; }
     public ChannelWriter<GenerationEvent> Output { get; }
