@@ -185,6 +185,7 @@ public sealed class BentoBuilder
                 Dtype = spec.Runtime.Dtype,
                 GpuMemoryUtilization = spec.Runtime.GpuMemoryUtilization,
                 Port = spec.Runtime.Port ?? Serving.EngineDefaults.Port,
+                ToolCallParser = spec.Runtime.ToolCallParser,
             },
             Docker = new ManifestDocker
             {

@@ -73,6 +73,10 @@ public sealed class ManifestRuntime
     public string Dtype { get; set; } = "auto";
     public double GpuMemoryUtilization { get; set; } = 0.9;
     public int Port { get; set; } = 3000;
+    /// <summary>Null: the runtime picks the format from the chat template. Left out of the manifest when null, so
+    /// bentos built before the field existed keep their versions.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? ToolCallParser { get; set; }
 }
 
 public sealed class ManifestEnforceEager

@@ -49,11 +49,15 @@ public sealed record SettingName(string Key, string Env, string Flag, string Acc
     public static readonly SettingName KvCacheMemory = new("kv_cache_memory", "BENTO_KV_CACHE_MEMORY", "--kv-cache-memory",
         "use a size such as 4GiB, 512MiB or a number of bytes", "4GiB", "KV cache size (default: from gpu_memory_utilization, or half the free RAM on a CPU)");
 
+    /// <summary>Which format tool calls take in the model's output (vLLM's --tool-call-parser); auto: from the chat template.</summary>
+    public static readonly SettingName ToolCallParser = new("tool_call_parser", "BENTO_TOOL_CALL_PARSER", "--tool-call-parser",
+        ToolCallParsers.Choices, "hermes", "Tool-call format of the model's output (default auto: from the chat template)");
+
     public const string NoEnforceEagerFlag = "--no-enforce-eager";
 
     /// <summary>Every setting, in the order help, logs and /health list them.</summary>
     public static readonly IReadOnlyList<SettingName> All =
-        [EnforceEager, MaxModelLen, MaxNumSeqs, Dtype, GpuMemoryUtilization, Host, Port, ApiKey, ApiKeyFile, ShutdownTimeout, MaxRequestBytes, KvCacheMemory];
+        [EnforceEager, MaxModelLen, MaxNumSeqs, Dtype, GpuMemoryUtilization, Host, Port, ApiKey, ApiKeyFile, ShutdownTimeout, MaxRequestBytes, KvCacheMemory, ToolCallParser];
 
     /// <summary>How error messages name the manifest field, e.g. <c>bento.yaml runtime.port</c>.</summary>
     public string ManifestField => $"bento.yaml runtime.{Key}";

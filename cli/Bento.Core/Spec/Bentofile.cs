@@ -28,7 +28,8 @@ public sealed record RuntimeSpec(
     int? MaxNumSeqs,
     string Dtype,
     double GpuMemoryUtilization,
-    int? Port);
+    int? Port,
+    string? ToolCallParser = null);
 
 /// <summary>
 /// enforce_eager: the builder's default, whether a deployment may override it, and through which variable.

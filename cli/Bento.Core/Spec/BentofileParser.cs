@@ -12,7 +12,7 @@ public static partial class BentofileParser
     public const string FileName = "bentofile.yaml";
 
     private static readonly string[] TopKeys = ["name", "description", "labels", "include", "exclude", "envs", "model", "runtime", "docker"];
-    private static readonly string[] RuntimeKeys = ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "port"];
+    private static readonly string[] RuntimeKeys = ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "port", "tool_call_parser"];
     private static readonly string[] EagerKeys = ["value", "overridable", "env"];
     private static readonly string[] DockerKeys = ["base_image", "labels"];
     private static readonly string[] ModelKeys = ["path"];
@@ -154,7 +154,14 @@ public static partial class BentofileParser
             runtime.Int("max_num_seqs", 1, 65_536),
             dtype,
             runtime.Double("gpu_memory_utilization", 0, 1) ?? Serving.EngineDefaults.GpuMemoryUtilization,
-            runtime.Int("port", 1, 65_535));
+            runtime.Int("port", 1, 65_535),
+            ToolCallParser(runtime));
+    }
+
+    private static string? ToolCallParser(YamlFields runtime)
+    {
+        if (runtime.String("tool_call_parser") is not { } given) return null;
+        return Serving.ToolCallParsers.Canonical(given) ?? throw runtime.Fail("tool_call_parser", $"'{given}' is not a tool-call parser; {Serving.ToolCallParsers.Choices}");
     }
 
     private static EnforceEagerSpec ParseEnforceEager(YamlFields runtime)

@@ -17,7 +17,8 @@ public sealed record CliOverrides(
     string? ApiKeyFile = null,
     int? ShutdownTimeout = null,
     int? MaxRequestBytes = null,
-    string? KvCacheMemory = null)
+    string? KvCacheMemory = null,
+    string? ToolCallParser = null)
 {
     public static readonly CliOverrides None = new();
 
@@ -25,5 +26,5 @@ public sealed record CliOverrides(
     public override string ToString() =>
         $"CliOverrides {{ EnforceEager = {EnforceEager}, MaxModelLen = {MaxModelLen}, MaxNumSeqs = {MaxNumSeqs}, " +
         $"Dtype = {Dtype}, GpuMemoryUtilization = {GpuMemoryUtilization}, Port = {Port}, Host = {Host}, " +
-        $"ApiKey = {(ApiKey is null ? "unset" : "set")}, ApiKeyFile = {ApiKeyFile}, ShutdownTimeout = {ShutdownTimeout}, MaxRequestBytes = {MaxRequestBytes}, KvCacheMemory = {KvCacheMemory} }}";
+        $"ApiKey = {(ApiKey is null ? "unset" : "set")}, ApiKeyFile = {ApiKeyFile}, ShutdownTimeout = {ShutdownTimeout}, MaxRequestBytes = {MaxRequestBytes}, KvCacheMemory = {KvCacheMemory}, ToolCallParser = {ToolCallParser} }}";
 }

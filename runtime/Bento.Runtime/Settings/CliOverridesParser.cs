@@ -26,6 +26,7 @@ public static class CliOverridesParser
             (SettingName.ShutdownTimeout, (o, v) => o with { ShutdownTimeout = ParseInt(SettingName.ShutdownTimeout, v) }),
             (SettingName.MaxRequestBytes, (o, v) => o with { MaxRequestBytes = ParseInt(SettingName.MaxRequestBytes, v) }),
             (SettingName.KvCacheMemory, (o, v) => o with { KvCacheMemory = v }),
+            (SettingName.ToolCallParser, (o, v) => o with { ToolCallParser = v }),
         }.ToDictionary(f => f.Name.Flag, StringComparer.Ordinal);
 
     public static (CliOverrides Overrides, IReadOnlyList<string> Remaining) Parse(IReadOnlyList<string> args)

@@ -32,6 +32,8 @@ public sealed class EngineSettings
     public required Setting<int> MaxRequestBytes { get; init; }
     /// <summary>Null: the memory planner sizes the KV cache from what the device has.</summary>
     public required Setting<long?> KvCacheMemory { get; init; }
+    /// <summary>One of <see cref="ToolCallParsers.All"/>; auto picks the format from the chat template.</summary>
+    public required Setting<string> ToolCallParser { get; init; }
     /// <summary>
     /// Things the operator should hear about that do not stop start-up, e.g. a variable that is set but not consulted.
     /// The host logs each as a warning next to <see cref="Describe"/>.
@@ -59,6 +61,7 @@ public sealed class EngineSettings
         Append(line, SettingName.ShutdownTimeout, ShutdownTimeout);
         Append(line, SettingName.MaxRequestBytes, MaxRequestBytes);
         Append(line, SettingName.KvCacheMemory, KvCacheMemory.Value is { } kv ? ByteSize.Format(kv) : "auto", KvCacheMemory.DisplaySource);
+        Append(line, SettingName.ToolCallParser, ToolCallParser);
         return line.ToString();
     }
 
@@ -88,6 +91,7 @@ public sealed class EngineSettings
             [SettingName.ShutdownTimeout.Key] = Entry(SettingName.ShutdownTimeout, ShutdownTimeout, ShutdownTimeout.Value),
             [SettingName.MaxRequestBytes.Key] = Entry(SettingName.MaxRequestBytes, MaxRequestBytes, MaxRequestBytes.Value),
             [SettingName.KvCacheMemory.Key] = Entry(SettingName.KvCacheMemory, KvCacheMemory, KvCacheMemory.Value),
+            [SettingName.ToolCallParser.Key] = Entry(SettingName.ToolCallParser, ToolCallParser, ToolCallParser.Value),
         };
     }
 

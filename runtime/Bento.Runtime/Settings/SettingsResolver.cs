@@ -87,9 +87,17 @@ public static class SettingsResolver
                 parse: (label, text) => SettingValueParser.ParseInt(label, text, SettingName.MaxRequestBytes.Accepts),
                 cli: cli.MaxRequestBytes,
                 check: (label, value, shown) => RequireRange(label, shown, value is >= 1024 and <= 1 << 30, SettingName.MaxRequestBytes.Accepts)),
+            ToolCallParser = LayerText(SettingName.ToolCallParser, ToolCallParsers.Auto,
+                bento: string.IsNullOrWhiteSpace(runtime?.ToolCallParser) ? null : ParseToolCallParser(SettingName.ToolCallParser.ManifestField, runtime.ToolCallParser),
+                env: Read(environment, SettingName.ToolCallParser.Env),
+                parse: ParseToolCallParser,
+                cli: cli.ToolCallParser is null ? null : ParseToolCallParser(SettingName.ToolCallParser.Flag, cli.ToolCallParser)),
             Notes = notes,
         };
     }
+
+    private static string ParseToolCallParser(string label, string text) =>
+        ToolCallParsers.Canonical(text) ?? throw new SettingsException($"{label}='{text}' is not a tool-call parser; {SettingName.ToolCallParser.Accepts}");
 
     private static Setting<bool> ResolveEnforceEager(
         ManifestEnforceEager? bento, string envName, IReadOnlyDictionary<string, string> environment, CliOverrides cli, List<string> notes)

@@ -45,23 +45,33 @@ internal sealed class JsonSchemaCompiler
         ["email"] = @"[a-zA-Z0-9._%+-]{1,64}@[a-zA-Z0-9-]{1,63}(\.[a-zA-Z0-9-]{1,63}){1,8}",
     };
 
-    private readonly Grammar _grammar = new();
+    private readonly Grammar _grammar;
     private readonly JsonNode? _document;
     private readonly string _param;
     private readonly Dictionary<string, int> _refRules = new(StringComparer.Ordinal);
     private int? _anyValue;
 
-    private JsonSchemaCompiler(JsonNode? document, string param) => (_document, _param) = (document, param);
+    private JsonSchemaCompiler(Grammar grammar, JsonNode? document, string param) => (_grammar, _document, _param) = (grammar, document, param);
 
     /// <param name="param">The request field that held the schema, named in errors.</param>
     public static Grammar Compile(JsonNode? schema, string param)
     {
-        var compiler = new JsonSchemaCompiler(schema, param);
-        var root = compiler._grammar.Declare("root");
-        compiler._grammar.Define(root, compiler.Schema(schema, "#"));
-        if (compiler._grammar.Size() > MaxGrammarSize)
+        var grammar = new Grammar();
+        var root = grammar.Declare("root");
+        grammar.Define(root, new RuleRefNode(AddTo(grammar, schema, param)));
+        return grammar;
+    }
+
+    /// <summary>Adds the rules of <paramref name="schema"/> (its own $refs resolved within it) to a grammar being
+    /// assembled, e.g. one tool's parameters inside a tool call; returns the rule of a value it accepts.</summary>
+    public static int AddTo(Grammar grammar, JsonNode? schema, string param)
+    {
+        var compiler = new JsonSchemaCompiler(grammar, schema, param);
+        var root = grammar.Declare(param);
+        grammar.Define(root, compiler.Schema(schema, "#"));
+        if (grammar.Size() > MaxGrammarSize)
             throw new GuidedDecodingException($"{param}: the schema is too large to enforce (its grammar exceeds {MaxGrammarSize} nodes); lower maxLength/maxItems bounds", param);
-        return compiler._grammar;
+        return root;
     }
 
     private GuidedDecodingException Error(string path, string what) => new($"{_param}: at {path}: {what}", _param);
