@@ -42,7 +42,8 @@ internal sealed class JsonSchemaCompiler
         ["date-time"] = Date + @"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])",
         ["uuid"] = @"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         ["ipv4"] = @"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
-        ["email"] = @"[a-zA-Z0-9._%+-]{1,64}@[a-zA-Z0-9-]{1,63}(\.[a-zA-Z0-9-]{1,63}){1,8}",
+        // A conservative subset of RFC 5321 addresses every validator accepts: dot-separated atoms, a dotted host name.
+        ["email"] = @"[a-zA-Z0-9_%+-]{1,16}(\.[a-zA-Z0-9_%+-]{1,16}){0,3}@([a-zA-Z0-9]{1,20}\.){1,3}[a-zA-Z]{2,10}",
     };
 
     private readonly Grammar _grammar;
