@@ -224,10 +224,9 @@ internal static class OpenAiRequestParser
         var role = m["role"] is JsonValue r && r.TryGetValue<string>(out var rs) ? rs : throw ApiException.BadRequest($"{where}.role must be a string", "messages");
         if (role is not ("system" or "user" or "assistant" or "developer" or "tool"))
             throw ApiException.BadRequest($"{where}.role must be system, user, assistant, developer or tool, got '{role}'", "messages");
-        var hasToolCalls = role == "assistant" && m["tool_calls"] is JsonArray { Count: > 0 };
+        // A missing content (an assistant turn that only calls tools) renders as "", as vLLM's string content format does.
         var content = m["content"] switch
         {
-            null when hasToolCalls => null,
             null => "",
             JsonValue v when v.TryGetValue<string>(out var s) => s,
             JsonArray parts => string.Concat(parts.Select(p => p is JsonObject po && po["type"] is JsonValue pt && pt.TryGetValue<string>(out var type) && type == "text" && po["text"] is JsonValue t && t.TryGetValue<string>(out var ts)
