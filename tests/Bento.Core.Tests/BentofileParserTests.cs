@@ -33,6 +33,7 @@ public class BentofileParserTests : IDisposable
               dtype: bfloat16
               gpu_memory_utilization: 0.5
               port: 8080
+              tool_call_parser: Hermes
             docker:
               base_image: example.com/base:1
               labels: {a: b}
@@ -50,6 +51,7 @@ public class BentofileParserTests : IDisposable
         Assert.Equal("bfloat16", spec.Runtime.Dtype);
         Assert.Equal(0.5, spec.Runtime.GpuMemoryUtilization);
         Assert.Equal(8080, spec.Runtime.Port);
+        Assert.Equal("hermes", spec.Runtime.ToolCallParser);
         Assert.Equal("example.com/base:1", spec.Docker.BaseImage);
         Assert.Equal("b", spec.Docker.Labels["a"]);
     }
@@ -123,6 +125,7 @@ public class BentofileParserTests : IDisposable
     [InlineData("runtime:\n  max_num_seqs: many\n", "runtime.max_num_seqs: expected an integer")]
     [InlineData("runtime:\n  gpu_memory_utilization: 1.5\n", "runtime.gpu_memory_utilization: expected a number greater than 0 and at most 1")]
     [InlineData("runtime:\n  dtype: int4\n", "runtime.dtype: 'int4' is not a dtype; use auto, float32, float16, bfloat16")]
+    [InlineData("runtime:\n  tool_call_parser: qwen\n", "runtime.tool_call_parser: 'qwen' is not a tool-call parser; use auto, hermes, llama3_json, mistral or none")]
     [InlineData("labels: [a, b]\n", "labels: expected a mapping")]
     [InlineData("envs:\n  - name: 1BAD\n    value: x\n", "'1BAD' is not a valid environment variable name")]
     [InlineData("runtime:\n  enforce_eager: {value: true, env: 'has space'}\n", "runtime.enforce_eager.env: 'has space' is not a valid environment variable name")]

@@ -20,6 +20,13 @@ internal sealed class ByteNfa
     public IReadOnlyList<State> States => _states;
     public int[] RuleStart { get; }
 
+    /// <summary>
+    /// States from which the rule can only end (epsilon edges to its final state and nothing else): a call returning
+    /// to one is a tail call, which needs no stack frame. Object members (one rule per remaining member) and repeated
+    /// elements would otherwise grow the stack by one frame per member.
+    /// </summary>
+    public bool[] OnlyEnds { get; private set; } = [];
+
     public ByteNfa(Grammar grammar)
     {
         RuleStart = new int[grammar.Rules.Count];
@@ -32,6 +39,25 @@ internal sealed class ByteNfa
             _states[end].Epsilon.Add(final);
             _states[final].IsFinal = true;
         }
+        OnlyEnds = new bool[_states.Count];
+        for (var s = 0; s < _states.Count; s++) OnlyEnds[s] = EndsOnly(s);
+    }
+
+    private bool EndsOnly(int start)
+    {
+        var seen = new HashSet<int>();
+        var work = new Stack<int>([start]);
+        var reachesFinal = false;
+        while (work.Count > 0)
+        {
+            var s = work.Pop();
+            if (!seen.Add(s)) continue;
+            var state = _states[s];
+            if (state.Bytes.Count > 0 || state.Calls.Count > 0) return false;
+            reachesFinal |= state.IsFinal;
+            foreach (var e in state.Epsilon) work.Push(e);
+        }
+        return reachesFinal;
     }
 
     private int New()

@@ -10,7 +10,7 @@ namespace Bento.Runtime.Engine.Guided;
 internal sealed class GrammarMachine
 {
     /// <summary>Nesting deeper than this is not generated (a call that would exceed it is not taken).</summary>
-    public const int MaxDepth = 64;
+    public const int MaxDepth = 128;
     /// <summary>Masks kept before the oldest are dropped (they are recomputed on demand).</summary>
     private const long MaxMaskBytes = 256L << 20;
 
@@ -74,7 +74,8 @@ internal sealed class GrammarMachine
             if (s.Bytes.Count > 0) ready.Add(id);
             foreach (var e in s.Epsilon) work.Push(StackId(e, parent));
             if (depth < MaxDepth)
-                foreach (var (rule, back) in s.Calls) work.Push(StackId(_nfa.RuleStart[rule], StackId(back, parent)));
+                foreach (var (rule, back) in s.Calls)
+                    work.Push(StackId(_nfa.RuleStart[rule], _nfa.OnlyEnds[back] ? parent : StackId(back, parent)));
             if (s.IsFinal)
             {
                 if (parent < 0) accepting = true;

@@ -60,6 +60,33 @@ public sealed class JsonSchemaDecodingTests
         catch (JsonException e) { throw new Xunit.Sdk.XunitException($"seed {seed}: not JSON ({e.Message}): {text}"); }
     }
 
+    /// <summary>Wide objects and deep nesting: members are tail calls, so neither grows the automaton's stack.</summary>
+    [Fact]
+    public void Objects_with_a_hundred_members_and_deep_nesting_still_complete()
+    {
+        var wide = new JsonObject();
+        for (var i = 0; i < 100; i++) wide[$"p{i}"] = JsonNode.Parse("""{"type":"integer","minimum":0,"maximum":9}""");
+        JsonNode deep = JsonNode.Parse("""{"type":"integer","minimum":0,"maximum":9}""")!;
+        for (var level = 0; level < 25; level++)
+            deep = new JsonObject { ["type"] = "object", ["properties"] = new JsonObject { ["a"] = deep }, ["required"] = new JsonArray("a") };
+        var schema = new JsonObject
+        {
+            ["type"] = "object",
+            ["properties"] = new JsonObject { ["wide"] = new JsonObject { ["type"] = "object", ["properties"] = wide, ["required"] = new JsonArray(Enumerable.Range(0, 100).Select(i => (JsonNode)$"p{i}").ToArray()) }, ["deep"] = deep },
+            ["required"] = new JsonArray("wide", "deep"),
+        };
+        var tokenizer = TokenizerTestFiles.Example;
+        var compiled = GuidedCompiler.Compile(tokenizer, GuidedSpec.JsonSchema(JsonNode.Parse(schema.ToJsonString()), "response_format"));
+        var validator = JsonSchema.FromText(schema.ToJsonString());
+        for (var seed = 0; seed < 3; seed++)
+        {
+            var walk = GuidedWalk.Run(compiled, tokenizer, seed, maxTokens: 3000);
+            Assert.True(walk.Finished, walk.Text);
+            using var document = ParseOrFail(walk.Text, seed);
+            Assert.True(validator.Evaluate(document.RootElement).IsValid, walk.Text);
+        }
+    }
+
     [Fact]
     public void Json_object_mode_always_gives_an_object()
     {
