@@ -1,4 +1,5 @@
 using Bento.Core.Manifest;
+using Bento.Core.Serving;
 
 namespace Bento.Core.Tests;
 
@@ -13,6 +14,8 @@ public sealed class ManifestToolCallParserTests
         manifest.Runtime.ToolCallParser = "hermes";
         var json = ManifestSerializer.ToJson(manifest);
         Assert.Contains("\"tool_call_parser\": \"hermes\"", json);
-        Assert.Equal("hermes", ManifestSerializer.FromYaml(ManifestSerializer.ToYaml(manifest), "bento.yaml").Runtime.ToolCallParser);
+        var runtime = System.Text.Json.JsonSerializer.Deserialize<ManifestRuntime>(ManifestSerializer.ToJsonNode(manifest)["runtime"]!.ToJsonString(), ManifestSerializer.Options)!;
+        Assert.Equal("hermes", runtime.ToolCallParser);
+        Assert.Equal("hermes", SettingName.ToolCallParser.ReadManifestBoxed(runtime));
     }
 }

@@ -16,8 +16,4 @@ public static class ToolCallParsers
 
     public static readonly IReadOnlyList<string> All = [Auto, Hermes, Llama3Json, Mistral, None];
 
-    public static string Choices => $"use {string.Join(", ", All.Take(All.Count - 1))} or {All[^1]}";
-
-    /// <summary>The canonical name, or null when <paramref name="value"/> is not one (case-insensitive).</summary>
-    public static string? Canonical(string value) => All.FirstOrDefault(n => string.Equals(n, value.Trim(), StringComparison.OrdinalIgnoreCase));
 }
