@@ -141,6 +141,9 @@ public sealed class LlmEngine : IDisposable
             if (budget <= 0) break;
             var prompt = s.Request.PromptTokens;
             var take = Math.Min(budget, prompt.Count - s.Prefilled);
+            // Prompt logprobs (completions' echo with logprobs) need the logits after every prompt token, and the
+            // runner returns the last row of each input: such prompts go through one token per step.
+            if (s.Request.Sampling.PromptLogprobs is not null) take = 1;
             var chunk = new int[take];
             for (var i = 0; i < take; i++) chunk[i] = prompt[s.Prefilled + i];
             inputs.Add(new StepInput(s.Slot, s.Prefilled, chunk));
@@ -157,6 +160,14 @@ public sealed class LlmEngine : IDisposable
         for (var i = 0; i < owners.Count; i++)
         {
             var (s, samples) = owners[i];
+            if (s.Request.Sampling.PromptLogprobs is { } promptTop && s.PromptLogprobs.Count < s.Request.PromptTokens.Count)
+            {
+                // The logits after prompt token k score prompt token k + 1; the prompt's first token has none.
+                s.PromptLogprobs.Add(s.Prefilled < s.Request.PromptTokens.Count
+                    ? Logprobs.Of(logits.AsSpan(i * vocab, vocab), s.Request.PromptTokens[s.Prefilled], promptTop)
+                    : null);
+                if (samples) s.Output.TryWrite(new PromptScored([null, .. s.PromptLogprobs.Take(s.Request.PromptTokens.Count - 1)]));
+            }
             if (!samples) continue;
             var p = s.Request.Sampling;
             var row = logits.AsSpan(i * vocab, vocab);

@@ -32,6 +32,8 @@ internal sealed class Sequence
     /// <summary>Prompt tokens already written to the KV cache.</summary>
     public int Prefilled { get; set; }
     public List<int> Generated { get; } = [];
+    /// <summary>With prompt logprobs: each prompt token's logprob after the first, as the prefill scores them.</summary>
+    public List<TokenLogprobs?> PromptLogprobs { get; } = [];
     /// <summary>How often each id was generated (kept only when a penalty needs it).</summary>
     public Dictionary<int, int> OutputCounts { get; } = [];
     /// <summary>The prompt's distinct ids, for repetition_penalty (built on first use).</summary>

@@ -37,7 +37,7 @@ internal sealed class ChoiceOutput
 
     private ToolChoiceMode Mode => _request.Tools?.Mode ?? ToolChoiceMode.None;
 
-    public List<(int Id, TokenLogprobs Logprobs)> Logprobs { get; } = [];
+    public List<(int Id, TokenLogprobs? Logprobs)> Logprobs { get; } = [];
     public double CumulativeLogprob { get; private set; }
     public GenerationFinished? End { get; private set; }
     public List<ToolCall> Calls { get; } = [];
@@ -50,6 +50,10 @@ internal sealed class ChoiceOutput
     {
         switch (e)
         {
+            case PromptScored scored:
+                // Echo with logprobs: the prompt's tokens come first in the logprobs, as in the text.
+                for (var i = 0; i < scored.Logprobs.Count; i++) Logprobs.Add((_request.PromptTokens[i], scored.Logprobs[i]));
+                return ("", null);
             case TokenGenerated t:
                 if (t.Logprobs is { } lp)
                 {

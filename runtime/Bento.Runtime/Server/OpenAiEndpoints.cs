@@ -238,7 +238,7 @@ public static class OpenAiEndpoints
         ChoiceOutput[] outputs, ParsedRequest request, LogprobsJson[]? logprobs)
     {
         var n = outputs.Length;
-        var pending = Enumerable.Range(0, n).Select(_ => new List<(int, TokenLogprobs)>()).ToArray();
+        var pending = Enumerable.Range(0, n).Select(_ => new List<(int, TokenLogprobs?)>()).ToArray();
         JsonObject? TakePending(int index)
         {
             if (logprobs is null || pending[index].Count == 0) return null;
@@ -253,7 +253,7 @@ public static class OpenAiEndpoints
         var ct = ctx.RequestAborted;
         if (shape.Chat)
             for (var i = 0; i < n; i++) await Send(ctx, shape.Chunk(i, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null), ct);
-        else if (request.Echo is { Length: > 0 } echo)
+        else if (request.Echo is { Length: > 0 } echo && request.Sampling.PromptLogprobs is null)
             for (var i = 0; i < n; i++) await Send(ctx, shape.Chunk(i, null, null, echo), ct);
         var finished = new List<GenerationFinished>();
         await foreach (var (index, e) in events.ReadAllAsync(ct))
@@ -261,6 +261,14 @@ public static class OpenAiEndpoints
             if (e is TokenGenerated { Logprobs: { } lp } withLogprobs) pending[index].Add((withLogprobs.TokenId, lp));
             if (e is GenerationFinished { Reason: FinishReason.Abort }) continue;
             var output = outputs[index];
+            if (e is PromptScored scored)
+            {
+                // The echoed prompt goes out with its logprobs once the prefill has scored it.
+                for (var k = 0; k < scored.Logprobs.Count; k++) pending[index].Add((request.PromptTokens[k], scored.Logprobs[k]));
+                output.Add(e);
+                await Send(ctx, shape.Chunk(index, null, null, request.Echo ?? "", TakePending(index)), ct);
+                continue;
+            }
             var (content, toolCalls) = output.Add(e);
             var end = e as GenerationFinished;
             if (end is null && content.Length == 0 && toolCalls is null) continue;

@@ -41,9 +41,9 @@ internal static class OpenAiRequestParser
             JsonArray { Count: > 1 } => throw ApiException.BadRequest("only one prompt per request is supported", "prompt"),
             _ => throw ApiException.BadRequest("'prompt' must be a string or a list of token ids", "prompt"),
         };
-        if (echo && f["logprobs"] is not null)
-            throw ApiException.BadRequest("echo together with logprobs (prompt logprobs) is not supported by this server; drop one of them", "echo");
         var sampling = Sampling(f, tokenizer, prompt.Count, maxModelLen, defaultMaxTokens: 16, chat: false, defaults ?? GenerationDefaults.None);
+        // echo with logprobs: the prompt's tokens are scored too (vLLM sets prompt_logprobs = logprobs).
+        if (echo && sampling.Logprobs is { } top) sampling = sampling with { PromptLogprobs = top };
         sampling = sampling with { Constraint = Compile(tokenizer, GuidedFields(f), sampling) };
         var stream = f.Bool("stream") ?? false;
         var (n, bestOf) = ChoicesAndBestOf(f, stream);

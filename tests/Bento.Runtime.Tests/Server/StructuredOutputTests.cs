@@ -147,9 +147,38 @@ public class StructuredOutputTests(SharedServer shared)
         var events = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries)[..^1];
         Assert.Equal(echoed["choices"]![0]!["text"]!.GetValue<string>(), string.Concat(events.Select(e => JsonNode.Parse(e["data: ".Length..])!["choices"]![0]!["text"]!.GetValue<string>())));
 
-        var (status, error) = await PostAsync("/v1/completions", """{"model":"tiny-llama","prompt":"1","max_tokens":1,"echo":true,"logprobs":1}""");
-        Assert.Equal(HttpStatusCode.BadRequest, status);
-        Assert.Equal("echo", error!["error"]!["param"]!.GetValue<string>());
+    }
+
+    /// <summary>echo with logprobs scores the prompt too (vLLM's prompt_logprobs): the first prompt token has none, and
+    /// each later one has the logprob the model gives it after the tokens before it — the same number a completion of
+    /// that prefix reports for it.</summary>
+    [Fact]
+    public async Task Echo_with_logprobs_scores_the_prompt_tokens()
+    {
+        var (_, tokenized) = await PostAsync("/tokenize", """{"model":"tiny-llama","prompt":"1 2 3"}""");
+        var ids = tokenized!["tokens"]!.AsArray().Select(t => t!.GetValue<int>()).ToList();
+        var (status, body) = await PostAsync("/v1/completions", """{"model":"tiny-llama","prompt":"1 2 3","max_tokens":3,"temperature":0,"ignore_eos":true,"echo":true,"logprobs":2}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var lp = body!["choices"]![0]!["logprobs"]!;
+        var tokenLogprobs = lp["token_logprobs"]!.AsArray();
+        Assert.Equal(ids.Count + 3, tokenLogprobs.Count);
+        Assert.Null(tokenLogprobs[0]);
+        Assert.Null(lp["top_logprobs"]![0]);
+        Assert.Equal(body["choices"]![0]!["text"]!.GetValue<string>(), string.Concat(lp["tokens"]!.AsArray().Select(t => t!.GetValue<string>())));
+        for (var k = 1; k < ids.Count; k++)
+        {
+            // The model's raw logprob of prompt token k after tokens 0..k-1 (logit_bias forces it; logprobs are raw).
+            var prefix = string.Join(",", ids.Take(k));
+            var (_, single) = await PostAsync("/v1/completions", $$$"""{"model":"tiny-llama","prompt":[{{{prefix}}}],"max_tokens":1,"temperature":0,"logprobs":0,"logit_bias":{"{{{ids[k]}}}":100}}""");
+            var expected = single!["choices"]![0]!["logprobs"]!["token_logprobs"]![0]!.GetValue<double>();
+            Assert.Equal(expected, tokenLogprobs[k]!.GetValue<double>(), 3);
+        }
+
+        using var response = await Server.Http.PostAsync(new Uri(Server.BaseUri, "/v1/completions"),
+            new StringContent("""{"model":"tiny-llama","prompt":"1 2 3","max_tokens":3,"temperature":0,"ignore_eos":true,"echo":true,"logprobs":2,"stream":true}""", Encoding.UTF8, "application/json"));
+        var chunks = (await response.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries)[..^1].Select(e => JsonNode.Parse(e["data: ".Length..])!["choices"]![0]!).ToList();
+        Assert.Equal(body["choices"]![0]!["text"]!.GetValue<string>(), string.Concat(chunks.Select(c => c["text"]!.GetValue<string>())));
+        Assert.Equal(ids.Count + 3, chunks.Where(c => c["logprobs"] is JsonObject).Sum(c => c["logprobs"]!["tokens"]!.AsArray().Count));
     }
 
     [Fact]
