@@ -161,6 +161,8 @@ public static class RuntimeHost
                 // Stopped, not Stopping: the engine must keep decoding while in-flight requests drain.
                 app.Lifetime.ApplicationStopped.Register(() => { engine.Dispose(); runner.Dispose(); });
                 state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info) { Defaults = defaults };
+                // The vocabulary trie constrained decoding walks, built off the request path (about a second at 128k tokens).
+                _ = Task.Run(() => Engine.Guided.GuidedCompiler.Prepare(tokenizer));
                 log.LogInformation(
                     "model {Model} loaded in {Seconds:0.0}s: {Device} {Dtype}, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, KV cache {Kv} MiB for {Seqs} x {Len} tokens",
                     manifest.Tag, started.Elapsed.TotalSeconds, runner.Info.Device, runner.Info.Dtype, settings.EnforceEager.Value,

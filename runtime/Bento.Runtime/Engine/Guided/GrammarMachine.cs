@@ -11,8 +11,11 @@ internal sealed class GrammarMachine
 {
     /// <summary>Nesting deeper than this is not generated (a call that would exceed it is not taken).</summary>
     public const int MaxDepth = 128;
-    /// <summary>Masks kept before the oldest are dropped (they are recomputed on demand).</summary>
-    private const long MaxMaskBytes = 256L << 20;
+    /// <summary>Masks kept before the oldest are dropped (they are recomputed on demand): 2,048 at a 128k vocabulary.</summary>
+    private const long MaxMaskBytes = 32L << 20;
+    /// <summary>Configurations kept before the cache starts over for new sequences (a generic JSON grammar can reach
+    /// ever new nestings); sequences under way keep theirs.</summary>
+    private const int MaxConfigs = 100_000;
 
     internal sealed class Config(int[] stacks, bool accepting)
     {
@@ -40,11 +43,31 @@ internal sealed class GrammarMachine
         _nfa = new ByteNfa(grammar);
         _trie = trie;
         Description = description;
-        Start = Closure([StackId(_nfa.RuleStart[0], -1)]);
+        _start = Closure([StackId(_nfa.RuleStart[0], -1)]);
     }
 
+    private Config _start;
+
     public string Description { get; }
-    public Config Start { get; }
+
+    /// <summary>Where a new sequence begins.</summary>
+    public Config Start
+    {
+        get
+        {
+            lock (_lock)
+            {
+                if (_configs.Count > MaxConfigs)
+                {
+                    // Forget the lazily built DFA (the old start's graph goes once no sequence holds it).
+                    _configs.Clear();
+                    _masked.Clear();
+                    _start = Closure([StackId(_nfa.RuleStart[0], -1)]);
+                }
+                return _start;
+            }
+        }
+    }
     public static Config Dead => DeadConfig;
     public int ConfigCount => _configs.Count;
     public int VocabSize => _trie.VocabSize;

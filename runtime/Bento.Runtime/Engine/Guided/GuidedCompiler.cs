@@ -10,8 +10,11 @@ namespace Bento.Runtime.Engine.Guided;
 /// </summary>
 public static class GuidedCompiler
 {
-    private const int CacheSize = 64;
+    private const int CacheSize = 32;
     private static readonly ConditionalWeakTable<ITextTokenizer, Lru> Caches = new();
+
+    /// <summary>Builds the vocabulary's token trie now (at model load), so the first constrained request does not wait for it.</summary>
+    public static void Prepare(ITextTokenizer tokenizer) => TokenTrie.For(tokenizer);
 
     /// <param name="extraStopIds">The request's stop_token_ids, which end the output like EOS.</param>
     public static GuidedConstraint Compile(ITextTokenizer tokenizer, GuidedSpec spec, IEnumerable<int>? extraStopIds = null)

@@ -34,6 +34,8 @@ public sealed class GuidedSpec
         var node = RegexCompiler.Compile(pattern, param);
         var grammar = new Grammar();
         grammar.Add("root", node);
+        if (grammar.Size() > JsonSchemaCompiler.MaxGrammarSize)
+            throw new GuidedDecodingException($"{param}: the regex is too large to enforce (its automaton would exceed {JsonSchemaCompiler.MaxGrammarSize} nodes); lower its repeat counts", param);
         return new GuidedSpec("regex", pattern, () => grammar);
     }
 

@@ -82,6 +82,7 @@ public sealed class RegexAndChoiceDecodingTests
     [InlineData("a{2000}", "repeat counts above")]
     [InlineData("(?i)abc", "inline flags")]
     [InlineData(@"\p{L}", "Unicode property classes")]
+    [InlineData("((ab){1000}){1000}", "too large to enforce")]
     public void Bad_or_unsupported_regexes_are_refused_naming_the_field(string pattern, string expected)
     {
         var e = Assert.Throws<GuidedDecodingException>(() => GuidedSpec.Regex(pattern, "guided_regex"));
