@@ -71,7 +71,7 @@ public sealed class LlamaRmsNorm : nn.Module<Tensor, Tensor>
         _eps = eps;
         if (plusOne)
             using (no_grad())
-                _plusOne = (weight.to(ScalarType.Float32) + 1).DetachFromDisposeScope();
+                _plusOne = (this.weight.to(ScalarType.Float32) + 1).DetachFromDisposeScope(); // the argument's handle now belongs to the parameter
         RegisterComponents();
     }
 
@@ -114,7 +114,7 @@ public sealed class LlamaEmbedding : nn.Module<Tensor, Tensor>
         this.weight = new Parameter(weight, requiresGrad);
         if (scaled)
         {
-            using var s = tensor(Math.Sqrt(weight.shape[1]), ScalarType.Float64).to(weight.dtype);
+            using var s = tensor(Math.Sqrt(this.weight.shape[1]), ScalarType.Float64).to(this.weight.dtype);
             _scale = s.to(ScalarType.Float64).item<double>();
         }
         RegisterComponents();
@@ -526,7 +526,10 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>cap * tanh(x / cap) (Gemma 2's attention-score and logit soft-capping); x itself without a cap.</summary>
-    internal static Tensor SoftCap(Tensor x, double? cap) => cap is { } c ? (x / c).tanh_().mul_(c) : x;
+    internal static Tensor SoftCap(Tensor x, double? cap) =>
+        cap is not { } c ? x
+        : x.requires_grad ? (x / c).tanh() * c // autograd needs tanh's output untouched
+        : (x / c).tanh_().mul_(c);
 
     /// <summary>
     /// softmax(q k^T * scale [soft-capped], masked) v for q [..., Tq, hd], k/v [..., Tk, hd] and a bool mask (true =

@@ -114,7 +114,8 @@ public sealed class StepBatch : IDisposable
             var first = Math.Max(0, position - w + 1);
             mask.AsSpan(d * DecodeKeyLength + first, position + 1 - first).Fill(true);
         }
-        return _windowedDecodeMasks[w] = Own(tensor(mask, [DecodeCount, 1, 1, DecodeKeyLength]));
+        // Built on first use, inside some layer's dispose scope: detached, so the next layers can use it too.
+        return _windowedDecodeMasks[w] = Own(tensor(mask, [DecodeCount, 1, 1, DecodeKeyLength]).DetachFromDisposeScope());
     }
 
     /// <summary>A prefill chunk's mask for a layer with a sliding <paramref name="window"/> (see <see cref="PrefillMask"/>);
@@ -123,7 +124,7 @@ public sealed class StepBatch : IDisposable
     {
         if (window is not { } w || s.Position + s.Length <= w) return s.Mask ?? throw new InvalidOperationException("a decode row has no prefill mask");
         if (_windowedPrefillMasks.TryGetValue((s.Row, w), out var cached)) return cached;
-        return _windowedPrefillMasks[(s.Row, w)] = Own(PrefillMask(s.Position, s.Length, _keyValueGroups, w));
+        return _windowedPrefillMasks[(s.Row, w)] = Own(PrefillMask(s.Position, s.Length, _keyValueGroups, w).DetachFromDisposeScope());
     }
 
     /// <summary>
