@@ -89,7 +89,7 @@ public class QwenContractTests : StoreTestBase
         Assert.Equal([null, 64], Enumerable.Range(0, config.NumHiddenLayers).Select(l => config.Attention(l).Window));
     }
 
-    private static void EditConfig(string dir, Action<JsonObject> edit)
+    internal static void EditConfig(string dir, Action<JsonObject> edit)
     {
         var path = Path.Combine(dir, "config.json");
         var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
@@ -114,7 +114,7 @@ public class QwenContractTests : StoreTestBase
         File.WriteAllBytes(path, output);
     }
 
-    private static void EditHeader(string dir, Action<JsonObject> edit)
+    internal static void EditHeader(string dir, Action<JsonObject> edit)
     {
         var path = Path.Combine(dir, "model.safetensors");
         var (header, data) = Read(path);
@@ -123,7 +123,7 @@ public class QwenContractTests : StoreTestBase
     }
 
     /// <summary>Drops one tensor and closes the gap it leaves, so the file stays a valid safetensors.</summary>
-    private static void RemoveTensor(string dir, string name)
+    internal static void RemoveTensor(string dir, string name)
     {
         var path = Path.Combine(dir, "model.safetensors");
         var (header, data) = Read(path);

@@ -86,6 +86,18 @@ public sealed class FamilyForwardTests
         Assert.True(MaxAbsDiff(a.Step([new StepInput(0, 0, prompt)]), b.Step([new StepInput(0, 0, prompt)])) > 1e-2);
     }
 
+    [Fact]
+    public async Task TheGgufExportRefusesWhatLlamaCppWouldComputeDifferently()
+    {
+        using var temp = new TempDirectory("bento-family-tests-");
+        var scaled = await SmallAsync(temp, "gemma-2-2b-it", editConfig: c => c["query_pre_attn_scalar"] = 12);
+        var e = Assert.Throws<NotSupportedException>(() => LlamaGgufExporter.Export(scaled, Path.Combine(temp.Path, "x.gguf")));
+        Assert.Contains("query_pre_attn_scalar 12 != head_dim 48", e.Message);
+        var uncapped = await SmallAsync(temp, "gemma-2-2b-it", editConfig: c => c["final_logit_softcapping"] = null);
+        Assert.Contains("always soft-caps", Assert.Throws<NotSupportedException>(() => LlamaGgufExporter.Export(uncapped, Path.Combine(temp.Path, "y.gguf"))).Message);
+        Assert.False(File.Exists(Path.Combine(temp.Path, "x.gguf")));
+    }
+
     /// <summary>
     /// Three sequences at positions before, across and past the window, decoded together (with a prefill in the same
     /// step, which sends decode rows through Attend's batched mask instead of the managed kernel): each equals the
