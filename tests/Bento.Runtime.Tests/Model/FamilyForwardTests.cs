@@ -21,7 +21,7 @@ public sealed class FamilyForwardTests
     /// <summary>A small model copying <paramref name="like"/>, with a sliding window of 8 (Gemma) crossed by the 28 tokens.</summary>
     private static async Task<string> SmallAsync(TempDirectory temp, string like, string torchDtype = "float32", Action<JsonObject>? editConfig = null)
     {
-        var dir = Path.Combine(temp.Path, like.Replace('.', '_'));
+        var dir = Path.Combine(temp.Path, $"{like.Replace('.', '_')}-{Directory.GetDirectories(temp.Path).Length}");
         var gemma = like.StartsWith("gemma", StringComparison.Ordinal);
         await GenerateAsync(dir, new RandomModelSpec
         {
