@@ -73,7 +73,7 @@ public sealed class EagerModelRunner : IModelRunner
         {
             _model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, dtype, copy: options.CopyWeights);
             _model.eval();
-            _model.Rope(MaxSequenceLength);
+            _model.ContextLength = MaxSequenceLength; // RoPE tables, and LongRoPE's choice of factors
             _cache = new KvCache(config, Slots, MaxSequenceLength, dtype);
         }
         _projector = new Projector(options.ManagedDecodeKernel ? _threads : 0);

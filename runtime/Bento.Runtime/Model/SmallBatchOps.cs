@@ -6,7 +6,7 @@ namespace Bento.Runtime.Model;
 
 /// <summary>
 /// Managed float32 versions of the small element-wise steps of a decode step (a few rows of a few thousand values):
-/// RMSNorm, rotary embedding, the KV-cache write and SwiGLU's silu(gate) * up. In decode these ops touch kilobytes, so
+/// RMSNorm, rotary embedding, the KV-cache write, SwiGLU's silu(gate) * up and GeGLU's gelu_tanh(gate) * up. In decode these ops touch kilobytes, so
 /// LibTorch's fixed cost per op (dispatch, TensorIterator setup, a handle for TorchSharp) dominates their run time;
 /// a plain loop over the raw buffers costs a fraction of that. <see cref="LlamaForCausalLM.ForwardStep"/> uses them
 /// when <see cref="Applies"/> (CPU, float32, at most <see cref="Projector.MaxManagedRows"/> rows, contiguous) and the
@@ -40,17 +40,18 @@ internal static unsafe class SmallBatchOps
 
     /// <summary>
     /// Rotary embedding in place on the first <paramref name="headCount"/> heads of each row of
-    /// <paramref name="qkv"/> ([N, columns], heads of <paramref name="headDim"/> side by side), rotate-half layout,
-    /// angles from the [positions, head_dim] cos/sin tables at each row's position.
+    /// <paramref name="qkv"/> ([N, columns], heads of <paramref name="headDim"/> side by side), rotate-half layout over
+    /// the first <paramref name="rotaryDim"/> dimensions of each head (the rest untouched: Phi-4-mini's partial RoPE),
+    /// angles from the [positions, rotary_dim] cos/sin tables at each row's position.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RotaryInPlace(Tensor qkv, int headCount, int headDim, long[] positions, Tensor cos, Tensor sin)
+    public static void RotaryInPlace(Tensor qkv, int headCount, int headDim, int rotaryDim, long[] positions, Tensor cos, Tensor sin)
     {
-        int n = (int)qkv.shape[0], columns = (int)qkv.shape[1], half = headDim / 2;
+        int n = (int)qkv.shape[0], columns = (int)qkv.shape[1], half = rotaryDim / 2;
         float* p = TensorData.Float(qkv), pc = TensorData.Float(cos), ps = TensorData.Float(sin);
         for (var r = 0; r < n; r++)
         {
-            float* c = pc + positions[r] * headDim, s = ps + positions[r] * headDim;
+            float* c = pc + positions[r] * rotaryDim, s = ps + positions[r] * rotaryDim;
             for (var head = 0; head < headCount; head++)
             {
                 var x = p + (long)r * columns + head * headDim;
@@ -114,26 +115,51 @@ internal static unsafe class SmallBatchOps
     }
 
     /// <summary>
+    /// gelu(gate) * up for gateUp = [N, 2I] (gate | up) -> new [N, I], with transformers' gelu_pytorch_tanh:
+    /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static Tensor GeluTanhMul(Tensor gateUp, int inter)
+    {
+        var n = (int)gateUp.shape[0];
+        var y = empty([n, inter], ScalarType.Float32);
+        float* p = TensorData.Float(gateUp), py = TensorData.Float(y);
+        const float sqrt2OverPi = 0.7978845608028654f;
+        for (var r = 0; r < n; r++)
+        {
+            float* g = p + (long)r * 2 * inter, u = g + inter, o = py + (long)r * inter;
+            for (var i = 0; i < inter; i++)
+            {
+                var x = g[i];
+                o[i] = 0.5f * x * (1f + MathF.Tanh(sqrt2OverPi * (x + 0.044715f * x * x * x))) * u[i];
+            }
+        }
+        return y;
+    }
+
+    /// <summary>
     /// Decode attention: for row d (one token of the sequence in slot <paramref name="slots"/>[d], at position
-    /// <paramref name="positions"/>[d]) and each query head, softmax(q . K[0..position] * scale) . V[0..position]
-    /// straight from the [slots, kv, L, hd] caches; query head h reads kv head h / groups. q rows are
-    /// <paramref name="qStride"/> floats apart; returns [D, heads * hd].
+    /// <paramref name="positions"/>[d]) and each query head, softmax(cap(q . K[first..position] * scale)) . V[first..position]
+    /// straight from the [slots, kv, L, hd] caches, where first is 0 or, for a sliding-window layer, position - window + 1,
+    /// and cap is the layer's soft-cap (Gemma 2) if any; query head h reads kv head h / groups. Returns [D, heads * hd].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Tensor DecodeAttention(Tensor qkv, int rows, int heads, int kvHeads, int headDim,
-        long[] slots, long[] positions, Tensor keys, Tensor values)
+        long[] slots, long[] positions, Tensor keys, Tensor values, LayerAttention spec)
     {
         var y = empty([rows, (long)heads * headDim], ScalarType.Float32);
         int columns = (int)qkv.shape[1], groups = heads / kvHeads;
         long length = keys.shape[2];
         float* pq = TensorData.Float(qkv), py = TensorData.Float(y), pk = TensorData.Float(keys), pv = TensorData.Float(values);
-        var scale = 1f / MathF.Sqrt(headDim);
+        var scale = (float)spec.Scale;
+        var softcap = (float)(spec.LogitSoftcap ?? 0);
         var maxKeys = 0;
         for (var d = 0; d < rows; d++) maxKeys = Math.Max(maxKeys, (int)positions[d] + 1);
         var scores = maxKeys <= 4096 ? stackalloc float[maxKeys] : new float[maxKeys];
         for (var d = 0; d < rows; d++)
         {
             var keyCount = (int)positions[d] + 1;
+            var first = spec.Window is { } window ? Math.Max(0, keyCount - window) : 0;
             for (var head = 0; head < heads; head++)
             {
                 var kvHead = head / groups;
@@ -141,14 +167,15 @@ internal static unsafe class SmallBatchOps
                 var kBase = pk + (slots[d] * kvHeads + kvHead) * length * headDim;
                 var vBase = pv + (slots[d] * kvHeads + kvHead) * length * headDim;
                 var max = float.NegativeInfinity;
-                for (var t = 0; t < keyCount; t++)
+                for (var t = first; t < keyCount; t++)
                 {
                     var s = Dot(q, kBase + (long)t * headDim, headDim) * scale;
+                    if (softcap != 0) s = softcap * MathF.Tanh(s / softcap);
                     scores[t] = s;
                     if (s > max) max = s;
                 }
                 var sum = 0f;
-                for (var t = 0; t < keyCount; t++)
+                for (var t = first; t < keyCount; t++)
                 {
                     var e = MathF.Exp(scores[t] - max);
                     scores[t] = e;
@@ -157,7 +184,7 @@ internal static unsafe class SmallBatchOps
                 var o = py + (long)d * heads * headDim + head * headDim;
                 new Span<float>(o, headDim).Clear();
                 var inv = 1f / sum;
-                for (var t = 0; t < keyCount; t++)
+                for (var t = first; t < keyCount; t++)
                     Axpy(scores[t] * inv, vBase + (long)t * headDim, o, headDim);
             }
         }

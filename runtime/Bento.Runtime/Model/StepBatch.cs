@@ -13,9 +13,15 @@ public sealed class StepBatch : IDisposable
     public sealed record Sequence(int Index, int Slot, int Position, int Length, int Row, Tensor? Mask);
 
     private readonly List<IDisposable> _owned = [];
+    private readonly int _keyValueGroups;
+
+    // Masks of sliding-window layers, built on first use: by window for the decode rows, by (sequence, window) for prefill.
+    private readonly Dictionary<int, Tensor?> _windowedDecodeMasks = [];
+    private readonly Dictionary<(int Row, int Window), Tensor> _windowedPrefillMasks = [];
 
     public StepBatch(IReadOnlyList<(int Index, int Slot, int Position, ReadOnlyMemory<int> Tokens)> inputs, int keyValueGroups)
     {
+        _keyValueGroups = keyValueGroups;
         // Decode sequences first (batched attention), prefill chunks after (per-sequence attention).
         var ordered = inputs.Where(i => i.Tokens.Length == 1).Concat(inputs.Where(i => i.Tokens.Length != 1)).ToList();
         var n = ordered.Sum(i => i.Tokens.Length);
@@ -94,16 +100,49 @@ public sealed class StepBatch : IDisposable
     public Tensor? DecodeMask { get; }
 
     /// <summary>
+    /// The decode rows' mask for a layer with a sliding <paramref name="window"/> ([D,1,1,S], row d sees keys
+    /// (position_d - window, position_d]); <see cref="DecodeMask"/> for full attention. Null when nothing is masked.
+    /// </summary>
+    public Tensor? DecodeMaskFor(int? window)
+    {
+        if (window is not { } w || DecodeCount == 0 || Sequences.Take(DecodeCount).All(s => s.Position < w)) return DecodeMask;
+        if (_windowedDecodeMasks.TryGetValue(w, out var cached)) return cached;
+        var mask = new bool[DecodeCount * DecodeKeyLength];
+        for (var d = 0; d < DecodeCount; d++)
+        {
+            var position = Sequences[d].Position;
+            var first = Math.Max(0, position - w + 1);
+            mask.AsSpan(d * DecodeKeyLength + first, position + 1 - first).Fill(true);
+        }
+        // Built on first use, inside some layer's dispose scope: detached, so the next layers can use it too.
+        return _windowedDecodeMasks[w] = Own(tensor(mask, [DecodeCount, 1, 1, DecodeKeyLength]).DetachFromDisposeScope());
+    }
+
+    /// <summary>A prefill chunk's mask for a layer with a sliding <paramref name="window"/> (see <see cref="PrefillMask"/>);
+    /// its causal <see cref="Sequence.Mask"/> for full attention.</summary>
+    public Tensor PrefillMaskFor(Sequence s, int? window)
+    {
+        if (window is not { } w || s.Position + s.Length <= w) return s.Mask ?? throw new InvalidOperationException("a decode row has no prefill mask");
+        if (_windowedPrefillMasks.TryGetValue((s.Row, w), out var cached)) return cached;
+        return _windowedPrefillMasks[(s.Row, w)] = Own(PrefillMask(s.Position, s.Length, _keyValueGroups, w).DetachFromDisposeScope());
+    }
+
+    /// <summary>
     /// Causal mask of a prefill chunk of <paramref name="length"/> tokens starting at <paramref name="position"/>
     /// against keys [0, position + length), with rows repeated for the query heads sharing a kv head:
-    /// [groups * length, position + length], row (group, t) sees keys 0..position + t.
+    /// [groups * length, position + length], row (group, t) sees keys 0..position + t - or, with a sliding
+    /// <paramref name="window"/>, only the last <paramref name="window"/> of them (position + t - key &lt; window, the
+    /// convention of transformers and llama.cpp).
     /// </summary>
-    public static Tensor PrefillMask(int position, int length, int groups)
+    public static Tensor PrefillMask(int position, int length, int groups, int? window = null)
     {
         var keys = position + length;
         var mask = new bool[length * keys];
         for (var t = 0; t < length; t++)
-            mask.AsSpan(t * keys, position + t + 1).Fill(true);
+        {
+            var first = window is { } w ? Math.Max(0, position + t - w + 1) : 0;
+            mask.AsSpan(t * keys + first, position + t + 1 - first).Fill(true);
+        }
         using var one = tensor(mask, [length, keys]);
         return groups == 1 ? one.clone() : one.repeat(groups, 1);
     }
