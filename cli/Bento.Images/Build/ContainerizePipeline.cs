@@ -1,4 +1,5 @@
 using Bento.Core;
+using Bento.Images.Artifact;
 using Bento.Core.Serving;
 using Bento.Core.Store;
 using Bento.Images.Daemon;
@@ -54,6 +55,9 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
         progress.Log($"accelerator: {accelerator}");
 
         store.EnsureCreated();
+        // A slim image names its model artifact by digest; the artifact depends on the bento alone.
+        var artifact = request.SeparateWeights ? BentoArtifact.Create(bento, store) : null;
+        if (artifact is not null) progress.Log($"model artifact {manifest.Tag}: {artifact.Manifest.Digest} ({artifact.Layers.Count} file(s); weights stay out of the image)");
         var builder = new LayerBuilder(LayerCache.ForStore(store), progress.Log);
         var hashes = store.LoadHashCache();
         var assembled = await new ImageAssembler(builder, progress.Log).AssembleAsync(bento, baseImage, runtimeDir, hashes, new ImageOptions
@@ -64,6 +68,7 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
             Source = request.Source ?? manifest.Labels.GetValueOrDefault(OciAnnotations.Source),
             Revision = request.Revision ?? manifest.Labels.GetValueOrDefault(OciAnnotations.Revision),
             Accelerator = accelerator,
+            ModelArtifactDigest = artifact?.Manifest.Digest,
         }, ct);
         await hashes.SaveAsync(ct);
         var image = assembled.Image;
@@ -84,6 +89,12 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
                 : await new DockerArchiveSink(spec.Path).WriteAsync(image, spec.Reference is not null ? [spec.Reference] : names, ct);
             progress.Log($"wrote {publication.Sink}:{publication.Location} ({string.Join(", ", publication.Names)})");
             publications.Add(publication);
+            if (artifact is not null && spec.Kind == OutputKind.OciLayout)
+            {
+                var name = (spec.Reference ?? manifest.Version) + BentoArtifact.TagSuffix;
+                await new OciLayoutSink(spec.Path).WriteAsync(artifact, [name], ct);
+                progress.Log($"wrote the model artifact to {publication.Location} ({name})");
+            }
         }
         string? contextDir = null;
         if (request.DockerfileDirectory is not null)
@@ -105,10 +116,20 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
             var publication = await progress.PushAsync(observer =>
                 new RegistrySink(registry, observer).WriteAsync(image, request.Tags, ct));
             publications.Add(publication);
+            if (artifact is not null)
+            {
+                // Next to each image, tagged TAG-model: blobs the repository has (the same weights under another
+                // runtime or bento version) are not sent again.
+                var targets = request.References.Select(r => r.WithTag((r.Tag ?? ImageReference.DefaultTag) + BentoArtifact.TagSuffix)).ToList();
+                var pushed = await progress.PushAsync(observer => registry.PushAsync(PushContent.From(artifact), targets, observer, ct));
+                publications.Add(new Publication(Publication.Registry, string.Join(", ", targets.Select(t => t.Name).Distinct()), pushed.Digest,
+                    targets.Select(t => t.ToString()).ToList()) { References = targets.Select(t => $"{t.Name}@{pushed.Digest}").Distinct().ToList(), Push = pushed });
+            }
             var now = DateTimeOffset.UtcNow;
             await new PublishedImages(store).RecordAsync(manifest, publication.References
                 .Select(reference => new PublishedImage(reference, publication.Digest,
-                    publication.Names.Where(n => reference.StartsWith(ImageReference.Parse(n).Name + "@", StringComparison.Ordinal)).ToList(), accelerator, now))
+                    publication.Names.Where(n => reference.StartsWith(ImageReference.Parse(n).Name + "@", StringComparison.Ordinal)).ToList(), accelerator, now,
+                    artifact is null ? null : $"{reference[..reference.IndexOf('@')]}@{artifact.Manifest.Digest}"))
                 .ToList(), ct);
         }
         return new ContainerizeResult(bento, assembled, publications, contextDir, builder.Stats);
