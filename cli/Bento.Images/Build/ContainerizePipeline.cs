@@ -79,6 +79,12 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
         }
         progress.Log($"image {manifest.Tag}: {image.Manifest.Digest} ({builder.Stats.ComputedLayers} layer(s) computed, {builder.Stats.CachedLayers} from cache, {ByteSize.Format(builder.Stats.BytesHashed)} hashed)");
 
+        byte[]? sbom = null;
+        if (request.Sbom)
+        {
+            sbom = await Sbom.SpdxSbom.CreateAsync(bento, assembled, runtimeDir, request.References.FirstOrDefault()?.Name, artifact, ct);
+            progress.Log($"SBOM: SPDX 2.3, {ByteSize.Format(sbom.Length)}");
+        }
         var publications = new List<Publication>();
         var defaultName = $"{manifest.Name}:{manifest.Version}";
         var names = request.Tags.Count > 0 ? request.Tags : [defaultName];
@@ -89,6 +95,12 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
                 : await new DockerArchiveSink(spec.Path).WriteAsync(image, spec.Reference is not null ? [spec.Reference] : names, ct);
             progress.Log($"wrote {publication.Sink}:{publication.Location} ({string.Join(", ", publication.Names)})");
             publications.Add(publication);
+            if (sbom is not null && spec.Kind == OutputKind.OciLayout)
+            {
+                var sbomPath = Path.GetFullPath(spec.Path).TrimEnd('/') + ".spdx.json";
+                await Bento.Core.IO.AtomicFile.WriteAllTextAsync(sbomPath, System.Text.Encoding.UTF8.GetString(sbom), ct);
+                progress.Log($"wrote the SBOM to {sbomPath}");
+            }
             if (artifact is not null && spec.Kind == OutputKind.OciLayout)
             {
                 var name = (spec.Reference ?? manifest.Version) + BentoArtifact.TagSuffix;
@@ -116,6 +128,15 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
             var publication = await progress.PushAsync(observer =>
                 new RegistrySink(registry, observer).WriteAsync(image, request.Tags, ct));
             publications.Add(publication);
+            if (sbom is not null)
+            {
+                var (content, referrer) = Sbom.SbomReferrer.Create(sbom, image.Manifest, ImageAssembler.Rfc3339(ImageAssembler.ResolveCreated(manifest)));
+                foreach (var repository in request.References.GroupBy(r => r.Name).Select(g => g.First()))
+                {
+                    await progress.PushAsync(observer => registry.PushReferrerAsync(content, referrer, image.Manifest.Digest, repository, observer, ct));
+                    progress.Log($"attached the SBOM to {repository.Name}@{image.Manifest.Digest} ({referrer.Digest})");
+                }
+            }
             if (artifact is not null)
             {
                 // Next to each image, tagged TAG-model: blobs the repository has (the same weights under another
