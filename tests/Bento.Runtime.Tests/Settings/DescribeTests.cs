@@ -42,7 +42,9 @@ public sealed class DescribeTests
     [Fact]
     public void FlagSourcesNameTheFlag()
     {
-        var settings = Resolve(Manifest(), NoEnv, new CliOverrides(true, 100, 2, "bf16", 0.8, 9000, "::", "k", ShutdownTimeout: 0));
+        var settings = Resolve(Manifest(), NoEnv, CliOverrides.None.With(SettingName.EnforceEager, true).With(SettingName.MaxModelLen, 100).With(SettingName.MaxNumSeqs, 2)
+            .With(SettingName.Dtype, "bf16").With(SettingName.GpuMemoryUtilization, 0.8).With(SettingName.Port, 9000).With(SettingName.Host, "::")
+            .With(SettingName.ApiKey, "k").With(SettingName.ShutdownTimeout, 0));
         Assert.Equal(
             "settings: enforce_eager=true (cli --enforce-eager) max_model_len=100 (cli --max-model-len) max_num_seqs=2 (cli --max-num-seqs) " +
             "dtype=bfloat16 (cli --dtype) gpu_memory_utilization=0.8 (cli --gpu-memory-utilization) host=:: (cli --host) " +

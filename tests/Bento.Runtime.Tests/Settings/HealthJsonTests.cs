@@ -33,7 +33,7 @@ public sealed class HealthJsonTests
     public void FlagsAreNamedAndTheApiKeyIsOnlySaidToBeSet()
     {
         var json = Resolve(Manifest(enforceEager: true, overridable: false, env: "MY_EAGER"), NoEnv,
-            new CliOverrides(Port: 8080, ApiKey: "hunter2", EnforceEager: true)).ToHealthJson();
+            CliOverrides.None.With(SettingName.Port, 8080).With(SettingName.ApiKey, "hunter2").With(SettingName.EnforceEager, true)).ToHealthJson();
         Assert.True(JsonNode.DeepEquals(
             JsonNode.Parse("""{"value": true, "source": "bento", "env": "MY_EAGER", "overridable": false}"""), json["enforce_eager"]));
         Assert.True(JsonNode.DeepEquals(
