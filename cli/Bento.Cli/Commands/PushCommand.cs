@@ -16,6 +16,7 @@ public static class PushCommand
     public static Command Create()
     {
         var tag = new Argument<string>("TAG") { Description = "The bento to push (NAME, NAME:VERSION, ...)" };
+        tag.CompletionSources.Add(TagCompletion.Source);
         var reference = new Argument<string>("REF") { Description = "Where to: REGISTRY/REPOSITORY[:TAG] (the tag defaults to the bento's version)" };
         var insecure = new Option<bool>("--insecure") { Description = "Allow plain http or an untrusted TLS certificate for REF's registry" };
         var command = new Command("push", "Push a bento to a registry as an OCI model artifact (CNCF ModelPack)") { tag, reference, insecure };
