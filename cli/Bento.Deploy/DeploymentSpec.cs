@@ -68,6 +68,14 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
         KubernetesNames.RequireObjectName(name, request.Name is null ? $"the name derived from bento {manifest.Name}" : "--name");
 
         var (image, accelerator, artifact) = ResolveImage(bento, request);
+        if (request.ModelArtifact is { } given)
+        {
+            if (!ImageReference.TryParse(given, out var parsed, out var error))
+                throw new UsageException($"--model-artifact '{ImageReference.Redact(given)}' is not a valid reference: {error}");
+            if (parsed.Digest is null)
+                throw new UsageException($"--model-artifact '{given}' is not pinned by digest; use REGISTRY/REPOSITORY@sha256:... (the image's {ImageContract.Labels.ModelArtifact} label names it)");
+            artifact = given;
+        }
         if (request.Gpus > 0)
         {
             accelerator ??= acceleratorOf is null ? null : await acceleratorOf(ImageReference.Parse(image), ct);

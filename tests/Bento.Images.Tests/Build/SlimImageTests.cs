@@ -66,4 +66,25 @@ public sealed class SlimImageTests(AnonymousRegistryFixture fixture) : ImageTest
         // compose cannot mount an artifact: refused, saying so.
         Assert.Contains("compose cannot mount", Assert.Throws<Bento.Core.BentoException>(() => ComposeFile.Create(spec)).Message);
     }
+
+    [Fact]
+    public async Task Deploy_takes_an_explicit_model_artifact_only_pinned_by_digest()
+    {
+        var bento = await BentoAsync();
+        const string image = "reg.example/team/alpha@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        const string artifact = "reg.example/team/alpha@sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+        DeployRequest Request(string model) =>
+            DeployRequest.Parse(image, false, null, null, null, null, null, null, 0, [], [], false, "http") with { ModelArtifact = model };
+        var spec = await new DeploymentResolver(Store).ResolveAsync(bento, Request(artifact), default);
+        Assert.Equal(artifact, spec.ModelArtifact);
+        var pod = Assert.IsType<V1Deployment>(KubernetesYaml.LoadAllFromString(KubernetesObjects.ToYaml(KubernetesObjects.Create(spec)), strict: true)[0]).Spec.Template.Spec;
+        Assert.Equal(artifact, pod.Volumes.Single(v => v.Image is not null).Image.Reference);
+        var e = await Assert.ThrowsAsync<Bento.Core.UsageException>(() => new DeploymentResolver(Store).ResolveAsync(bento, Request("reg.example/team/alpha:v1-model"), default));
+        Assert.Contains("not pinned by digest", e.Message);
+        // An image with its weights: no image volume.
+        var full = await new DeploymentResolver(Store).ResolveAsync(bento, DeployRequest.Parse(image, false, null, null, null, null, null, null, 0, [], [], false, "http"), default);
+        Assert.Null(full.ModelArtifact);
+        Assert.DoesNotContain(Assert.IsType<V1Deployment>(KubernetesYaml.LoadAllFromString(KubernetesObjects.ToYaml(KubernetesObjects.Create(full)), strict: true)[0]).Spec.Template.Spec.Volumes,
+            v => v.Image is not null);
+    }
 }
