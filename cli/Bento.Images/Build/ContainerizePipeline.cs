@@ -101,6 +101,10 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
                 await Bento.Core.IO.AtomicFile.WriteAllTextAsync(sbomPath, System.Text.Encoding.UTF8.GetString(sbom), ct);
                 progress.Log($"wrote the SBOM to {sbomPath}");
             }
+            if (artifact is not null && spec.Kind != OutputKind.OciLayout)
+                progress.Log($"note: {publication.Sink}:{publication.Location} holds the slim image only (a docker-archive cannot carry the model artifact); " +
+                             $"run it with the bento's directory mounted at {ImageContract.ModelMountDirectory} (docker run -v DIR:{ImageContract.ModelMountDirectory}:ro), " +
+                             "or use --push or --output oci: to get the artifact too");
             if (artifact is not null && spec.Kind == OutputKind.OciLayout)
             {
                 var name = (spec.Reference ?? manifest.Version) + BentoArtifact.TagSuffix;

@@ -166,6 +166,8 @@ internal sealed class AuthHandler(RegistryOptions options, TransferStats stats, 
     {
         try
         {
+            // Sent below the HttpClient, so its default headers are not added: name ourselves as every request does.
+            request.Headers.TryAddWithoutValidation("User-Agent", options.UserAgent);
             if (request.Content is not null) stats.Sent(request.Content.Headers.ContentLength ?? 0);
             return await base.SendAsync(request, ct);
         }
