@@ -140,6 +140,32 @@ public sealed class SbomTests(AnonymousRegistryFixture fixture) : ImageTestBase,
 }
 
 /// <summary>
+/// Against a registry that serves the OCI 1.1 referrers API (docker-registry 2.8 behind <see cref="ReferrersApiFront"/>):
+/// the SBOM is found through the API, and no fallback tag is written.
+/// </summary>
+public sealed class SbomReferrersApiTests : ImageTestBase
+{
+    [Fact]
+    public async Task The_sbom_is_found_through_the_referrers_api_without_a_fallback_tag()
+    {
+        using var registry = new RegistryServer(RegistryAuth.Anonymous, relativeUrls: true);
+        using var front = new ReferrersApiFront(registry.Host);
+        var bento = await BentoAsync();
+        var request = ContainerizeRequest.Parse([], [$"{front.Host}/sbom/api:v1"], load: false, push: true, $"oci:{BaseLayout}:base", "linux/amd64", Runtime, null, insecure: true, null, null)
+            with { Sbom = true };
+        var result = await new ContainerizePipeline(Store, new LineProgress()).RunAsync(bento, request, default);
+
+        using var client = new RegistryClient(new RegistryOptions { Insecure = [front.Host], Credentials = new CredentialOptions { Anonymous = true } });
+        var repository = ImageReference.Parse($"{front.Host}/sbom/api");
+        var referrer = Assert.Single(await client.ReferrersAsync(repository, result.Digest, SpdxSbom.MediaType, default));
+        Assert.Equal(SpdxSbom.MediaType, referrer.ArtifactType);
+        Assert.True(front.ReferrersQueries >= 1);
+        Assert.False(await client.ManifestExistsAsync(repository.WithTag(result.Digest.Replace(':', '-')), default), "a fallback tag was written although the registry indexes referrers");
+        Assert.Empty(await client.ReferrersAsync(repository, result.Digest, "application/vnd.example.other", default));
+    }
+}
+
+/// <summary>
 /// The SPDX 2.3 requirements a document must meet, written from the specification's required fields and formats
 /// (clauses 6-11 and the 2.3 JSON schema's "required" lists), not from a copy of the schema: document creation
 /// information, packages, files (with the mandatory SHA1), relationships, and identifiers that resolve.
