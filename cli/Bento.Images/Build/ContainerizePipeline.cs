@@ -1,7 +1,7 @@
 using Bento.Core;
-using Bento.Images.Artifact;
 using Bento.Core.Serving;
 using Bento.Core.Store;
+using Bento.Images.Artifact;
 using Bento.Images.Daemon;
 using Bento.Images.Layers;
 using Bento.Images.Layout;
@@ -129,9 +129,20 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
         }
         if (request.Push)
         {
+            Publication? artifactPublication = null;
+            if (artifact is not null)
+            {
+                // Next to each image, tagged TAG-model, and before it: a slim image in the registry always finds its
+                // weights. Blobs the repository has (the same weights under another runtime or bento version) are not sent again.
+                var targets = request.References.Select(r => r.WithTag((r.Tag ?? ImageReference.DefaultTag) + BentoArtifact.TagSuffix)).ToList();
+                var pushed = await progress.PushAsync(observer => registry.PushAsync(PushContent.From(artifact), targets, observer, ct));
+                artifactPublication = new Publication(Publication.Registry, string.Join(", ", targets.Select(t => t.Name).Distinct()), pushed.Digest,
+                    targets.Select(t => t.ToString()).ToList()) { References = targets.Select(t => $"{t.Name}@{pushed.Digest}").Distinct().ToList(), Push = pushed };
+            }
             var publication = await progress.PushAsync(observer =>
                 new RegistrySink(registry, observer).WriteAsync(image, request.Tags, ct));
             publications.Add(publication);
+            if (artifactPublication is not null) publications.Add(artifactPublication);
             if (sbom is not null)
             {
                 var (content, referrer) = Sbom.SbomReferrer.Create(sbom, image.Manifest, ImageAssembler.Rfc3339(ImageAssembler.ResolveCreated(manifest)));
@@ -140,15 +151,6 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
                     await progress.PushAsync(observer => registry.PushReferrerAsync(content, referrer, image.Manifest.Digest, repository, observer, ct));
                     progress.Log($"attached the SBOM to {repository.Name}@{image.Manifest.Digest} ({referrer.Digest})");
                 }
-            }
-            if (artifact is not null)
-            {
-                // Next to each image, tagged TAG-model: blobs the repository has (the same weights under another
-                // runtime or bento version) are not sent again.
-                var targets = request.References.Select(r => r.WithTag((r.Tag ?? ImageReference.DefaultTag) + BentoArtifact.TagSuffix)).ToList();
-                var pushed = await progress.PushAsync(observer => registry.PushAsync(PushContent.From(artifact), targets, observer, ct));
-                publications.Add(new Publication(Publication.Registry, string.Join(", ", targets.Select(t => t.Name).Distinct()), pushed.Digest,
-                    targets.Select(t => t.ToString()).ToList()) { References = targets.Select(t => $"{t.Name}@{pushed.Digest}").Distinct().ToList(), Push = pushed });
             }
             var now = DateTimeOffset.UtcNow;
             await new PublishedImages(store).RecordAsync(manifest, publication.References
