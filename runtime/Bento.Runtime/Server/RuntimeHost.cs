@@ -35,7 +35,11 @@ public static class RuntimeHost
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
             var settings = SettingsResolver.Resolve(manifest, environment, overrides);
             if (healthcheck) return await HealthcheckProbe.RunAsync(settings, Console.Out);
-            await using var app = Build(manifest, bentoDir, settings);
+            // Weights mounted apart from the bento (a slim image): checked against bento.yaml before anything starts.
+            var modelDir = ModelDirectory.FromEnvironment();
+            if (modelDir is not null)
+                Console.WriteLine((await ModelDirectory.VerifyAsync(manifest, modelDir, ModelDirectory.DefaultHashCachePath())).Describe());
+            await using var app = Build(manifest, bentoDir, settings, modelDirectory: modelDir);
             if (parentPid is { } pid) ParentWatch.StopWhenGone(pid, app.Lifetime, app.Logger);
             await app.RunAsync();
             return 0;
@@ -79,7 +83,8 @@ public static class RuntimeHost
 
     /// <summary>Builds the web application for a bento; the model loads in the background once the app starts.</summary>
     /// <param name="maxWaiting">Requests that may queue beyond max_num_seqs before the server answers 503.</param>
-    public static WebApplication Build(BentoManifest manifest, string bentoDir, EngineSettings settings, int maxWaiting = 256)
+    /// <param name="modelDirectory">Where the model's files are, when not in the bento (<see cref="ModelDirectory"/>, verified first).</param>
+    public static WebApplication Build(BentoManifest manifest, string bentoDir, EngineSettings settings, int maxWaiting = 256, string? modelDirectory = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -101,7 +106,7 @@ public static class RuntimeHost
         log.LogInformation("{Settings}", settings.Describe());
         foreach (var note in settings.Notes) log.LogWarning("{Note}", note);
 
-        var modelDir = Path.Combine(bentoDir, manifest.Model.Path);
+        var modelDir = modelDirectory ?? Path.Combine(bentoDir, manifest.Model.Path);
         var maxModelLen = settings.MaxModelLen.Value ?? manifest.Runtime.MaxModelLen;
         if (maxModelLen <= 0) maxModelLen = manifest.Model.MaxPositionEmbeddings;
         var state = new ServingState
