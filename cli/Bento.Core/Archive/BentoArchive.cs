@@ -100,6 +100,8 @@ public static class BentoArchive
             var path = bento.FilePath(bentoPath);
             var blob = store.BlobPath(file.Sha256);
             var blobLabel = $"blob {file.Sha256[..12]} of {bentoPath}";
+            if (StoredFile.LinkProblem(path) is { } pathLink) throw Damaged(bento, bentoPath, pathLink);
+            if (StoredFile.LinkProblem(blob) is { } blobLink) throw Damaged(bento, blobLabel, blobLink);
             if (!File.Exists(path)) throw Damaged(bento, bentoPath, "missing");
             if (!File.Exists(blob)) throw Damaged(bento, blobLabel, "missing");
             var (fileId, blobId) = (Posix.Identify(path), Posix.Identify(blob));
@@ -162,7 +164,7 @@ public static class BentoArchive
                 {
                     var blob = store.BlobPath(file.Sha256);
                     if (added.Contains(file.Sha256)) continue; // the same content under two paths
-                    if (!repairBlobs.Contains(file.Sha256) && File.Exists(blob) && new FileInfo(blob).Length == file.Size) continue;
+                    if (!repairBlobs.Contains(file.Sha256) && store.HasBlob(file.Sha256, file.Size)) continue;
                     // A damaged blob is replaced by a new inode holding the verified bytes (the bento is relinked below).
                     File.Move(staged[bentoPath], blob, overwrite: true);
                     added.Add(file.Sha256);

@@ -67,8 +67,8 @@ public sealed class SourceSelector
             }
             else if (entry is FileInfo file && !skip.Contains(file.FullName) && IsSelected(relative))
             {
-                if (!IO.FileLinks.Target(file.FullName).Exists)
-                    throw new BentoException($"{Spec.BentofileParser.DisplayPath(file.FullName)}: broken symbolic link; remove it or add it to exclude");
+                if (IO.Posix.KindOf(file.FullName) is null)
+                    throw new BentoException($"{Spec.BentofileParser.DisplayPath(file.FullName)}: broken symbolic link (its target does not exist, or links loop); remove it or add it to exclude");
                 IO.InputFile.RequireRegular(file.FullName, "remove it or add it to exclude");
                 result.Add(relative);
             }

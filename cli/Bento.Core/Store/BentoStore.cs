@@ -40,6 +40,17 @@ public sealed class BentoStore
 
     public string BlobPath(string sha256) => Path.Combine(BlobsDirectory, sha256);
 
+    /// <summary>
+    /// Whether the blob for <paramref name="sha256"/> is present as a stored file of the expected size. A blob that is
+    /// a symbolic link (older versions stored Hugging Face cache links as they were) does not count: it points outside
+    /// the store and breaks when its target goes.
+    /// </summary>
+    public bool HasBlob(string sha256, long size)
+    {
+        var blob = BlobPath(sha256);
+        return !Posix.IsSymbolicLink(blob) && File.Exists(blob) && new FileInfo(blob).Length == size;
+    }
+
     public string BentoDirectory(string name, string version) => Path.Combine(BentosDirectory, name, version);
 
     public HashCache LoadHashCache() => HashCache.Load(Path.Combine(CacheDirectory, "hashes.json"));
