@@ -147,7 +147,7 @@ public static class BentoArchive
                 (manifest, staged) = await ReadAndVerifyAsync(display, metered, work, ct);
             meter?.Finish();
             using var storeLock = await store.LockAsync(onWait, ct);
-            store.RemoveStaleTempDirectories();
+            store.RemoveLeftovers();
             var tag = new BentoTag(manifest.Name, manifest.Version);
             IReadOnlyList<string>? damaged = null;
             if (store.Exists(manifest.Name, manifest.Version))

@@ -62,7 +62,7 @@ public sealed class BentoBuilder
             // The hashes are right whatever happened to the commit; the cache is best effort (an unwritable store
             // is reported by the commit itself).
             try { await cache.SaveAsync(CancellationToken.None); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or BentoException) { }
         }
     }
 
@@ -73,6 +73,7 @@ public sealed class BentoBuilder
 
         var tag = new BentoTag(manifest.Name, manifest.Version);
         using var storeLock = await _store.LockAsync(_observer.Message, ct);
+        _store.RemoveLeftovers(); // of interrupted commands: the lock guarantees none of them is running
         IReadOnlyList<string>? damaged = null;
         if (_store.Exists(manifest.Name, manifest.Version))
         {
@@ -86,7 +87,6 @@ public sealed class BentoBuilder
                 return new BuildResult(_store.Resolve(tag), false, hashed, fromCache, ingest);
             }
         }
-        _store.RemoveStaleTempDirectories();
         var work = _store.CreateTempDirectory("build");
         var blobs = new BlobWriter(_store, work);
         var committed = false;
