@@ -31,7 +31,7 @@ public class StoreIntegrityTests : StoreTestBase
         // A build killed while copying a weight across file systems: its work directory with a partial copy...
         var work = Directory.CreateDirectory(Path.Combine(Store.TempDirectory, $"{dead}-build-{Hex32()}")).FullName;
         File.WriteAllText(Path.Combine(work, StoreLeftovers.OwnerFile), "");
-        HostileInput.MakeSparse(Path.Combine(work, "blob-" + new string('1', 64)), 144L << 20);
+        HostileFiles.MakeSparse(Path.Combine(work, "blob-" + new string('1', 64)), 144L << 20);
         // ...and the blobs it had already moved into the store.
         var orphan = Store.BlobPath(new string('2', 64));
         File.WriteAllText(orphan, "stored before the kill");
