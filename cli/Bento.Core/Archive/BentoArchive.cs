@@ -218,8 +218,10 @@ public static class BentoArchive
                     if (entry.Length > InputLimits.YamlBytes.Value)
                         throw Corrupt(display, $"{BentoManifest.FileName} is {InputLimits.Bytes(entry.Length)} ({entry.Length} bytes), over the {InputLimits.YamlBytes.Size} " +
                                                $"limit for a manifest ({InputLimits.YamlBytes.RaiseHint} if the archive is genuine)");
-                    using var reader = new StreamReader(entry.DataStream ?? Stream.Null);
-                    manifest = ManifestSerializer.FromYaml(await reader.ReadToEndAsync(ct), $"{display}:{BentoManifest.FileName}");
+                    var bytes = new MemoryStream((int)entry.Length);
+                    await (entry.DataStream ?? Stream.Null).CopyToAsync(bytes, ct);
+                    var manifestSource = $"{display}:{BentoManifest.FileName}";
+                    manifest = ManifestSerializer.FromYaml(Utf8Text.Decode(bytes.GetBuffer().AsSpan(0, (int)bytes.Length), manifestSource), manifestSource);
                     if (!ManifestVersion.Matches(manifest))
                         throw Corrupt(display, $"{BentoManifest.FileName} does not match its version {manifest.Version} (the manifest was altered)");
                     expected = manifest.AllFiles().ToDictionary(f => f.BentoPath, f => f.File, StringComparer.Ordinal);

@@ -215,14 +215,15 @@ public sealed class BentoBuilder
     }
 
     /// <summary>
-    /// Import refuses a bento.yaml over the YAML limits; a build must not make one (a 20 MiB description used to build
-    /// and export, and then could not be imported anywhere).
+    /// The bento.yaml this build would write goes through the reader import, pull and serve use (YAML limits and
+    /// <see cref="BentoRules"/>): a build must not make a bento they refuse (a 20 MiB description used to build and
+    /// export, and then could not be imported anywhere).
     /// </summary>
     private static void CheckImportable(Bentofile spec, BentoManifest manifest)
     {
         var yaml = ManifestSerializer.ToYaml(manifest);
         var display = BentofileParser.DisplayPath(spec.FilePath);
-        try { YamlBounds.Check(yaml, BentoManifest.FileName); }
+        try { ManifestSerializer.FromYaml(yaml, BentoManifest.FileName); }
         catch (BentoException e)
         {
             throw new BentoException($"{display}: the bento's {BentoManifest.FileName} would be refused by 'bento import' ({e.Message}); " +

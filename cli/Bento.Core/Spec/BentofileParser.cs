@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using Bento.Core.Manifest;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -7,7 +7,7 @@ namespace Bento.Core.Spec;
 /// <summary>
 /// Reads and validates <c>bentofile.yaml</c>. Every error names file, line and column, the key, and what is expected.
 /// </summary>
-public static partial class BentofileParser
+public static class BentofileParser
 {
     public const string FileName = "bentofile.yaml";
 
@@ -17,9 +17,6 @@ public static partial class BentofileParser
     private static readonly string[] DockerKeys = ["base_image", "labels"];
     private static readonly string[] ModelKeys = ["path"];
     private static readonly string[] EnvKeys = ["name", "value"];
-
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
-    private static partial Regex EnvName();
 
     /// <summary>Finds the bentofile for a build argument: a directory holding bentofile.yaml, or the file itself.</summary>
     public static string Locate(string argument)
@@ -112,8 +109,7 @@ public static partial class BentofileParser
                 throw top.Fail("envs", $"expected a list of {{name, value}} or a mapping of NAME: value, got {YamlFields.Describe(node)}");
         }
         foreach (var env in envs)
-            if (!EnvName().IsMatch(env.Name))
-                throw top.Fail("envs", $"'{env.Name}' is not a valid environment variable name (letters, digits and '_', not starting with a digit)");
+            if (!BentoRules.IsEnvName(env.Name)) throw top.Fail("envs", BentoRules.EnvNameProblem(env.Name));
         var duplicate = envs.GroupBy(e => e.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw top.Fail("envs", $"'{duplicate.Key}' is set more than once");
         return envs;
@@ -151,10 +147,10 @@ public static partial class BentofileParser
         return new RuntimeSpec(
             ParseEnforceEager(runtime),
             runtime.Int("max_model_len", 1, Model.ModelContract.MaxContextLength),
-            runtime.Int("max_num_seqs", 1, 65_536),
+            runtime.Int("max_num_seqs", BentoRules.MinMaxNumSeqs, BentoRules.MaxMaxNumSeqs),
             dtype,
-            runtime.Double("gpu_memory_utilization", 0, 1) ?? Serving.EngineDefaults.GpuMemoryUtilization,
-            runtime.Int("port", 1, 65_535));
+            runtime.Double("gpu_memory_utilization", 0, BentoRules.MaxGpuMemoryUtilization) ?? Serving.EngineDefaults.GpuMemoryUtilization,
+            runtime.Int("port", BentoRules.MinPort, BentoRules.MaxPort));
     }
 
     private static EnforceEagerSpec ParseEnforceEager(YamlFields runtime)
@@ -166,8 +162,7 @@ public static partial class BentofileParser
         var eager = runtime.Mapping("enforce_eager")!;
         eager.RejectUnknownKeys(EagerKeys);
         var env = eager.String("env") ?? EnforceEagerSpec.DefaultEnv;
-        if (!EnvName().IsMatch(env))
-            throw eager.Fail("env", $"'{env}' is not a valid environment variable name (letters, digits and '_', not starting with a digit)");
+        if (!BentoRules.IsEnvName(env)) throw eager.Fail("env", BentoRules.EnvNameProblem(env));
         return new EnforceEagerSpec(eager.Bool("value") ?? false, eager.Bool("overridable") ?? true, env);
     }
 
@@ -177,32 +172,17 @@ public static partial class BentofileParser
         if (docker is null) return new DockerSpec(null, new SortedDictionary<string, string>());
         docker.RejectUnknownKeys(DockerKeys);
         var baseImage = docker.String("base_image");
-        if (baseImage is not null && (baseImage.Length == 0 || baseImage.Any(char.IsWhiteSpace)))
-            throw docker.Fail("base_image", $"expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', got '{baseImage}'");
-        // A URL or USER:PASSWORD@HOST/... would put credentials into bento.yaml (and every export of it): refuse it
-        // without repeating it. ('@' followed by a '/' is never a digest: digests have no '/'.)
-        var at = baseImage?.IndexOf('@') ?? -1;
-        if (baseImage is not null && (baseImage.Contains("://", StringComparison.Ordinal) || (at >= 0 && baseImage.IndexOf('/', at) >= 0)))
-            throw docker.Fail("base_image", "expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', not a URL or a reference " +
-                                            "carrying credentials (USER:PASSWORD@); save credentials with 'bento login REGISTRY' instead");
+        if (baseImage is not null && BentoRules.BaseImageProblem(baseImage) is { } problem) throw docker.Fail("base_image", problem);
         return new DockerSpec(baseImage, docker.StringMap("labels", LabelProblem, InputLimits.LabelBytes));
     }
 
-    /// <summary>
-    /// Labels are published in bento.yaml, its exports and image labels: a URL carrying USER:TOKEN@ (a git remote
-    /// copied with its token, say) is refused without repeating it.
-    /// </summary>
-    private static string? LabelProblem(string value) => UrlCredentials.Present(value)
-        ? "this URL carries credentials (USER:TOKEN@ after the scheme), which would be published with the bento and its images; write it without them"
-        : null;
+    private static string? LabelProblem(string value) => BentoRules.LabelValueProblem(value);
 
     /// <summary>The description is published like the labels; bounded so that build never makes a manifest import refuses.</summary>
     private static string? Description(YamlFields top)
     {
         var description = top.String("description");
-        if (description is not null && System.Text.Encoding.UTF8.GetByteCount(description) is var bytes && bytes > InputLimits.DescriptionBytes.Value)
-            throw top.Fail("description", $"{InputLimits.Bytes(bytes)} ({bytes} bytes) exceeds the {InputLimits.DescriptionBytes.Size} limit; " +
-                                          $"shorten it or ship the text as a file under include ({InputLimits.DescriptionBytes.RaiseHint})");
+        if (description is not null && BentoRules.DescriptionProblem(description) is { } problem) throw top.Fail("description", problem);
         return description;
     }
 
