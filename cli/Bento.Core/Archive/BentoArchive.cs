@@ -122,6 +122,7 @@ public static class BentoArchive
     /// </summary>
     public static async Task<ImportResult> ImportAsync(BentoStore store, string source, Action<string>? onWait = null, CancellationToken ct = default, TransferMeter? meter = null)
     {
+        if (string.IsNullOrWhiteSpace(source)) throw new UsageException("the archive to import is empty: give a .bento file, or '-' for stdin");
         var display = Spec.BentofileParser.DisplayPath(source);
         if (!File.Exists(source)) throw new BentoException($"{display}: no such file");
         InputFile.RequireRegular(source);

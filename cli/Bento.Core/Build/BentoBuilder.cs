@@ -242,8 +242,10 @@ public sealed class BentoBuilder
         var epoch = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
         if (!string.IsNullOrEmpty(epoch))
         {
-            if (!long.TryParse(epoch, out var seconds) || seconds < 0)
-                throw new BentoException($"SOURCE_DATE_EPOCH='{epoch}' is not a non-negative number of seconds");
+            // At most 9999-12-31T23:59:59Z, the last second a timestamp can hold.
+            if (!long.TryParse(epoch, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) ||
+                seconds > DateTimeOffset.MaxValue.ToUnixTimeSeconds())
+                throw new BentoException($"SOURCE_DATE_EPOCH='{epoch}' is not a number of seconds since 1970 (from 0 to {DateTimeOffset.MaxValue.ToUnixTimeSeconds()})");
             return DateTimeOffset.FromUnixTimeSeconds(seconds);
         }
         return DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());

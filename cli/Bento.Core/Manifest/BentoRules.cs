@@ -34,7 +34,7 @@ public static partial class BentoRules
     /// <summary>Why <paramref name="baseImage"/> cannot be a base image reference; null when it can.</summary>
     public static string? BaseImageProblem(string baseImage)
     {
-        if (baseImage.Length == 0 || baseImage.Any(char.IsWhiteSpace))
+        if (baseImage.Length == 0 || baseImage.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
             return $"expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', got '{baseImage}'";
         // A URL or USER:PASSWORD@HOST/... would put credentials into bento.yaml (and every export of it): refuse it
         // without repeating it. ('@' followed by a '/' is never a digest: digests have no '/'.)

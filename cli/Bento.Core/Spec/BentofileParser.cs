@@ -21,6 +21,8 @@ public static class BentofileParser
     /// <summary>Finds the bentofile for a build argument: a directory holding bentofile.yaml, or the file itself.</summary>
     public static string Locate(string argument)
     {
+        if (string.IsNullOrWhiteSpace(argument)) throw new UsageException("the folder to build is empty: give a folder holding bentofile.yaml (or '.')");
+        if (argument.Contains('\0')) throw new UsageException("the folder to build contains a NUL character");
         var full = Path.GetFullPath(argument);
         if (File.Exists(full)) return full;
         if (Directory.Exists(full))
@@ -74,12 +76,20 @@ public static class BentofileParser
             name,
             Description(top),
             top.StringMap("labels", LabelProblem, InputLimits.LabelBytes),
-            top.StringList("include") ?? ["**"],
-            top.StringList("exclude") ?? [],
+            Patterns(top, "include") ?? ["**"],
+            Patterns(top, "exclude") ?? [],
             ParseEnvs(top),
             ParseModel(top, directory),
             ParseRuntime(top),
             ParseDocker(top));
+    }
+
+    private static IReadOnlyList<string>? Patterns(YamlFields top, string key)
+    {
+        var patterns = top.StringList(key);
+        foreach (var pattern in patterns ?? [])
+            if (Build.SourceSelector.PatternProblem(pattern) is { } problem) throw top.Fail(key, problem);
+        return patterns;
     }
 
     private static IReadOnlyList<EnvVar> ParseEnvs(YamlFields top)
@@ -128,6 +138,8 @@ public static class BentofileParser
         }
         else relative = top.Scalar(node, "model", "the path of a Hugging Face model folder");
 
+        if (relative.Any(char.IsControl))
+            throw top.Fail("model", "the model folder's path contains a control character; give the folder's path as plain text");
         var full = Path.GetFullPath(Path.Combine(directory, relative));
         if (!Directory.Exists(full))
             throw top.Fail("model", $"the model folder '{relative}' does not exist (resolved to {full}); point 'model' at a folder with config.json and *.safetensors");
