@@ -74,7 +74,20 @@ public static partial class BentoRules
             if (!ok) throw new BentoException($"{source}: {field}: {problem}");
         }
 
-        if (BentoTag.ExplainInvalidName(manifest.Name) is { } nameProblem) throw new BentoException($"{source}: name '{manifest.Name}' {nameProblem}");
+        // A hand-written or damaged manifest may say `labels:` (null) or `files: [~]`: refuse, never dereference.
+        Require(manifest.Name is not null, "name", "missing");
+        Require(manifest.Version is not null, "version", "missing");
+        Require(manifest.Labels is not null && manifest.Labels.Values.All(v => v is not null), "labels", "expected a mapping of strings");
+        Require(manifest.Envs is not null && manifest.Envs.All(e => e is { Name: not null, Value: not null }), "envs", "expected a list of {name, value}");
+        Require(manifest.Model is not null, "model", "missing");
+        Require(manifest.Model!.Architecture is not null && manifest.Model.Path is not null, "model", "expected architecture and path");
+        Require(manifest.Model.Files is not null && manifest.Model.Files.All(f => f is { Path: not null, Sha256: not null }), "model.files", "expected a list of {path, size, sha256}");
+        Require(manifest.Files is not null && manifest.Files.All(f => f is { Path: not null, Sha256: not null }), "files", "expected a list of {path, size, sha256}");
+        Require(manifest.Runtime is { EnforceEager: not null }, "runtime", "expected a mapping with enforce_eager");
+        Require(manifest.Docker is not null && manifest.Docker.Labels is not null && manifest.Docker.Labels.Values.All(v => v is not null), "docker", "expected a mapping with labels");
+        Require(manifest.Build is not null, "build", "missing");
+
+        if (BentoTag.ExplainInvalidName(manifest.Name!) is { } nameProblem) throw new BentoException($"{source}: name '{manifest.Name}' {nameProblem}");
         if (BentoTag.ExplainInvalidName(manifest.Version) is { } versionProblem) throw new BentoException($"{source}: version '{manifest.Version}' {versionProblem}");
         if (manifest.Description is { } description && DescriptionProblem(description) is { } descriptionProblem)
             throw new BentoException($"{source}: description: {descriptionProblem}");

@@ -30,7 +30,7 @@ public static class ManifestSerializer
         Spec.YamlBounds.Check(text, source);
         JsonNode? node;
         try { node = JsonYaml.FromYaml(text); }
-        catch (Exception e) when (e is YamlDotNet.Core.YamlException or FormatException or InvalidCastException)
+        catch (Exception e) when (e is YamlDotNet.Core.YamlException or FormatException or InvalidCastException or InvalidOperationException or ArgumentException)
         {
             throw new BentoException($"{source}: the bento manifest is not valid YAML ({e.Message})");
         }

@@ -45,6 +45,11 @@ public static class BentofileParser
         YamlBounds.Check(text, display);
         var stream = new YamlStream();
         try { stream.Load(new StringReader(text)); }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet fails this way (not with a YamlException) on a few malformed documents.
+            throw new SpecException(display, Mark.Empty, "", "invalid YAML (check quotes, tabs, ':' in values and document markers)");
+        }
         catch (YamlException e)
         {
             var reason = (e.InnerException?.Message ?? e.Message).Trim();
