@@ -91,8 +91,7 @@ public static class RuntimeHost
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            // Kestrel refuses a bigger body (413) while reading it, so no request can make the server buffer more.
-            k.Limits.MaxRequestBodySize = settings.MaxRequestBytes.Value;
+            HttpLimits.Apply(k.Limits, settings.MaxRequestBytes.Value);
         });
         // Kestrel stops listening at once and lets in-flight requests finish until this runs out, then aborts them
         // (which cancels their sequences in the engine).
