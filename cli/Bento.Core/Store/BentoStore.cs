@@ -15,6 +15,9 @@ namespace Bento.Core.Store;
 ///   published/NAME/VERSION.json the images pushed for each bento (PublishedImages)
 ///   .lock                       held while committing, deleting and collecting garbage
 /// </code>
+/// Blobs are added to blobs/ only while <c>.lock</c> is held (staged first in an owned tmp/ work directory): with the
+/// lock held, a blob no bento references is an orphan of a killed command, and build, import and delete remove it
+/// (<see cref="StoreLeftovers"/>). Code that adds blobs without the lock would see them collected.
 /// </summary>
 public sealed class BentoStore
 {

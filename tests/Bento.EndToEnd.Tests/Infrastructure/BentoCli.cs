@@ -55,8 +55,9 @@ public static class BentoCli
             var result = await ProcessRunner.RunAsync("/usr/bin/time", ["-f", "%M", "-o", report, Repo.Launcher, .. args],
                 options.WorkingDirectory, ChildEnvironment(options), options.Timeout);
             // The last line is the peak in KiB ("Command terminated by signal N" may come before it).
-            var kib = File.Exists(report) ? long.Parse(File.ReadAllLines(report).Last(l => l.Trim().Length > 0).Trim()) : -1;
-            return (result, kib * 1024);
+            // Nothing numeric when time itself was killed (the command timed out): -1.
+            var last = File.Exists(report) ? File.ReadAllLines(report).LastOrDefault(l => l.Trim().Length > 0)?.Trim() : null;
+            return (result, long.TryParse(last, out var kib) ? kib * 1024 : -1);
         }
         finally
         {
