@@ -1,3 +1,4 @@
+using Bento.Core.Manifest;
 using System.Globalization;
 using Bento.Core;
 using Bento.Core.Serving;
@@ -73,11 +74,10 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
                 throw new BentoException($"--gpus {request.Gpus}: {image} has a CPU-only runtime (label {ImageContract.Labels.Accelerator}={accelerator}); containerize with a CUDA runtime (TorchSharp-cuda-linux) or deploy without --gpus");
         }
 
-        var settings = FitSettings(request.Env);
+        var settings = FitSettings(request.Env, manifest);
         var memory = request.Memory ?? PodMemory.Required(manifest, bento.Directory, settings, request.Gpus > 0);
         var weights = manifest.Model.Files.Sum(f => f.Size);
-        var shutdown = request.Env.FirstOrDefault(e => e.Name == SettingName.ShutdownTimeout.Env) is { } s && int.TryParse(s.Value, out var seconds)
-            ? seconds : EngineDefaults.ShutdownTimeout;
+        var shutdown = Override(request.Env, SettingName.ShutdownTimeout, manifest) ?? EngineDefaults.ShutdownTimeout;
         return new DeploymentSpec
         {
             Name = name,
@@ -87,7 +87,7 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
             BentoName = manifest.Name,
             BentoVersion = manifest.Version,
             // A BENTO_PORT override moves the listener, so the container port, probes and Service follow it.
-            Port = request.Env.FirstOrDefault(e => e.Name == SettingName.Port.Env) is { } p ? int.Parse(p.Value, CultureInfo.InvariantCulture) : manifest.Runtime.Port,
+            Port = Override(request.Env, SettingName.Port, manifest) ?? manifest.Runtime.Port,
             Replicas = request.Autoscale is null ? request.Replicas ?? 1 : null,
             Autoscale = request.Autoscale,
             AutoscaleWaiting = request.AutoscaleWaiting,
@@ -122,17 +122,20 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
     }
 
     /// <summary>Settings the operator overrides that change how much memory the runtime plans for.</summary>
-    private static FitOptions FitSettings(IReadOnlyList<EnvOverride> env)
+    private static FitOptions FitSettings(IReadOnlyList<EnvOverride> env, BentoManifest manifest) => new()
     {
-        string? Value(SettingName s) => env.FirstOrDefault(e => e.Name == s.Env)?.Value;
-        return new FitOptions
-        {
-            MaxModelLen = Value(SettingName.MaxModelLen) is { } len ? int.Parse(len, CultureInfo.InvariantCulture) : null,
-            MaxNumSeqs = Value(SettingName.MaxNumSeqs) is { } seqs ? int.Parse(seqs, CultureInfo.InvariantCulture) : null,
-            Dtype = Value(SettingName.Dtype),
-            KvCacheMemory = Value(SettingName.KvCacheMemory) is { } kv && ByteSize.TryParse(kv, out var bytes) ? bytes : null,
-        };
-    }
+        MaxModelLen = Override(env, SettingName.MaxModelLen, manifest),
+        MaxNumSeqs = Override(env, SettingName.MaxNumSeqs, manifest),
+        Dtype = OverrideText(env, SettingName.Dtype, manifest),
+        KvCacheMemory = Override(env, SettingName.KvCacheMemory, manifest),
+    };
+
+    /// <summary>The value an <c>--env</c> override gives <paramref name="setting"/> (checked already), or null.</summary>
+    private static T? Override<T>(IReadOnlyList<EnvOverride> env, SettingName<T> setting, BentoManifest manifest) where T : struct =>
+        env.LastOrDefault(e => e.Name == setting.Env && !string.IsNullOrWhiteSpace(e.Value)) is { } o ? (T)EnvOverride.Typed(o, setting, manifest) : null;
+
+    private static string? OverrideText(IReadOnlyList<EnvOverride> env, SettingName<string> setting, BentoManifest manifest) =>
+        env.LastOrDefault(e => e.Name == setting.Env && !string.IsNullOrWhiteSpace(e.Value)) is { } o ? (string)EnvOverride.Typed(o, setting, manifest) : null;
 
     /// <summary>Reads an image's accelerator label from its registry (manifest and config only, no layer).</summary>
     public static Func<ImageReference, CancellationToken, Task<string?>> RegistryLabels(bool insecure) => async (reference, ct) =>

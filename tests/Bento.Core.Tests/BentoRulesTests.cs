@@ -30,12 +30,12 @@ public class BentoRulesTests : StoreTestBase
 
     public static TheoryData<string, string> BrokenRules() => new()
     {
-        { "max_model_len=-5", "runtime.max_model_len: must be from 1 to 256 (the model's max_position_embeddings), got -5" },
+        { "max_model_len=-5", "runtime.max_model_len: '-5' is not allowed; use" },
         { "max_model_len=257", "runtime.max_model_len: must be from 1 to 256" },
-        { "max_num_seqs=100000", "runtime.max_num_seqs: must be from 1 to 65536, got 100000" },
-        { "port=0", "runtime.port: must be from 1 to 65535, got 0" },
-        { "dtype=float8", "runtime.dtype: 'float8' is not a dtype" },
-        { "gpu_memory_utilization=0", "runtime.gpu_memory_utilization: must be greater than 0 and at most 1, got 0" },
+        { "max_num_seqs=100000", "runtime.max_num_seqs: '100000' is not allowed; use" },
+        { "port=0", "runtime.port: '0' is not allowed; use" },
+        { "dtype=float8", "runtime.dtype: 'float8' is not allowed; use auto, float32" },
+        { "gpu_memory_utilization=0", "runtime.gpu_memory_utilization: '0' is not allowed; use" },
         { "enforce_eager.env=1BAD", "runtime.enforce_eager.env: '1BAD' is not a valid environment variable name" },
         { "env=A-B", "envs: 'A-B' is not a valid environment variable name" },
         { "model.path=../../etc", "model.path: must be 'model', got '../../etc'" },
@@ -104,17 +104,17 @@ public class BentoRulesTests : StoreTestBase
             envs: {"{"}A_1: x{"}"}
             runtime:
               max_model_len: 256
-              max_num_seqs: {BentoRules.MaxMaxNumSeqs}
+              max_num_seqs: 65536
               dtype: BF16
               gpu_memory_utilization: 1e-9
-              port: {BentoRules.MaxPort}
+              port: 65535
               enforce_eager: {"{"}value: true, overridable: false, env: _X{"}"}
             docker: {"{"}base_image: "localhost:5000/base@sha256:{new string('a', 64)}"{"}"}
             """);
         var built = await BuildAsync(dir);
         var reloaded = Store.Load(built.Bento.Directory).Manifest;
         Assert.Equal("bfloat16", reloaded.Runtime.Dtype);
-        Assert.Equal(BentoRules.MaxMaxNumSeqs, reloaded.Runtime.MaxNumSeqs);
+        Assert.Equal(65_536, reloaded.Runtime.MaxNumSeqs);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Bento.Core.Serving;
 using Bento.Core.Spec;
 
 namespace Bento.Core.Tests;
@@ -33,6 +34,7 @@ public class BentofileParserTests : IDisposable
               dtype: bfloat16
               gpu_memory_utilization: 0.5
               port: 8080
+              tool_call_parser: Hermes
             docker:
               base_image: example.com/base:1
               labels: {a: b}
@@ -45,11 +47,12 @@ public class BentofileParserTests : IDisposable
         Assert.Equal(new EnvVar("HF_HOME", "/cache"), Assert.Single(spec.Envs));
         Assert.Equal(_dir.Combine("weights"), spec.ModelDirectory);
         Assert.Equal(new EnforceEagerSpec(true, false, "MY_EAGER"), spec.Runtime.EnforceEager);
-        Assert.Equal(256, spec.Runtime.MaxModelLen);
-        Assert.Equal(4, spec.Runtime.MaxNumSeqs);
-        Assert.Equal("bfloat16", spec.Runtime.Dtype);
-        Assert.Equal(0.5, spec.Runtime.GpuMemoryUtilization);
-        Assert.Equal(8080, spec.Runtime.Port);
+        Assert.Equal(256, spec.Runtime.Given[SettingName.MaxModelLen]);
+        Assert.Equal(4, spec.Runtime.Given[SettingName.MaxNumSeqs]);
+        Assert.Equal("bfloat16", spec.Runtime.Given[SettingName.Dtype]);
+        Assert.Equal(0.5, spec.Runtime.Given[SettingName.GpuMemoryUtilization]);
+        Assert.Equal(8080, spec.Runtime.Given[SettingName.Port]);
+        Assert.Equal("hermes", spec.Runtime.Given[SettingName.ToolCallParser]);
         Assert.Equal("example.com/base:1", spec.Docker.BaseImage);
         Assert.Equal("b", spec.Docker.Labels["a"]);
     }
@@ -66,9 +69,7 @@ public class BentofileParserTests : IDisposable
     {
         var spec = Parse("name: m\n");
         Assert.Equal(EnforceEagerSpec.Default, spec.Runtime.EnforceEager);
-        Assert.Equal("auto", spec.Runtime.Dtype);
-        Assert.Equal(0.9, spec.Runtime.GpuMemoryUtilization);
-        Assert.Null(spec.Runtime.Port);
+        Assert.Empty(spec.Runtime.Given);
         Assert.Equal(_dir.Path, spec.ModelDirectory);
         Assert.Equal(["**"], spec.Include);
     }
@@ -119,10 +120,11 @@ public class BentofileParserTests : IDisposable
     }
 
     [Theory]
-    [InlineData("runtime:\n  port: 70000\n", "runtime.port: expected an integer from 1 to 65535, got '70000'")]
-    [InlineData("runtime:\n  max_num_seqs: many\n", "runtime.max_num_seqs: expected an integer")]
-    [InlineData("runtime:\n  gpu_memory_utilization: 1.5\n", "runtime.gpu_memory_utilization: expected a number greater than 0 and at most 1")]
+    [InlineData("runtime:\n  port: 70000\n", "runtime.port: '70000' is out of range; use a whole number from 1 to 65535")]
+    [InlineData("runtime:\n  max_num_seqs: many\n", "runtime.max_num_seqs: 'many' is not an integer; use a whole number from 1 to 65536")]
+    [InlineData("runtime:\n  gpu_memory_utilization: 1.5\n", "runtime.gpu_memory_utilization: '1.5' is out of range; use a number greater than 0 and at most 1, e.g. 0.9")]
     [InlineData("runtime:\n  dtype: int4\n", "runtime.dtype: 'int4' is not a dtype; use auto, float32, float16, bfloat16")]
+    [InlineData("runtime:\n  tool_call_parser: qwen\n", "runtime.tool_call_parser: 'qwen' is not a tool-call parser; use auto, hermes, llama3_json, mistral or none")]
     [InlineData("labels: [a, b]\n", "labels: expected a mapping")]
     [InlineData("envs:\n  - name: 1BAD\n    value: x\n", "'1BAD' is not a valid environment variable name")]
     [InlineData("runtime:\n  enforce_eager: {value: true, env: 'has space'}\n", "runtime.enforce_eager.env: 'has space' is not a valid environment variable name")]

@@ -184,20 +184,7 @@ public sealed class BentoBuilder
                 MaxPositionEmbeddings = model.Config.MaxPositionEmbeddings,
                 Files = Files(inputs, BentoManifest.ModelDirectory),
             },
-            Runtime = new ManifestRuntime
-            {
-                EnforceEager = new ManifestEnforceEager
-                {
-                    Value = spec.Runtime.EnforceEager.Value,
-                    Overridable = spec.Runtime.EnforceEager.Overridable,
-                    Env = spec.Runtime.EnforceEager.Env,
-                },
-                MaxModelLen = spec.Runtime.MaxModelLen ?? model.Config.MaxPositionEmbeddings,
-                MaxNumSeqs = spec.Runtime.MaxNumSeqs ?? Serving.EngineDefaults.MaxNumSeqs,
-                Dtype = spec.Runtime.Dtype,
-                GpuMemoryUtilization = spec.Runtime.GpuMemoryUtilization,
-                Port = spec.Runtime.Port ?? Serving.EngineDefaults.Port,
-            },
+            Runtime = Runtime(spec.Runtime, model.Config.MaxPositionEmbeddings),
             Docker = new ManifestDocker
             {
                 BaseImage = spec.Docker.BaseImage,
@@ -236,18 +223,28 @@ public sealed class BentoBuilder
             .Select(i => new ManifestFile { Path = i.RelativePath, Size = i.Identity.Size, Sha256 = i.Sha256! })
             .OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
 
-    /// <summary>SOURCE_DATE_EPOCH when set (reproducible builds), else now; whole seconds, UTC.</summary>
-    public static DateTimeOffset CreatedTimestamp()
+    /// <summary>
+    /// The manifest's runtime section: enforce_eager as the bentofile locked it, and every bentofile setting of the
+    /// table with the bentofile's value or else its default (max_model_len: the model's max_position_embeddings), so
+    /// the manifest shows what a bare start of the bento uses.
+    /// </summary>
+    private static ManifestRuntime Runtime(RuntimeSpec spec, int maxPositionEmbeddings)
     {
-        var epoch = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
-        if (!string.IsNullOrEmpty(epoch))
+        var runtime = new ManifestRuntime
         {
-            // At most 9999-12-31T23:59:59Z, the last second a timestamp can hold.
-            if (!long.TryParse(epoch, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) ||
-                seconds > DateTimeOffset.MaxValue.ToUnixTimeSeconds())
-                throw new BentoException($"SOURCE_DATE_EPOCH='{epoch}' is not a number of seconds since 1970 (from 0 to {DateTimeOffset.MaxValue.ToUnixTimeSeconds()})");
-            return DateTimeOffset.FromUnixTimeSeconds(seconds);
+            EnforceEager = new ManifestEnforceEager { Value = spec.EnforceEager.Value, Overridable = spec.EnforceEager.Overridable, Env = spec.EnforceEager.Env },
+        };
+        foreach (var setting in Serving.SettingName.Bentofile.Where(s => s != Serving.SettingName.EnforceEager))
+        {
+            var value = spec.Given.GetValueOrDefault(setting)
+                        ?? (setting == Serving.SettingName.MaxModelLen ? maxPositionEmbeddings : setting.DefaultValue)
+                        ?? throw new InvalidOperationException($"bentofile setting {setting.Key} has no default");
+            setting.WriteManifestBoxed(runtime, value);
         }
-        return DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        return runtime;
     }
+
+    /// <summary>SOURCE_DATE_EPOCH when set (reproducible builds), else now; whole seconds, UTC.</summary>
+    public static DateTimeOffset CreatedTimestamp() =>
+        SourceDateEpoch.Read() ?? DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
 }

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Bento.Core.IO;
 using Bento.Core.Model;
+using Bento.Core.Serving;
 using Bento.Core.Spec;
 
 namespace Bento.Core.Manifest;
@@ -9,16 +10,12 @@ namespace Bento.Core.Manifest;
 /// <summary>
 /// The one rule for what a valid bento is. Every reader of a bento.yaml applies it (<see cref="ManifestSerializer"/>:
 /// the store, <c>bento import</c>, pulls and the runtime at start-up), the build runs its own manifest through that
-/// reader before storing it, and the bentofile parser takes its bounds from here, so nothing builds that import or
-/// serve would refuse. Model-folder rules (config.json, tensor shapes) live in <see cref="ModelContract"/>.
+/// reader before storing it, and the bentofile parser takes its rules from here, so nothing builds that import or
+/// serve would refuse. Runtime settings are judged by their entries in <see cref="SettingName"/> (the one settings
+/// table); model-folder rules (config.json, tensor shapes) live in <see cref="ModelContract"/>.
 /// </summary>
 public static partial class BentoRules
 {
-    public const int MinMaxNumSeqs = 1, MaxMaxNumSeqs = 65_536;
-    public const int MinPort = 1, MaxPort = 65_535;
-    /// <summary>gpu_memory_utilization is a fraction in (0, 1].</summary>
-    public const double MaxGpuMemoryUtilization = 1;
-
     /// <summary>Files every bento's model/ must hold: what the runtime opens before anything else.</summary>
     public static readonly string[] RequiredModelFiles = ["config.json", "tokenizer.json"];
 
@@ -113,18 +110,15 @@ public static partial class BentoRules
             Require(model.Files.Any(f => f.Path == required), "model.files", $"no {required}; a bento's model needs it");
         Require(model.Files.Any(f => f.Path.EndsWith(".safetensors", StringComparison.Ordinal)), "model.files", "no *.safetensors weights");
 
+        // Each runtime setting by its own rule in the one settings table (what the bentofile parser and the runtime
+        // apply), then what only the manifest can tell: max_model_len within the model's context.
         var runtime = manifest.Runtime;
-        // 0 means "not recorded" for max_model_len and max_num_seqs (the runtime then takes its default).
+        foreach (var setting in SettingName.Bentofile.Where(s => s != SettingName.EnforceEager))
+            if (setting.ReadManifestBoxed(runtime) is { } value && !setting.AllowsBoxed(value))
+                throw new BentoException($"{source}: runtime.{setting.Key}: '{setting.Format(value)}' is not allowed; {setting.Accepts}");
         var contextBound = model.MaxPositionEmbeddings > 0 ? model.MaxPositionEmbeddings : ModelContract.MaxContextLength;
         Require(runtime.MaxModelLen >= 0 && runtime.MaxModelLen <= contextBound, "runtime.max_model_len",
             $"must be from 1 to {contextBound} (the model's max_position_embeddings), got {runtime.MaxModelLen}");
-        Require(runtime.MaxNumSeqs == 0 || runtime.MaxNumSeqs is >= MinMaxNumSeqs and <= MaxMaxNumSeqs, "runtime.max_num_seqs",
-            $"must be from {MinMaxNumSeqs} to {MaxMaxNumSeqs}, got {runtime.MaxNumSeqs}");
-        Require(string.IsNullOrWhiteSpace(runtime.Dtype) || ModelDtype.CanonicalSetting(runtime.Dtype) is not null, "runtime.dtype",
-            $"'{runtime.Dtype}' is not a dtype; {ModelDtype.Choices}");
-        Require(runtime.GpuMemoryUtilization is > 0 and <= MaxGpuMemoryUtilization, "runtime.gpu_memory_utilization",
-            $"must be greater than 0 and at most {MaxGpuMemoryUtilization}, got {runtime.GpuMemoryUtilization}");
-        Require(runtime.Port is >= MinPort and <= MaxPort, "runtime.port", $"must be from {MinPort} to {MaxPort}, got {runtime.Port}");
         Require(string.IsNullOrWhiteSpace(runtime.EnforceEager.Env) || IsEnvName(runtime.EnforceEager.Env), "runtime.enforce_eager.env",
             EnvNameProblem(runtime.EnforceEager.Env));
 

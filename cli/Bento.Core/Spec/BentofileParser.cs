@@ -12,7 +12,7 @@ public static class BentofileParser
     public const string FileName = "bentofile.yaml";
 
     private static readonly string[] TopKeys = ["name", "description", "labels", "include", "exclude", "envs", "model", "runtime", "docker"];
-    private static readonly string[] RuntimeKeys = ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "port"];
+    private static readonly string[] RuntimeKeys = Serving.SettingName.Bentofile.Select(s => s.Key).ToArray();
     private static readonly string[] EagerKeys = ["value", "overridable", "env"];
     private static readonly string[] DockerKeys = ["base_image", "labels"];
     private static readonly string[] ModelKeys = ["path"];
@@ -151,23 +151,23 @@ public static class BentofileParser
         return full;
     }
 
+    /// <summary>
+    /// The <c>runtime:</c> section: each key a setting of the one table (<see cref="Serving.SettingName"/>) that a
+    /// bentofile may set, judged by that setting's own rule, so the bentofile accepts exactly what the runtime does.
+    /// </summary>
     private static RuntimeSpec ParseRuntime(YamlFields top)
     {
         var runtime = top.Mapping("runtime");
-        if (runtime is null) return new RuntimeSpec(EnforceEagerSpec.Default, null, null, Model.ModelDtype.Auto, Serving.EngineDefaults.GpuMemoryUtilization, null);
+        if (runtime is null) return RuntimeSpec.Empty;
         runtime.RejectUnknownKeys(RuntimeKeys);
 
-        var given = runtime.String("dtype") ?? Model.ModelDtype.Auto;
-        var dtype = Model.ModelDtype.CanonicalSetting(given)
-            ?? throw runtime.Fail("dtype", $"'{given}' is not a dtype; {Model.ModelDtype.Choices}");
-
-        return new RuntimeSpec(
-            ParseEnforceEager(runtime),
-            runtime.Int("max_model_len", 1, Model.ModelContract.MaxContextLength),
-            runtime.Int("max_num_seqs", BentoRules.MinMaxNumSeqs, BentoRules.MaxMaxNumSeqs),
-            dtype,
-            runtime.Double("gpu_memory_utilization", 0, BentoRules.MaxGpuMemoryUtilization) ?? Serving.EngineDefaults.GpuMemoryUtilization,
-            runtime.Int("port", BentoRules.MinPort, BentoRules.MaxPort));
+        var given = new Dictionary<Serving.SettingName, object>();
+        foreach (var setting in Serving.SettingName.Bentofile)
+        {
+            if (setting == Serving.SettingName.EnforceEager || runtime.Get(setting.Key) is not { } node) continue;
+            given[setting] = runtime.Setting(node, setting);
+        }
+        return new RuntimeSpec(ParseEnforceEager(runtime), given);
     }
 
     private static EnforceEagerSpec ParseEnforceEager(YamlFields runtime)

@@ -95,14 +95,7 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
     public static DateTimeOffset ResolveCreated(BentoManifest manifest, DateTimeOffset? given = null)
     {
         if (given is { } g) return DateTimeOffset.FromUnixTimeSeconds(g.ToUnixTimeSeconds());
-        var epoch = System.Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
-        if (!string.IsNullOrEmpty(epoch))
-        {
-            if (!long.TryParse(epoch, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds > 253402300799)
-                throw new BentoException($"SOURCE_DATE_EPOCH='{epoch}' is not a number of seconds since 1970-01-01");
-            return DateTimeOffset.FromUnixTimeSeconds(seconds);
-        }
-        return DateTimeOffset.FromUnixTimeSeconds(manifest.Created.ToUnixTimeSeconds());
+        return Bento.Core.Build.SourceDateEpoch.Read() ?? DateTimeOffset.FromUnixTimeSeconds(manifest.Created.ToUnixTimeSeconds());
     }
 
     public static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);

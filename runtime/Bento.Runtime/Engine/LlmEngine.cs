@@ -141,6 +141,9 @@ public sealed class LlmEngine : IDisposable
             if (budget <= 0) break;
             var prompt = s.Request.PromptTokens;
             var take = Math.Min(budget, prompt.Count - s.Prefilled);
+            // Prompt logprobs (completions' echo with logprobs) need the logits after every prompt token, and the
+            // runner returns the last row of each input: such prompts go through one token per step.
+            if (s.Request.Sampling.PromptLogprobs is not null) take = 1;
             var chunk = new int[take];
             for (var i = 0; i < take; i++) chunk[i] = prompt[s.Prefilled + i];
             inputs.Add(new StepInput(s.Slot, s.Prefilled, chunk));
@@ -157,16 +160,27 @@ public sealed class LlmEngine : IDisposable
         for (var i = 0; i < owners.Count; i++)
         {
             var (s, samples) = owners[i];
+            if (s.Request.Sampling.PromptLogprobs is { } promptTop && s.PromptLogprobs.Count < s.Request.PromptTokens.Count)
+            {
+                // The logits after prompt token k score prompt token k + 1; the prompt's first token has none.
+                s.PromptLogprobs.Add(s.Prefilled < s.Request.PromptTokens.Count
+                    ? Logprobs.Of(logits.AsSpan(i * vocab, vocab), s.Request.PromptTokens[s.Prefilled], promptTop)
+                    : null);
+                if (samples) s.Output.TryWrite(new PromptScored([null, .. s.PromptLogprobs.Take(s.Request.PromptTokens.Count - 1)]));
+            }
             if (!samples) continue;
             var p = s.Request.Sampling;
-            IReadOnlySet<int>? suppressed = null;
-            if (s.Generated.Count < p.MinTokens) suppressed = StopIds(p);
             var row = logits.AsSpan(i * vocab, vocab);
             var penalized = LogitsProcessor.IsActive(p);
-            // Logprobs are the model's own (before penalties and bias), so keep the raw row when both are asked for.
-            var raw = p.Logprobs is not null && penalized ? row.ToArray() : null;
+            // Logprobs are the model's own (before penalties, bias and constraints), so keep the raw row when both are asked for.
+            var raw = p.Logprobs is not null && (penalized || s.Constraint is not null) ? row.ToArray() : null;
             if (penalized) LogitsProcessor.Apply(row, p, p.RepetitionPenalty != 1 ? s.PromptSet : EmptySet, s.OutputCounts);
+            s.Constraint?.Apply(row);
+            IReadOnlySet<int>? suppressed = null;
+            // min_tokens holds back stop tokens, unless a constraint says the output is complete.
+            if (s.Generated.Count < p.MinTokens && s.Constraint?.OnlyStopTokens != true) suppressed = StopIds(p);
             var token = Sampler.Sample(row, p, s.Random, suppressed);
+            s.Constraint?.Advance(token);
             if (penalized) s.OutputCounts[token] = s.OutputCounts.GetValueOrDefault(token) + 1;
             Accept(s, token, p.Logprobs is { } top ? Logprobs.Of(raw is null ? row : raw, token, top) : null);
         }

@@ -14,7 +14,11 @@ internal sealed class Sequence
         Cancellation = cancellation;
         Text = new OutputText(tokenizer, request.Sampling.Stop);
         Random = request.Sampling.Seed is { } seed ? new Random(unchecked((int)(seed ^ (seed >> 32)))) : new Random();
+        Constraint = request.Sampling.Constraint?.Start();
     }
+
+    /// <summary>This sequence's constrained-decoding state, if the request has one.</summary>
+    public ILogitsConstraint? Constraint { get; }
 
     public GenerationRequest Request { get; }
     public ChannelWriter<GenerationEvent> Output { get; }
@@ -28,6 +32,8 @@ internal sealed class Sequence
     /// <summary>Prompt tokens already written to the KV cache.</summary>
     public int Prefilled { get; set; }
     public List<int> Generated { get; } = [];
+    /// <summary>With prompt logprobs: each prompt token's logprob after the first, as the prefill scores them.</summary>
+    public List<TokenLogprobs?> PromptLogprobs { get; } = [];
     /// <summary>How often each id was generated (kept only when a penalty needs it).</summary>
     public Dictionary<int, int> OutputCounts { get; } = [];
     /// <summary>The prompt's distinct ids, for repetition_penalty (built on first use).</summary>

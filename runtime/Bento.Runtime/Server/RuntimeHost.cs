@@ -149,7 +149,9 @@ public static class RuntimeHost
                 foreach (var note in plan.Notes) log.LogWarning("{Note}", note);
                 if (!plan.Fits) throw new Bento.Core.BentoException($"the model does not fit: {plan.Problem}");
                 var tokenizer = HfTokenizer.Load(modelDir);
-                var chat = ChatTemplateRenderer.Load(modelDir, tokenizer);
+                var chat = ChatTemplateRenderer.Load(modelDir, tokenizer, settings.ToolCallParser.Value);
+                var defaults = GenerationDefaults.Load(modelDir);
+                log.LogInformation("sampling defaults from generation_config.json: {Defaults}; tool calls: {Parser}", defaults, chat.ToolCallParser);
                 var runner = EagerModelRunner.Open(modelDir, new EagerRunnerOptions
                 {
                     Dtype = settings.Dtype.Value,
@@ -159,7 +161,9 @@ public static class RuntimeHost
                 var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = plan.Sequences, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
                 // Stopped, not Stopping: the engine must keep decoding while in-flight requests drain.
                 app.Lifetime.ApplicationStopped.Register(() => { engine.Dispose(); runner.Dispose(); });
-                state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info);
+                state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info) { Defaults = defaults };
+                // The vocabulary trie constrained decoding walks, built off the request path (about a second at 128k tokens).
+                _ = Task.Run(() => Engine.Guided.GuidedCompiler.Prepare(tokenizer));
                 log.LogInformation(
                     "model {Model} loaded in {Seconds:0.0}s: {Device} {Dtype}, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, KV cache {Kv} MiB for {Seqs} x {Len} tokens",
                     manifest.Tag, started.Elapsed.TotalSeconds, runner.Info.Device, runner.Info.Dtype, settings.EnforceEager.Value,

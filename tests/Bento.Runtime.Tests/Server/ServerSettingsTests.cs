@@ -24,7 +24,7 @@ public class ServerSettingsTests
     public async Task Cli_flag_beats_the_environment()
     {
         await using var server = await RunningServer.StartAsync(
-            new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "true" }, CliOverrides.None with { EnforceEager = false });
+            new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "true" }, CliOverrides.None.With(SettingName.EnforceEager, false));
         var health = JsonNode.Parse(await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health")))!;
         Assert.False(health["engine"]!["enforce_eager"]!["value"]!.GetValue<bool>());
         Assert.Equal("cli", health["engine"]!["enforce_eager"]!["source"]!.GetValue<string>());
@@ -91,7 +91,7 @@ public class ServerSettingsTests
     [Fact]
     public async Task More_requests_than_the_queue_allows_get_503_not_a_crash()
     {
-        await using var server = await RunningServer.StartAsync(cli: CliOverrides.None with { MaxNumSeqs = 1 }, maxWaiting: 1);
+        await using var server = await RunningServer.StartAsync(cli: CliOverrides.None.With(SettingName.MaxNumSeqs, 1), maxWaiting: 1);
         var requests = Enumerable.Range(0, 8).Select(_ => server.Http.PostAsync(new Uri(server.BaseUri, "/v1/completions"),
             new StringContent("""{"model":"tiny-llama","prompt":"1","max_tokens":40,"ignore_eos":true}""", Encoding.UTF8, "application/json"))).ToList();
         var responses = await Task.WhenAll(requests);

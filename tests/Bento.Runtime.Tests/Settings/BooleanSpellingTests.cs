@@ -70,7 +70,7 @@ public sealed class BooleanSpellingTests
     public void ABadVariableStopsStartUpEvenWhenAFlagWouldOverrideIt()
     {
         // A broken deployment value is reported now rather than when the flag that hides it goes away.
-        var message = Fails(Manifest(), Env(("BENTO_ENFORCE_EAGER", "maybe")), new CliOverrides(EnforceEager: true));
+        var message = Fails(Manifest(), Env(("BENTO_ENFORCE_EAGER", "maybe")), CliOverrides.None.With(SettingName.EnforceEager, true));
         Assert.StartsWith("BENTO_ENFORCE_EAGER='maybe' is not a boolean", message);
     }
 

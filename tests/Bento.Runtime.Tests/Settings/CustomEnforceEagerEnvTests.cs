@@ -57,7 +57,7 @@ public sealed class CustomEnforceEagerEnvTests
     [Fact]
     public void TheFlagStillBeatsTheChosenVariable()
     {
-        var settings = Resolve(Manifest(env: "MY_EAGER"), Env(("MY_EAGER", "true")), new CliOverrides(EnforceEager: false));
+        var settings = Resolve(Manifest(env: "MY_EAGER"), Env(("MY_EAGER", "true")), CliOverrides.None.With(SettingName.EnforceEager, false));
         Assert.Equal(new Setting<bool>(false, SettingSource.Cli, "--no-enforce-eager"), settings.EnforceEager);
     }
 

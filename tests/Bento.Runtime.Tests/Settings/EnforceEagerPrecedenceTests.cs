@@ -25,7 +25,7 @@ public sealed class EnforceEagerPrecedenceTests
         var settings = Resolve(
             bento is null ? null : Manifest(enforceEager: bento.Value),
             env is null ? NoEnv : Env(("BENTO_ENFORCE_EAGER", env.Value ? "true" : "false")),
-            new CliOverrides(EnforceEager: cli));
+            cli is null ? CliOverrides.None : CliOverrides.None.With(SettingName.EnforceEager, cli.Value));
 
         var (value, source, origin) = (cli, env, bento) switch
         {
@@ -71,14 +71,14 @@ public sealed class EnforceEagerPrecedenceTests
     [Fact]
     public void TheFlagBeatsTheEnvironment()
     {
-        var settings = Resolve(Manifest(enforceEager: false), Env(("BENTO_ENFORCE_EAGER", "true")), new CliOverrides(EnforceEager: false));
+        var settings = Resolve(Manifest(enforceEager: false), Env(("BENTO_ENFORCE_EAGER", "true")), CliOverrides.None.With(SettingName.EnforceEager, false));
         Assert.Equal(new Setting<bool>(false, SettingSource.Cli, "--no-enforce-eager"), settings.EnforceEager);
     }
 
     [Fact]
     public void TheFlagBeatsTheBento()
     {
-        var settings = Resolve(Manifest(enforceEager: false), cli: new CliOverrides(EnforceEager: true));
+        var settings = Resolve(Manifest(enforceEager: false), cli: CliOverrides.None.With(SettingName.EnforceEager, true));
         Assert.Equal(new Setting<bool>(true, SettingSource.Cli, "--enforce-eager"), settings.EnforceEager);
     }
 

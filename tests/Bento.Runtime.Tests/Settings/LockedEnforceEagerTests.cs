@@ -51,17 +51,17 @@ public sealed class LockedEnforceEagerTests
         Assert.Equal(
             "--no-enforce-eager conflicts with this bento: enforce_eager is locked to true by its builder (overridable: false); " +
             "drop the flag or rebuild the bento with overridable: true",
-            Fails(Manifest(enforceEager: true, overridable: false), cli: new CliOverrides(EnforceEager: false)));
+            Fails(Manifest(enforceEager: true, overridable: false), cli: CliOverrides.None.With(SettingName.EnforceEager, false)));
         Assert.Equal(
             "--enforce-eager conflicts with this bento: enforce_eager is locked to false by its builder (overridable: false); " +
             "drop the flag or rebuild the bento with overridable: true",
-            Fails(Manifest(enforceEager: false, overridable: false), cli: new CliOverrides(EnforceEager: true)));
+            Fails(Manifest(enforceEager: false, overridable: false), cli: CliOverrides.None.With(SettingName.EnforceEager, true)));
     }
 
     [Fact]
     public void AFlagThatTriesToChangeItStopsStartUpEvenWhenTheVariableAgrees()
     {
-        var message = Fails(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", "true")), new CliOverrides(EnforceEager: false));
+        var message = Fails(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", "true")), CliOverrides.None.With(SettingName.EnforceEager, false));
         Assert.StartsWith("--no-enforce-eager conflicts with this bento", message);
     }
 
@@ -86,7 +86,7 @@ public sealed class LockedEnforceEagerTests
     [InlineData(false, "--no-enforce-eager")]
     public void AFlagEqualToTheLockedValueIsAcceptedAndNoted(bool locked, string flag)
     {
-        var settings = Resolve(Manifest(enforceEager: locked, overridable: false), cli: new CliOverrides(EnforceEager: locked));
+        var settings = Resolve(Manifest(enforceEager: locked, overridable: false), cli: CliOverrides.None.With(SettingName.EnforceEager, locked));
         Assert.Equal(new Setting<bool>(locked, SettingSource.Bento), settings.EnforceEager);
         Assert.StartsWith($"{flag} matches enforce_eager=", Assert.Single(settings.Notes));
     }
@@ -110,7 +110,7 @@ public sealed class LockedEnforceEagerTests
     [Fact]
     public void TheLockOnlyCoversEnforceEager()
     {
-        var settings = Resolve(Manifest(enforceEager: true, overridable: false), Env(("BENTO_MAX_NUM_SEQS", "4")), new CliOverrides(Port: 8080));
+        var settings = Resolve(Manifest(enforceEager: true, overridable: false), Env(("BENTO_MAX_NUM_SEQS", "4")), CliOverrides.None.With(SettingName.Port, 8080));
         Assert.Equal(new Setting<int>(4, SettingSource.Env, "BENTO_MAX_NUM_SEQS"), settings.MaxNumSeqs);
         Assert.Equal(new Setting<int>(8080, SettingSource.Cli, "--port"), settings.Port);
     }

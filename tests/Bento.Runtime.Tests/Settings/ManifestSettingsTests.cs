@@ -43,7 +43,7 @@ public sealed class ManifestSettingsTests
         var settings = Resolve(manifest);
         Assert.Equal(
             "settings: enforce_eager=true (bento, locked) max_model_len=512 (bento) max_num_seqs=8 (bento) dtype=float32 (bento) " +
-            "gpu_memory_utilization=0.8 (bento) host=0.0.0.0 (default) port=3001 (bento) api_key=unset (default) shutdown_timeout=25 (default) max_request_bytes=8388608 (default) kv_cache_memory=auto (default)",
+            "gpu_memory_utilization=0.8 (bento) host=0.0.0.0 (default) port=3001 (bento) api_key=unset (default) shutdown_timeout=25 (default) max_request_bytes=8388608 (default) kv_cache_memory=auto (default) tool_call_parser=auto (default)",
             settings.Describe());
         Assert.Equal("MY_EAGER", settings.EnforceEagerEnv);
         Assert.StartsWith("MY_EAGER=off conflicts with this bento: enforce_eager is locked to true",
