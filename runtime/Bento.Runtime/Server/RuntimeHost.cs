@@ -30,7 +30,9 @@ public static class RuntimeHost
                 Console.Error.WriteLine($"error: {problem}");
                 return 1;
             }
-            var manifest = ManifestSerializer.FromYaml(await File.ReadAllTextAsync(Path.Combine(bentoDir, BentoManifest.FileName)), Path.Combine(bentoDir, BentoManifest.FileName));
+            var manifestPath = Path.Combine(bentoDir, BentoManifest.FileName);
+            // The same reader (limits, UTF-8, BentoRules) as build and import: a bento that imports is a bento that starts.
+            var manifest = ManifestSerializer.FromYaml(Bento.Core.IO.InputFile.ReadAllText(manifestPath, Bento.Core.InputLimits.YamlBytes, BentoManifest.FileName), manifestPath);
             var environment = Environment.GetEnvironmentVariables().Cast<DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
             var settings = SettingsResolver.Resolve(manifest, environment, overrides);
@@ -94,8 +96,7 @@ public static class RuntimeHost
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            // Kestrel refuses a bigger body (413) while reading it, so no request can make the server buffer more.
-            k.Limits.MaxRequestBodySize = settings.MaxRequestBytes.Value;
+            HttpLimits.Apply(k.Limits, settings.MaxRequestBytes.Value);
         });
         // Kestrel stops listening at once and lets in-flight requests finish until this runs out, then aborts them
         // (which cancels their sequences in the engine).

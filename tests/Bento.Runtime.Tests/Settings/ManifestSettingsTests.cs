@@ -7,13 +7,23 @@ namespace Bento.Runtime.Tests.Settings;
 /// <summary>Settings read from a manifest as it is stored on disk (YAML), not only one built in code.</summary>
 public sealed class ManifestSettingsTests
 {
+    /// <summary>A bento.yaml with the model part every valid bento has (see BentoRules) and the given runtime part.</summary>
     private static BentoManifest FromYaml(string runtime) => ManifestSerializer.FromYaml($"""
         schema: 1
         name: x
         version: 0123456789abcdef
+        model:
+          architecture: LlamaForCausalLM
+          max_position_embeddings: 4096
+          files:
+          - {Weight("config.json")}
+          - {Weight("tokenizer.json")}
+          - {Weight("model.safetensors")}
         runtime:
         {runtime}
         """, "bento.yaml");
+
+    private static string Weight(string path) => $"{{path: {path}, size: 1, sha256: {new string('a', 64)}}}";
 
     [Fact]
     public void ALockedBentoWithItsOwnVariable()
