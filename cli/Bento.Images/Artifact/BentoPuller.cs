@@ -72,7 +72,7 @@ public sealed class BentoPuller(RegistryClient client, BentoStore store)
                     observer.BlobDone(d);
                 });
             using var storeLock = await store.LockAsync(onWait, ct);
-            store.RemoveStaleTempDirectories();
+            store.RemoveLeftovers();
             if (damaged is null && store.Exists(manifest.Name, manifest.Version))
                 return new PullResult(store.Resolve(tag), false, 0, top.Digest, client.Stats.Snapshot() - before); // pulled meanwhile by another process
             var added = new List<string>();
