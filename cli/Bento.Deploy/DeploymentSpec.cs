@@ -18,6 +18,9 @@ public sealed record DeploymentSpec
     public required string Name { get; init; }
     public required string Namespace { get; init; }
     public required string Image { get; init; }
+    /// <summary>A slim image's model artifact (pinned by digest), mounted as an image volume at
+    /// <see cref="ImageContract.ModelMountDirectory"/>; null for an image that carries its weights.</summary>
+    public string? ModelArtifact { get; init; }
     public required string BentoTag { get; init; }
     public required string BentoName { get; init; }
     public required string BentoVersion { get; init; }
@@ -64,7 +67,15 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
         var name = request.Name ?? KubernetesNames.FromBentoName(manifest.Name);
         KubernetesNames.RequireObjectName(name, request.Name is null ? $"the name derived from bento {manifest.Name}" : "--name");
 
-        var (image, accelerator) = ResolveImage(bento, request);
+        var (image, accelerator, artifact) = ResolveImage(bento, request);
+        if (request.ModelArtifact is { } given)
+        {
+            if (!ImageReference.TryParse(given, out var parsed, out var error))
+                throw new UsageException($"--model-artifact '{ImageReference.Redact(given)}' is not a valid reference: {error}");
+            if (parsed.Digest is null)
+                throw new UsageException($"--model-artifact '{given}' is not pinned by digest; use REGISTRY/REPOSITORY@sha256:... (the image's {ImageContract.Labels.ModelArtifact} label names it)");
+            artifact = given;
+        }
         if (request.Gpus > 0)
         {
             accelerator ??= acceleratorOf is null ? null : await acceleratorOf(ImageReference.Parse(image), ct);
@@ -83,6 +94,7 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
             Name = name,
             Namespace = request.Namespace,
             Image = image,
+            ModelArtifact = artifact,
             BentoTag = manifest.Tag,
             BentoName = manifest.Name,
             BentoVersion = manifest.Version,
@@ -103,7 +115,7 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
         };
     }
 
-    private (string Image, string? Accelerator) ResolveImage(StoredBento bento, DeployRequest request)
+    private (string Image, string? Accelerator, string? ModelArtifact) ResolveImage(StoredBento bento, DeployRequest request)
     {
         var pushed = new PublishedImages(store).Read(bento.Manifest);
         if (request.Image is null)
@@ -111,14 +123,14 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
             var latest = pushed.Count > 0 ? pushed[^1] : null;
             if (latest is null)
                 throw new BentoException($"{bento.Tag} has no pushed image; run bento containerize {bento.Tag} --push -t REGISTRY/REPOSITORY:TAG first, or pass --image REF");
-            return (latest.Reference, latest.Accelerator);
+            return (latest.Reference, latest.Accelerator, latest.ModelArtifact);
         }
         if (!ImageReference.TryParse(request.Image, out var reference, out var error))
             throw new UsageException($"--image '{ImageReference.Redact(request.Image)}' is not a valid image reference: {error}");
         if (request.RequireDigest && reference.Digest is null)
             throw new UsageException($"--image '{request.Image}' is not pinned by digest and --require-digest was given; use REGISTRY/REPOSITORY@sha256:..., as bento containerize --push prints");
         var known = pushed.LastOrDefault(p => reference.Digest is not null && p.Digest == reference.Digest);
-        return (request.Image, known?.Accelerator);
+        return (request.Image, known?.Accelerator, known?.ModelArtifact);
     }
 
     /// <summary>Settings the operator overrides that change how much memory the runtime plans for.</summary>

@@ -34,6 +34,7 @@ public class BentofileParserTests : IDisposable
               dtype: bfloat16
               gpu_memory_utilization: 0.5
               port: 8080
+              tool_call_parser: Hermes
             docker:
               base_image: example.com/base:1
               labels: {a: b}
@@ -51,6 +52,7 @@ public class BentofileParserTests : IDisposable
         Assert.Equal("bfloat16", spec.Runtime.Given[SettingName.Dtype]);
         Assert.Equal(0.5, spec.Runtime.Given[SettingName.GpuMemoryUtilization]);
         Assert.Equal(8080, spec.Runtime.Given[SettingName.Port]);
+        Assert.Equal("hermes", spec.Runtime.Given[SettingName.ToolCallParser]);
         Assert.Equal("example.com/base:1", spec.Docker.BaseImage);
         Assert.Equal("b", spec.Docker.Labels["a"]);
     }
@@ -129,6 +131,7 @@ public class BentofileParserTests : IDisposable
     [InlineData("runtime:\n  max_num_seqs: many\n", "runtime.max_num_seqs: 'many' is not an integer; use a whole number from 1 to 65536")]
     [InlineData("runtime:\n  gpu_memory_utilization: 1.5\n", "runtime.gpu_memory_utilization: '1.5' is out of range; use a number greater than 0 and at most 1, e.g. 0.9")]
     [InlineData("runtime:\n  dtype: int4\n", "runtime.dtype: 'int4' is not a dtype; use auto, float32, float16, bfloat16")]
+    [InlineData("runtime:\n  tool_call_parser: qwen\n", "runtime.tool_call_parser: 'qwen' is not a tool-call parser; use auto, hermes, llama3_json, mistral or none")]
     [InlineData("labels: [a, b]\n", "labels: expected a mapping")]
     [InlineData("envs:\n  - name: 1BAD\n    value: x\n", "'1BAD' is not a valid environment variable name")]
     [InlineData("runtime:\n  enforce_eager: {value: true, env: 'has space'}\n", "runtime.enforce_eager.env: 'has space' is not a valid environment variable name")]

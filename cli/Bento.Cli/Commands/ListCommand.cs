@@ -26,7 +26,9 @@ public static class ListCommand
             var text = parse.GetValue(filter);
             if (text is not null && text.StartsWith('-')) throw UsageErrors.UnknownOption(parse.CommandResult.Command, text);
             var bentos = BentoSelector.ForList(store, text)
-                .OrderBy(b => b.Manifest.Name, StringComparer.Ordinal).ThenByDescending(b => b.Manifest.Created).ToList();
+                .OrderBy(b => b.Manifest.Name, StringComparer.Ordinal).ThenByDescending(b => b.Manifest.Created)
+                // Two builds in the same second have the same created time: the one latest points at comes first.
+                .ThenByDescending(b => store.ReadLatest(b.Manifest.Name) == b.Manifest.Version).ToList();
             if (parse.GetValue(quiet))
             {
                 foreach (var b in bentos) Console.Out.WriteLine(b.Tag);

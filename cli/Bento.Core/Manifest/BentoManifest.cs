@@ -73,6 +73,10 @@ public sealed class ManifestRuntime
     public string Dtype { get; set; } = Serving.EngineDefaults.Dtype;
     public double GpuMemoryUtilization { get; set; } = Serving.EngineDefaults.GpuMemoryUtilization;
     public int Port { get; set; } = Serving.EngineDefaults.Port;
+    /// <summary>Null: the runtime reads the format from the chat template. Left out of the manifest when null, so
+    /// bentos built before the field existed keep their versions.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? ToolCallParser { get; set; }
 }
 
 public sealed class ManifestEnforceEager

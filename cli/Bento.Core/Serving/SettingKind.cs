@@ -155,6 +155,22 @@ public sealed class SizeKind : SettingKind<long>
     public override string Format(long value) => ByteSize.Format(value);
 }
 
+/// <summary>One word of a fixed list (case-insensitive; the list's spelling is kept).</summary>
+public sealed class ChoiceKind(IReadOnlyList<string> words, string noun) : SettingKind<string>
+{
+    public override string Accepts => $"use {string.Join(", ", words.Take(words.Count - 1))} or {words[^1]}";
+    public override string TypeName => string.Join(", ", words);
+
+    public override bool TryParse(string text, out string value, out string reason)
+    {
+        reason = $"is not {noun}";
+        value = words.FirstOrDefault(w => string.Equals(w, text.Trim(), StringComparison.OrdinalIgnoreCase)) ?? "";
+        return value.Length > 0;
+    }
+
+    public override bool Allows(string value) => words.Contains(value);
+}
+
 /// <summary>Free text (a key, a path): taken as given, apart from surrounding whitespace; its reader judges it.</summary>
 public sealed class TextKind(string accepts, string typeName) : SettingKind<string>
 {

@@ -172,9 +172,18 @@ public abstract record SettingName(string Key, string Env, string Flag, string E
         UnsetText = "auto",
     };
 
+    /// <summary>Which format tool calls take in the model's output (vLLM's --tool-call-parser); auto: the one the chat template shows.</summary>
+    public static readonly SettingName<string> ToolCallParser = new("tool_call_parser", "BENTO_TOOL_CALL_PARSER", "--tool-call-parser",
+        new ChoiceKind(ToolCallParsers.All, "a tool-call parser"), "hermes", "Tool-call format of the model's output, for tool_choice auto")
+    {
+        Default = ToolCallParsers.Auto,
+        DefaultText = "auto (the format the chat template shows)",
+        Manifest = new(r => string.IsNullOrWhiteSpace(r.ToolCallParser) ? null : r.ToolCallParser, (r, v) => r.ToolCallParser = v),
+    };
+
     /// <summary>Every setting, in the order help, logs and /health list them.</summary>
     public static readonly IReadOnlyList<SettingName> All =
-        [EnforceEager, MaxModelLen, MaxNumSeqs, Dtype, GpuMemoryUtilization, Host, Port, ApiKey, ApiKeyFile, ShutdownTimeout, MaxRequestBytes, KvCacheMemory];
+        [EnforceEager, MaxModelLen, MaxNumSeqs, Dtype, GpuMemoryUtilization, Host, Port, ApiKey, ApiKeyFile, ShutdownTimeout, MaxRequestBytes, KvCacheMemory, ToolCallParser];
 
     /// <summary>The settings a bentofile's <c>runtime:</c> section may set, in table order.</summary>
     public static IEnumerable<SettingName> Bentofile => All.Where(s => s.InBentofile);

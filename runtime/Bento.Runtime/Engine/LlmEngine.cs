@@ -145,7 +145,9 @@ public sealed class LlmEngine : IDisposable
             {
                 var s = _running[i];
                 if ((s.Remaining == 1) != decoding) continue;
-                var take = Math.Min(s.Remaining, budget);
+                // Prompt logprobs need the logits after every prompt token, and the runner returns each input's last
+                // row: such prompts go through one token per step.
+                var take = s.ScoresPrompt ? 1 : Math.Min(s.Remaining, budget);
                 while (!_kv.TryGrow(s.Blocks, s.Computed + take))
                 {
                     // The newest sequence not yet given work this step makes room (vLLM's recompute preemption).
@@ -169,7 +171,7 @@ public sealed class LlmEngine : IDisposable
         {
             var next = node.Next;
             var s = node.Value;
-            var matched = _kv.MatchPrefix(s.Blocks, s.Tokens);
+            var matched = s.ScoresPrompt ? 0 : _kv.MatchPrefix(s.Blocks, s.Tokens);
             // Another running sequence is computing this sequence's next block right now (the choices of one
             // request, or concurrent requests with one system prompt): wait for it rather than compute it twice.
             if (matched < (s.Tokens.Count - 1) / KvCacheManager.BlockSize && pending.Contains(s.Blocks.Hashes[matched]))
@@ -178,7 +180,7 @@ public sealed class LlmEngine : IDisposable
                 continue;
             }
             var hit = matched * KvCacheManager.BlockSize;
-            var take = Math.Min(s.Tokens.Count - hit, budget);
+            var take = s.ScoresPrompt ? 1 : Math.Min(s.Tokens.Count - hit, budget);
             if (!_kv.TryAdmit(s.Blocks, matched, hit + take, _running.Count == 0 ? 0 : _reserve)) break;
             _observer.PrefixCacheQueried(s.Tokens.Count, hit);
             _waiting.Remove(node);
@@ -242,17 +244,27 @@ public sealed class LlmEngine : IDisposable
             var (s, take) = scheduled[i];
             s.Computed += take;
             _kv.Commit(s.Blocks, s.Tokens, s.Computed);
+            var prompt = s.Request.PromptTokens;
+            if (s.Request.Sampling.PromptLogprobs is { } promptTop && s.ScoresPrompt && s.PromptLogprobs.Count == s.Computed - 1)
+            {
+                // The logits after prompt token k score prompt token k + 1; the prompt's first token has none.
+                s.PromptLogprobs.Add(s.Computed < prompt.Count ? Logprobs.Of(logits.AsSpan(i * vocab, vocab), prompt[s.Computed], promptTop) : null);
+                if (!s.ScoresPrompt) s.Output.TryWrite(new PromptScored([null, .. s.PromptLogprobs.Take(prompt.Count - 1)]));
+            }
             if (s.Remaining > 0) continue;
-            if (s.Generated.Count == 0) _observer.PromptProcessed(s.Request.PromptTokens.Count);
+            if (s.Generated.Count == 0) _observer.PromptProcessed(prompt.Count);
             var p = s.Request.Sampling;
-            IReadOnlySet<int>? suppressed = null;
-            if (s.Generated.Count < p.MinTokens) suppressed = StopIds(p);
             var row = logits.AsSpan(i * vocab, vocab);
             var penalized = LogitsProcessor.IsActive(p);
-            // Logprobs are the model's own (before penalties and bias), so keep the raw row when both are asked for.
-            var raw = p.Logprobs is not null && penalized ? row.ToArray() : null;
+            // Logprobs are the model's own (before penalties, bias and constraints), so keep the raw row when both are asked for.
+            var raw = p.Logprobs is not null && (penalized || s.Constraint is not null) ? row.ToArray() : null;
             if (penalized) LogitsProcessor.Apply(row, p, p.RepetitionPenalty != 1 ? s.PromptSet : EmptySet, s.OutputCounts);
+            s.Constraint?.Apply(row);
+            IReadOnlySet<int>? suppressed = null;
+            // min_tokens holds back stop tokens, unless a constraint says the output is complete.
+            if (s.Generated.Count < p.MinTokens && s.Constraint?.OnlyStopTokens != true) suppressed = StopIds(p);
             var token = Sampler.Sample(row, p, s.Random, suppressed);
+            s.Constraint?.Advance(token);
             if (penalized) s.OutputCounts[token] = s.OutputCounts.GetValueOrDefault(token) + 1;
             Accept(s, token, p.Logprobs is { } top ? Logprobs.Of(raw is null ? row : raw, token, top) : null);
         }

@@ -22,7 +22,12 @@ internal sealed class Sequence
         Text = new OutputText(tokenizer, request.Sampling.Stop);
         Random = request.Sampling.Seed is { } seed ? new Random(unchecked((int)(seed ^ (seed >> 32)))) : new Random();
         Tokens = new TokenList(request.PromptTokens, Generated);
+        Constraint = request.Sampling.Constraint?.Start();
     }
+
+    /// <summary>This sequence's constrained-decoding state, if the request has one (kept across a preemption: the
+    /// tokens it has seen do not change).</summary>
+    public ILogitsConstraint? Constraint { get; }
 
     public GenerationRequest Request { get; }
     public ChannelWriter<GenerationEvent> Output { get; }
@@ -41,6 +46,12 @@ internal sealed class Sequence
     public int Preemptions { get; set; }
 
     public List<int> Generated { get; } = [];
+    /// <summary>With prompt logprobs: entry k scores prompt token k + 1 by the logits after token k (null after the
+    /// last), filled as the prefill goes one token per step.</summary>
+    public List<TokenLogprobs?> PromptLogprobs { get; } = [];
+    /// <summary>Whether the prompt still needs scoring (prompt logprobs asked for and not all collected): such a
+    /// sequence neither takes cached blocks (they come without logits) nor prefills more than one token per step.</summary>
+    public bool ScoresPrompt => Request.Sampling.PromptLogprobs is not null && PromptLogprobs.Count < Request.PromptTokens.Count;
     /// <summary>How often each id was generated (kept only when a penalty needs it).</summary>
     public Dictionary<int, int> OutputCounts { get; } = [];
     /// <summary>The prompt's distinct ids, for repetition_penalty (built on first use).</summary>

@@ -91,7 +91,7 @@ public sealed class EagerModelRunner : IModelRunner
             _model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, dtype, copy: options.CopyWeights);
             if (_device.type != DeviceType.CPU) _model.to(_device);
             _model.eval();
-            _model.Rope(MaxSequenceLength);
+            _model.ContextLength = MaxSequenceLength; // RoPE tables, and LongRoPE's choice of factors
             _cache = new KvCache(config, KvBlocks, dtype, _device, options.ManagedDecodeKernel);
         }
         _projector = new Projector(options.ManagedDecodeKernel && _device.type == DeviceType.CPU ? _threads : 0);

@@ -35,10 +35,10 @@ public readonly record struct StepInput
     public static StepInput Paged(ReadOnlyMemory<int> blocks, int position, ReadOnlyMemory<int> tokens) => new(blocks, position, tokens);
 
     /// <summary>The fixed slot, or -1 for a paged input.</summary>
-    public int Slot { get; }
-    public ReadOnlyMemory<int> Blocks { get; }
-    public int Position { get; }
-    public ReadOnlyMemory<int> Tokens { get; }
+    public int Slot { get; init; }
+    public ReadOnlyMemory<int> Blocks { get; init; }
+    public int Position { get; init; }
+    public ReadOnlyMemory<int> Tokens { get; init; }
     public bool IsPaged => Slot < 0;
 }
 

@@ -46,20 +46,22 @@ internal static unsafe class PagedAttention
 
     /// <summary>
     /// Decode attention: row d is one token at <paramref name="positions"/>[d] whose cache is the block table
-    /// <paramref name="blockTables"/>[d]; for each query head, softmax(q . K[first..position] * scale) . V[first..position]
-    /// where first comes from <paramref name="window"/> (0: full attention). Query head h reads kv head
-    /// h / (heads / kvHeads). q is read from columns [0, heads * hd) of <paramref name="qkv"/>; returns [rows, heads * hd].
+    /// <paramref name="blockTables"/>[d]; for each query head, softmax(cap(q . K[first..position] * scale)) . V[first..position]
+    /// with the layer's <paramref name="spec"/>: first is 0 or, for a sliding-window layer, position - window + 1; scale
+    /// its score scale; cap its soft-cap (Gemma 2) if any. Query head h reads kv head h / (heads / kvHeads). q is read
+    /// from columns [0, heads * hd) of <paramref name="qkv"/>; returns [rows, heads * hd].
     /// </summary>
     public static Tensor DecodeAttention(Tensor qkv, int rows, int heads, int kvHeads, int headDim,
-        IReadOnlyList<int[]> blockTables, long[] positions, Tensor keys, Tensor values, int window, int threads)
+        IReadOnlyList<int[]> blockTables, long[] positions, Tensor keys, Tensor values, LayerAttention spec, int threads)
     {
+        var window = spec.Window;
         var y = empty([rows, (long)heads * headDim], ScalarType.Float32);
         var job = new Job
         {
             Q = (nint)TensorData.Float(qkv), QStride = (int)qkv.shape[1], Y = (nint)TensorData.Float(y),
             K = (nint)TensorData.Float(keys), V = (nint)TensorData.Float(values),
             Heads = heads, KvHeads = kvHeads, HeadDim = headDim, Window = window,
-            Tables = blockTables, Positions = positions, Scale = 1f / MathF.Sqrt(headDim),
+            Tables = blockTables, Positions = positions, Scale = (float)spec.Scale, Softcap = (float)(spec.LogitSoftcap ?? 0),
         };
         var items = rows * kvHeads;
         long keysRead = 0;
@@ -79,8 +81,9 @@ internal static unsafe class PagedAttention
     private sealed class Job
     {
         public nint Q, Y, K, V;
-        public int QStride, Heads, KvHeads, HeadDim, Window;
-        public float Scale;
+        public int QStride, Heads, KvHeads, HeadDim;
+        public int? Window;
+        public float Scale, Softcap;
         public required IReadOnlyList<int[]> Tables;
         public required long[] Positions;
 
@@ -108,7 +111,10 @@ internal static unsafe class PagedAttention
                     {
                         var k = kBlock + (long)(t - b * B) * hd;
                         for (var g = 0; g < groups; g++)
-                            scores[g * count + t - first] = Dot(q + g * hd, k, hd) * Scale;
+                        {
+                            var score = Dot(q + g * hd, k, hd) * Scale;
+                            scores[g * count + t - first] = Softcap == 0 ? score : Softcap * MathF.Tanh(score / Softcap);
+                        }
                     }
                 }
                 for (var g = 0; g < groups; g++)

@@ -6,8 +6,8 @@ namespace Bento.Runtime.Model;
 
 /// <summary>
 /// Managed float32 versions of the small element-wise steps of a decode step (a few rows of a few thousand values):
-/// RMSNorm, rotary embedding and SwiGLU's silu(gate) * up (the KV-cache write and decode attention are in
-/// <see cref="PagedAttention"/>). In decode these ops touch kilobytes, so
+/// RMSNorm, rotary embedding, SwiGLU's silu(gate) * up and GeGLU's gelu_tanh(gate) * up (the KV-cache write and decode
+/// attention are in <see cref="PagedAttention"/>). In decode these ops touch kilobytes, so
 /// LibTorch's fixed cost per op (dispatch, TensorIterator setup, a handle for TorchSharp) dominates their run time;
 /// a plain loop over the raw buffers costs a fraction of that. <see cref="LlamaForCausalLM.ForwardStep"/> uses them
 /// when <see cref="Applies"/> (CPU, float32, at most <see cref="Projector.MaxManagedRows"/> rows, contiguous) and the
@@ -41,17 +41,18 @@ internal static unsafe class SmallBatchOps
 
     /// <summary>
     /// Rotary embedding in place on the first <paramref name="headCount"/> heads of each row of
-    /// <paramref name="qkv"/> ([N, columns], heads of <paramref name="headDim"/> side by side), rotate-half layout,
-    /// angles from the [positions, head_dim] cos/sin tables at each row's position.
+    /// <paramref name="qkv"/> ([N, columns], heads of <paramref name="headDim"/> side by side), rotate-half layout over
+    /// the first <paramref name="rotaryDim"/> dimensions of each head (the rest untouched: Phi-4-mini's partial RoPE),
+    /// angles from the [positions, rotary_dim] cos/sin tables at each row's position.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RotaryInPlace(Tensor qkv, int headCount, int headDim, long[] positions, Tensor cos, Tensor sin)
+    public static void RotaryInPlace(Tensor qkv, int headCount, int headDim, int rotaryDim, long[] positions, Tensor cos, Tensor sin)
     {
-        int n = (int)qkv.shape[0], columns = (int)qkv.shape[1], half = headDim / 2;
+        int n = (int)qkv.shape[0], columns = (int)qkv.shape[1], half = rotaryDim / 2;
         float* p = TensorData.Float(qkv), pc = TensorData.Float(cos), ps = TensorData.Float(sin);
         for (var r = 0; r < n; r++)
         {
-            float* c = pc + positions[r] * headDim, s = ps + positions[r] * headDim;
+            float* c = pc + positions[r] * rotaryDim, s = ps + positions[r] * rotaryDim;
             for (var head = 0; head < headCount; head++)
             {
                 var x = p + (long)r * columns + head * headDim;
@@ -88,6 +89,29 @@ internal static unsafe class SmallBatchOps
             float* g = p + (long)r * 2 * inter, u = g + inter, o = py + (long)r * inter;
             for (var i = 0; i < inter; i++)
                 o[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
+        }
+        return y;
+    }
+
+    /// <summary>
+    /// gelu(gate) * up for gateUp = [N, 2I] (gate | up) -> new [N, I], with transformers' gelu_pytorch_tanh:
+    /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static Tensor GeluTanhMul(Tensor gateUp, int inter)
+    {
+        var n = (int)gateUp.shape[0];
+        var y = empty([n, inter], ScalarType.Float32);
+        float* p = TensorData.Float(gateUp), py = TensorData.Float(y);
+        const float sqrt2OverPi = 0.7978845608028654f;
+        for (var r = 0; r < n; r++)
+        {
+            float* g = p + (long)r * 2 * inter, u = g + inter, o = py + (long)r * inter;
+            for (var i = 0; i < inter; i++)
+            {
+                var x = g[i];
+                o[i] = 0.5f * x * (1f + MathF.Tanh(sqrt2OverPi * (x + 0.044715f * x * x * x))) * u[i];
+            }
         }
         return y;
     }

@@ -14,7 +14,7 @@ public sealed record DecodeShape(int DecodeBucket, int BlockColumns, int Scratch
 /// One forward's worth of work, flattened: the token rows of all sequences in one [N] tensor, decode sequences
 /// (one token each) first, then prefill chunks, each sequence's rows contiguous. Holds per row the position and the
 /// cache slot (block * BlockSize + offset) its key and value go to, per sequence its block table, the rows whose logits
-/// are wanted, and the attention masks (built on demand, per sliding window: 0 means full attention).
+/// are wanted, and the attention masks (built on demand, per sliding window: null means full attention).
 /// </summary>
 public sealed class StepBatch : IDisposable
 {
@@ -25,7 +25,7 @@ public sealed class StepBatch : IDisposable
     private readonly Device _device;
     private readonly int _groups;
     private readonly Dictionary<int, Tensor> _decodeMasks = [];
-    private readonly Dictionary<(int Sequence, int Window), Tensor> _prefillMasks = [];
+    private readonly Dictionary<(int Sequence, int Window), Tensor> _prefillMasks = [];   // window 0: full attention
     private readonly Dictionary<int, Tensor> _sequenceBlocks = [];
     private Tensor? _slotBlocks, _slotOffsets;
 
@@ -156,9 +156,9 @@ public sealed class StepBatch : IDisposable
     /// [DecodeRows, 1, 1, DecodeBlockColumns * BlockSize] bool, true where decode row d may attend: keys
     /// [first, position_d], first = position_d - window + 1 with a sliding window, else 0.
     /// </summary>
-    public Tensor DecodeMask(int window)
+    public Tensor DecodeMask(int? window)
     {
-        if (_decodeMasks.TryGetValue(window, out var mask)) return mask;
+        if (_decodeMasks.TryGetValue(window ?? 0, out var mask)) return mask;
         var keys = DecodeBlockColumns * KvCache.BlockSize;
         var values = new bool[DecodeRows * keys];
         for (var d = 0; d < DecodeRows; d++)
@@ -166,7 +166,7 @@ public sealed class StepBatch : IDisposable
             var (first, last) = KeyRange((int)PositionValues[d], window);
             values.AsSpan(d * keys + first, last - first + 1).Fill(true);
         }
-        return _decodeMasks[window] = Own(tensor(values, [DecodeRows, 1, 1, keys], device: _device));
+        return _decodeMasks[window ?? 0] = Own(tensor(values, [DecodeRows, 1, 1, keys], device: _device));
     }
 
     /// <summary>
@@ -174,14 +174,14 @@ public sealed class StepBatch : IDisposable
     /// query heads sharing a kv head: [groups * length, position + length]; row (group, t) sees keys
     /// [first, position + t] (first from the sliding window, else 0).
     /// </summary>
-    public Tensor PrefillMask(Sequence s, int window)
+    public Tensor PrefillMask(Sequence s, int? window)
     {
-        if (_prefillMasks.TryGetValue((s.Row, window), out var cached)) return cached;
-        return _prefillMasks[(s.Row, window)] = Own(PrefillMask(s.Position, s.Length, _groups, window, _device));
+        if (_prefillMasks.TryGetValue((s.Row, window ?? 0), out var cached)) return cached;
+        return _prefillMasks[(s.Row, window ?? 0)] = Own(PrefillMask(s.Position, s.Length, _groups, window, _device));
     }
 
     /// <inheritdoc cref="PrefillMask(Sequence, int)"/>
-    public static Tensor PrefillMask(int position, int length, int groups, int window = 0, Device? device = null)
+    public static Tensor PrefillMask(int position, int length, int groups, int? window = null, Device? device = null)
     {
         var keys = position + length;
         var mask = new bool[length * keys];
@@ -195,9 +195,10 @@ public sealed class StepBatch : IDisposable
     }
 
     /// <summary>The keys a query at <paramref name="position"/> sees: all before it, or the last
-    /// <paramref name="window"/> (itself included) with a sliding window.</summary>
-    public static (int First, int Last) KeyRange(int position, int window) =>
-        (window > 0 ? Math.Max(0, position - window + 1) : 0, position);
+    /// <paramref name="window"/> (itself included) with a sliding window (position - key &lt; window, the convention of
+    /// transformers and llama.cpp).</summary>
+    public static (int First, int Last) KeyRange(int position, int? window) =>
+        (window is { } w ? Math.Max(0, position - w + 1) : 0, position);
 
     /// <summary>Keeps <paramref name="t"/> until the batch is disposed. Tensors built on demand are created inside a
     /// layer's dispose scope and must outlive it: they leave every scope and belong to the batch alone.</summary>

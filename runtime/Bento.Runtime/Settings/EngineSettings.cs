@@ -45,6 +45,8 @@ public sealed class EngineSettings(IReadOnlyDictionary<SettingName, Setting<obje
     public Setting<int> MaxRequestBytes => Get(SettingName.MaxRequestBytes);
     /// <summary>Null: the memory planner sizes the KV cache from what the device has.</summary>
     public Setting<long?> KvCacheMemory => Optional<long>(SettingName.KvCacheMemory);
+    /// <summary>One of <see cref="ToolCallParsers.All"/>; auto reads the format from the chat template.</summary>
+    public Setting<string> ToolCallParser => Get(SettingName.ToolCallParser);
 
     /// <summary>
     /// Things the operator should hear about that do not stop start-up, e.g. a variable that is set but not consulted.

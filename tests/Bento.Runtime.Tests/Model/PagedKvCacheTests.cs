@@ -121,14 +121,17 @@ public sealed class PagedKvCacheTests
     }
 
     /// <summary>
-    /// The sliding-window seam: the managed decode attention and LibTorch's masked SDPA over gathered blocks both
-    /// attend to exactly keys [position - window + 1, position], checked against a plain loop.
+    /// The per-layer attention (LayerAttention): the managed decode attention and LibTorch's masked attention over
+    /// gathered blocks both attend to exactly keys [position - window + 1, position] with the layer's scale and
+    /// soft-cap, checked against a plain loop.
     /// </summary>
     [Theory]
-    [InlineData(0)]
-    [InlineData(5)]
-    [InlineData(16)]
-    public void Decode_attention_over_blocks_matches_a_plain_loop_with_and_without_a_window(int window)
+    [InlineData(0, 0.0)]
+    [InlineData(5, 0.0)]
+    [InlineData(16, 0.0)]
+    [InlineData(0, 1.5)]
+    [InlineData(7, 2.0)]
+    public void Decode_attention_over_blocks_matches_a_plain_loop_with_windows_scales_and_soft_caps(int window, double softcap)
     {
         const int heads = 6, kvHeads = 2, hd = 8, blocks = 6;
         var config = new ModelConfig { NumHiddenLayers = 1, NumAttentionHeads = heads, NumKeyValueHeads = kvHeads, HeadDim = hd, HiddenSize = heads * hd };
@@ -152,13 +155,14 @@ public sealed class PagedKvCacheTests
         var q = new float[3 * columns];
         for (var i = 0; i < q.Length; i++) q[i] = (float)rng.NextDouble() - 0.5f;
         using var qkv = tensor(q, [3, columns]);
-        using var managed = PagedAttention.DecodeAttention(qkv, 3, heads, kvHeads, hd, tables, positions, cache.Keys(0), cache.Values(0), window, threads: 2);
+        var spec = new LayerAttention(window == 0 ? null : window, Scale: 0.3, LogitSoftcap: softcap == 0 ? null : softcap, LocalRope: false);
+        using var managed = PagedAttention.DecodeAttention(qkv, 3, heads, kvHeads, hd, tables, positions, cache.Keys(0), cache.Values(0), spec, threads: 2);
 
         using var batch = new StepBatch(Enumerable.Range(0, 3).Select(d => (d, tables[d], (int)positions[d], (ReadOnlyMemory<int>)new[] { 1 })).ToList(), heads / kvHeads);
         using var gk = gathered.GatherDecode(0, batch, isValue: false);
         using var gv = gathered.GatherDecode(0, batch, isValue: true);
         using var qd = qkv.narrow(1, 0, heads * hd).reshape(3, kvHeads, heads / kvHeads, hd);
-        using var sdpa = TorchSharp.torch.nn.functional.scaled_dot_product_attention(qd, gk, gv, batch.DecodeMask(window)).reshape(3, heads * hd);
+        using var sdpa = LlamaForCausalLM.ScaledDotProductAttention(qd, gk, gv, batch.DecodeMask(spec.Window), spec, hd).reshape(3, heads * hd);
 
         var m = managed.data<float>().ToArray();
         var s = sdpa.data<float>().ToArray();
@@ -166,14 +170,14 @@ public sealed class PagedKvCacheTests
             for (var h = 0; h < heads; h++)
             {
                 var kvHead = h / (heads / kvHeads);
-                var (first, last) = StepBatch.KeyRange((int)positions[d], window);
+                var (first, last) = StepBatch.KeyRange((int)positions[d], spec.Window);
                 var scores = new double[last - first + 1];
                 for (var t = first; t <= last; t++)
                 {
                     var at = ((tables[d][t / 16] * kvHeads + kvHead) * 16 + t % 16) * hd;
                     double dot = 0;
                     for (var i = 0; i < hd; i++) dot += q[d * columns + h * hd + i] * keys[at + i];
-                    scores[t - first] = dot / Math.Sqrt(hd);
+                    scores[t - first] = softcap == 0 ? dot * 0.3 : softcap * Math.Tanh(dot * 0.3 / softcap);
                 }
                 var max = scores.Max();
                 var weights = scores.Select(x => Math.Exp(x - max)).ToArray();
@@ -206,8 +210,9 @@ public sealed class PagedKvCacheTests
         var positions = Enumerable.Range(0, rows).Select(d => 250L + 9 * d).ToArray();
         var columns = (heads + 2 * kvHeads) * hd;
         using var qkv = tensor(Enumerable.Range(0, rows * columns).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray(), [rows, columns]);
-        using var one = PagedAttention.DecodeAttention(qkv, rows, heads, kvHeads, hd, tables, positions, cache.Keys(0), cache.Values(0), 0, threads: 1);
-        using var two = PagedAttention.DecodeAttention(qkv, rows, heads, kvHeads, hd, tables, positions, cache.Keys(0), cache.Values(0), 0, threads: 2);
+        var spec = new LayerAttention(null, 1 / Math.Sqrt(hd), null, false);
+        using var one = PagedAttention.DecodeAttention(qkv, rows, heads, kvHeads, hd, tables, positions, cache.Keys(0), cache.Values(0), spec, threads: 1);
+        using var two = PagedAttention.DecodeAttention(qkv, rows, heads, kvHeads, hd, tables, positions, cache.Keys(0), cache.Values(0), spec, threads: 2);
         Assert.Equal(one.data<float>().ToArray(), two.data<float>().ToArray());
     }
 

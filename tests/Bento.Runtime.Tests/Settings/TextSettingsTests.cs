@@ -143,4 +143,19 @@ public sealed class TextSettingsTests
         Assert.Contains("api_key = set", cli.ToString());
         Assert.Equal("unset (default)", Resolve().ApiKey.ToString());
     }
+
+    [Fact]
+    public void ToolCallParserPrecedenceAndSpellings()
+    {
+        Assert.Equal(new Setting<string>("auto", SettingSource.Default), Resolve().ToolCallParser);
+        var manifest = Manifest();
+        manifest.Runtime.ToolCallParser = "mistral";
+        Assert.Equal(new Setting<string>("mistral", SettingSource.Bento), Resolve(manifest).ToolCallParser);
+        Assert.Equal(new Setting<string>("hermes", SettingSource.Env, "BENTO_TOOL_CALL_PARSER"), Resolve(manifest, Env(("BENTO_TOOL_CALL_PARSER", " Hermes "))).ToolCallParser);
+        Assert.Equal(new Setting<string>("llama3_json", SettingSource.Cli, "--tool-call-parser"),
+            Resolve(manifest, Env(("BENTO_TOOL_CALL_PARSER", "hermes")), CliOverrides.None.WithText(SettingName.ToolCallParser, "llama3_json")).ToolCallParser);
+        var error = Assert.Throws<SettingsException>(() => Resolve(null, Env(("BENTO_TOOL_CALL_PARSER", "qwen"))));
+        Assert.Equal("BENTO_TOOL_CALL_PARSER='qwen' is not a tool-call parser; use auto, hermes, llama3_json, mistral or none", error.Message);
+        Assert.Equal("mistral", Resolve(manifest, cli: CliOverridesParser.Parse(["--tool-call-parser", "MISTRAL"]).Overrides).ToolCallParser.Value);
+    }
 }
