@@ -30,6 +30,7 @@ var systemTokens = opts.Int("system", 1000);
 var questionTokens = opts.Int("question", 24);
 var maxModelLen = opts.Int("max-model-len", 2048);
 var slots = opts.Int("slots", 8);
+// prefix, concurrency (default both) and steps (decode step time by batch size).
 var parts = opts.Get("parts", "prefix,concurrency").Split(',');
 // The KV memory of the slots: in blocks of 16 tokens (paged), or the slots themselves (baseline).
 
@@ -73,6 +74,17 @@ var warm = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = 4, 
 await Generate(warm, Tokens(64, 999), 8);
 warm.Dispose();
 
+if (parts.Contains("steps"))
+{
+    // Decode step time by batch size, contexts of about prompt + generate / 2 tokens: how one step's cost grows with rows.
+    foreach (var batch in new[] { 1, 8, 16, 24, 32 })
+    {
+        var (ms, tps) = StepTime(batch, promptTokens + generateTokens / 2, 32);
+        Record($"steps.{batch}", ms);
+        Log($"decode steps at batch {batch}: {ms:F1} ms/step, {tps:F1} tokens/s");
+    }
+}
+
 for (var round = 0; round < rounds; round++)
 {
     if (parts.Contains("prefix")) await PrefixRound(round);
@@ -111,6 +123,16 @@ if (parts.Contains("prefix"))
     Console.WriteLine($"| control: a new system prompt | {Median("ttft.control") * 1000:F0} | {Ms("ttft.control")} |");
     Console.WriteLine($"| **2nd / 1st** (target <= 0.25) | **{Median("ttft.ratio"):F3}** | {All("ttft.ratio", "F3")} |");
     Console.WriteLine($"| prefix-cache hits of the 2nd request, tokens | {Median("hits"):F0} | |");
+    Console.WriteLine();
+}
+if (parts.Contains("steps"))
+{
+    Console.WriteLine($"Decode steps by batch size (contexts of {promptTokens + generateTokens / 2} tokens, 32 steps each):");
+    Console.WriteLine();
+    Console.WriteLine("| rows per step | ms per step | tokens/s |");
+    Console.WriteLine("| ---: | ---: | ---: |");
+    foreach (var batch in new[] { 1, 8, 16, 24, 32 })
+        Console.WriteLine($"| {batch} | {results[$"steps.{batch}"][0]:F1} | {batch * 1000 / results[$"steps.{batch}"][0]:F1} |");
     Console.WriteLine();
 }
 if (parts.Contains("concurrency"))
@@ -185,6 +207,24 @@ async Task ConcurrencyRound(int round, bool today)
 #endif
     Record($"{key}.preemptions", preemptions);
     Log($"{key} round {round}: {tasks.Count} conversations in {seconds:F1} s = {tps:F1} tok/s, at most {maxRunning} at once, {refused} refused, {preemptions} preemptions");
+}
+
+/// <summary>Prefills <paramref name="batch"/> sequences of <paramref name="context"/> tokens through paged block tables,
+/// then times <paramref name="steps"/> decode steps of all of them together.</summary>
+(double Ms, double TokensPerSecond) StepTime(int batch, int context, int steps)
+{
+#if BASELINE
+    throw new NotSupportedException("step timing needs block tables");
+#else
+    var perSequence = (context + steps + 15) / 16;
+    var tables = Enumerable.Range(0, batch).Select(b => Enumerable.Range(b * perSequence, perSequence).ToArray()).ToArray();
+    for (var b = 0; b < batch; b++) runner.Step([StepInput.Paged(tables[b], 0, Tokens(context, 7000 + b))]);
+    var sw = Stopwatch.StartNew();
+    for (var i = 0; i < steps; i++)
+        runner.Step(Enumerable.Range(0, batch).Select(b => StepInput.Paged(tables[b], context + i, new[] { 5 + b })).ToList());
+    var seconds = sw.Elapsed.TotalSeconds;
+    return (seconds * 1000 / steps, batch * steps / seconds);
+#endif
 }
 
 /// <summary>Runs one greedy request to its end; returns its time to first token in seconds.</summary>
