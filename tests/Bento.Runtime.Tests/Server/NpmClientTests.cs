@@ -11,8 +11,6 @@ namespace Bento.Runtime.Tests.Server;
 [Collection("server"), Trait("Category", "Slow")]
 public class NpmClientTests(SharedServer shared)
 {
-    private static readonly SemaphoreSlim Install = new(1, 1);
-
     [Theory]
     [InlineData("openai4")]
     [InlineData("openai5")]
@@ -20,7 +18,7 @@ public class NpmClientTests(SharedServer shared)
     [InlineData("openai7")]
     public async Task The_openai_npm_client_works_unchanged(string package)
     {
-        var work = await InstallAsync(package);
+        var work = await InstallAsync();
         var (exit, output) = await RunAsync("node", ["client.mjs", package, new Uri(shared.Server.BaseUri, "/v1").ToString().TrimEnd('/')], work);
         Assert.True(exit == 0, output);
         var result = JsonNode.Parse(output.Trim().Split('\n')[^1])!;
@@ -51,7 +49,7 @@ public class NpmClientTests(SharedServer shared)
     [InlineData("openai7")]
     public async Task Structured_outputs_and_tool_calls_work_with_the_clients_helpers(string package)
     {
-        var work = await InstallAsync(package);
+        var work = await InstallAsync();
         var (exit, output) = await RunAsync("node", ["structured.mjs", package, new Uri(shared.Server.BaseUri, "/v1").ToString().TrimEnd('/')], work);
         Assert.True(exit == 0, output);
         var result = JsonNode.Parse(output.Trim().Split('\n')[^1])!;
@@ -86,28 +84,9 @@ public class NpmClientTests(SharedServer shared)
         }
     }
 
-    /// <summary>Copies the scripts to .build/npm-client and installs the packages once (again when package.json changes).</summary>
-    private static async Task<string> InstallAsync(string package)
-    {
-        var source = Path.Combine(Repo.Root, "tests", "Bento.Runtime.Tests", "Server", "npm-client");
-        var work = Path.Combine(Repo.Root, ".build", "npm-client");
-        await Install.WaitAsync();
-        try
-        {
-            Directory.CreateDirectory(work);
-            var changed = !File.Exists(Path.Combine(work, "package.json")) ||
-                          File.ReadAllText(Path.Combine(work, "package.json")) != File.ReadAllText(Path.Combine(source, "package.json"));
-            foreach (var file in new[] { "package.json", "client.mjs", "structured.mjs" }) File.Copy(Path.Combine(source, file), Path.Combine(work, file), overwrite: true);
-            if (changed || !Directory.Exists(Path.Combine(work, "node_modules", package)))
-            {
-                var install = await RunAsync("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], work);
-                Assert.True(install.ExitCode == 0, install.Output);
-            }
-        }
-        finally { Install.Release(); }
-
-        return work;
-    }
+    /// <summary>The scripts and the clients' packages, installed in .build/npm-client once (again when package.json changes).</summary>
+    private static Task<string> InstallAsync() =>
+        NpmFolder.InstallAsync(Path.Combine("tests", "Bento.Runtime.Tests", "Server", "npm-client"), "npm-client");
 
     private static async Task<(int ExitCode, string Output)> RunAsync(string file, string[] args, string directory)
     {

