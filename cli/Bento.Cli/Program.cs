@@ -8,7 +8,7 @@ root.Options.Add(CommandRunner.Verbose);
 foreach (var command in new[]
          {
              BuildCommand.Create(), ListCommand.Create(), GetCommand.Create(), DeleteCommand.Create(),
-             ExportCommand.Create(), ImportCommand.Create(), VerifyCommand.Create(), NewCommand.Create(), ServeCommand.Create(), FitCommand.Create(), LoginCommand.Create(), LogoutCommand.Create(), ContainerizeCommand.Create(), DeployCommand.Create(),
+             ExportCommand.Create(), ImportCommand.Create(), VerifyCommand.Create(), NewCommand.Create(), ServeCommand.Create(), FitCommand.Create(), LoginCommand.Create(), LogoutCommand.Create(), ContainerizeCommand.Create(), PushCommand.Create(), PullCommand.Create(), DeployCommand.Create(),
              HelpCommand.Create(root), CompletionCommand.Create(), CompletionCommand.CreateHidden(root),
          })
     root.Subcommands.Add(command);

@@ -9,7 +9,7 @@ namespace Bento.Cli;
 /// Parse errors as one line with a "did you mean" (<c>bento bulid</c>: did you mean 'build'?), exit code 2, in place of
 /// System.CommandLine's generic "Unrecognized command or argument".
 /// </summary>
-public static class UsageErrors
+public static partial class UsageErrors
 {
     /// <summary>Prints the first problem of <paramref name="parsed"/> and returns the exit code for usage errors.</summary>
     public static int Report(ParseResult parsed)
@@ -21,7 +21,7 @@ public static class UsageErrors
                                                            !char.IsDigit(t.Value[1]) && parsed.UnmatchedTokens.Count > 0)?.Value;
         var message = optionLike is not null ? UnknownOption(command, optionLike).Message
             : parsed.UnmatchedTokens.Count > 0 ? Unmatched(command, parsed.UnmatchedTokens[0]).Message
-            : $"{OneLine(parsed.Errors[0].Message).TrimEnd('.')} (see '{Usage(command)} --help')";
+            : $"{Plain(OneLine(parsed.Errors[0].Message)).TrimEnd('.')} (see '{Usage(command)} --help')";
         Console.Error.WriteLine($"error: {message}");
         return 2;
     }
@@ -57,6 +57,28 @@ public static class UsageErrors
         foreach (var parent in command.Parents.OfType<Command>())
             foreach (var c in Lineage(parent)) yield return c;
     }
+
+    /// <summary>
+    /// System.CommandLine names .NET types when a value does not convert ("as expected type
+    /// 'System.Nullable`1[System.Int32]'"); say what is expected in words.
+    /// </summary>
+    private static string Plain(string message)
+    {
+        var m = CannotParse().Match(message);
+        if (!m.Success) return message;
+        var expected = m.Groups["type"].Value switch
+        {
+            var t when t.Contains("Int32") => $"a whole number from {int.MinValue} to {int.MaxValue}",
+            var t when t.Contains("Int64") => $"a whole number from {long.MinValue} to {long.MaxValue}",
+            var t when t.Contains("Double") => "a number",
+            var t when t.Contains("Boolean") => "true or false",
+            _ => "a value of another kind",
+        };
+        return $"{m.Groups["option"].Value}: '{m.Groups["value"].Value}' is not {expected}";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^Cannot parse argument '(?<value>.*)' for (?:option|argument) '(?<option>[^']*)' as expected type '(?<type>[^']*)'")]
+    private static partial System.Text.RegularExpressions.Regex CannotParse();
 
     /// <summary>System.CommandLine lists allowed values on lines of their own; the error contract is one line.</summary>
     private static string OneLine(string message) =>

@@ -14,6 +14,9 @@ public static class ComposeFile
 {
     public static string Create(DeploymentSpec spec)
     {
+        if (spec.ModelArtifact is not null)
+            throw new Bento.Core.BentoException($"{spec.Image} is a slim image (its weights are the model artifact {spec.ModelArtifact}), and compose cannot mount " +
+                                                $"an OCI artifact; containerize without --weights separate for compose, or run it with the model directory mounted at {ImageContract.ModelMountDirectory}");
         static string Seconds(TimeSpan t) => $"{(int)t.TotalSeconds}s";
         var service = new JsonObject
         {

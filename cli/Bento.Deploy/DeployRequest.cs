@@ -13,6 +13,9 @@ public sealed record DeployRequest
 {
     /// <summary>The image to run; null: the bento's last pushed reference (pinned by digest).</summary>
     public string? Image { get; init; }
+
+    /// <summary>A slim image's model artifact to mount (REGISTRY/REPOSITORY@sha256:...); default: the one recorded with the image.</summary>
+    public string? ModelArtifact { get; init; }
     public bool RequireDigest { get; init; }
     public string? Name { get; init; }
     public string Namespace { get; init; } = "default";

@@ -1,3 +1,4 @@
+using Bento.Core.Manifest;
 using System.Globalization;
 using Bento.Core;
 using Bento.Core.Serving;
@@ -17,6 +18,9 @@ public sealed record DeploymentSpec
     public required string Name { get; init; }
     public required string Namespace { get; init; }
     public required string Image { get; init; }
+    /// <summary>A slim image's model artifact (pinned by digest), mounted as an image volume at
+    /// <see cref="ImageContract.ModelMountDirectory"/>; null for an image that carries its weights.</summary>
+    public string? ModelArtifact { get; init; }
     public required string BentoTag { get; init; }
     public required string BentoName { get; init; }
     public required string BentoVersion { get; init; }
@@ -63,7 +67,15 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
         var name = request.Name ?? KubernetesNames.FromBentoName(manifest.Name);
         KubernetesNames.RequireObjectName(name, request.Name is null ? $"the name derived from bento {manifest.Name}" : "--name");
 
-        var (image, accelerator) = ResolveImage(bento, request);
+        var (image, accelerator, artifact) = ResolveImage(bento, request);
+        if (request.ModelArtifact is { } given)
+        {
+            if (!ImageReference.TryParse(given, out var parsed, out var error))
+                throw new UsageException($"--model-artifact '{ImageReference.Redact(given)}' is not a valid reference: {error}");
+            if (parsed.Digest is null)
+                throw new UsageException($"--model-artifact '{given}' is not pinned by digest; use REGISTRY/REPOSITORY@sha256:... (the image's {ImageContract.Labels.ModelArtifact} label names it)");
+            artifact = given;
+        }
         if (request.Gpus > 0)
         {
             accelerator ??= acceleratorOf is null ? null : await acceleratorOf(ImageReference.Parse(image), ct);
@@ -73,21 +85,21 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
                 throw new BentoException($"--gpus {request.Gpus}: {image} has a CPU-only runtime (label {ImageContract.Labels.Accelerator}={accelerator}); containerize with a CUDA runtime (TorchSharp-cuda-linux) or deploy without --gpus");
         }
 
-        var settings = FitSettings(request.Env);
+        var settings = FitSettings(request.Env, manifest);
         var memory = request.Memory ?? PodMemory.Required(manifest, bento.Directory, settings, request.Gpus > 0);
         var weights = manifest.Model.Files.Sum(f => f.Size);
-        var shutdown = request.Env.FirstOrDefault(e => e.Name == SettingName.ShutdownTimeout.Env) is { } s && int.TryParse(s.Value, out var seconds)
-            ? seconds : EngineDefaults.ShutdownTimeout;
+        var shutdown = Override(request.Env, SettingName.ShutdownTimeout, manifest) ?? EngineDefaults.ShutdownTimeout;
         return new DeploymentSpec
         {
             Name = name,
             Namespace = request.Namespace,
             Image = image,
+            ModelArtifact = artifact,
             BentoTag = manifest.Tag,
             BentoName = manifest.Name,
             BentoVersion = manifest.Version,
             // A BENTO_PORT override moves the listener, so the container port, probes and Service follow it.
-            Port = request.Env.FirstOrDefault(e => e.Name == SettingName.Port.Env) is { } p ? int.Parse(p.Value, CultureInfo.InvariantCulture) : manifest.Runtime.Port,
+            Port = Override(request.Env, SettingName.Port, manifest) ?? manifest.Runtime.Port,
             Replicas = request.Autoscale is null ? request.Replicas ?? 1 : null,
             Autoscale = request.Autoscale,
             AutoscaleWaiting = request.AutoscaleWaiting,
@@ -103,7 +115,7 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
         };
     }
 
-    private (string Image, string? Accelerator) ResolveImage(StoredBento bento, DeployRequest request)
+    private (string Image, string? Accelerator, string? ModelArtifact) ResolveImage(StoredBento bento, DeployRequest request)
     {
         var pushed = new PublishedImages(store).Read(bento.Manifest);
         if (request.Image is null)
@@ -111,28 +123,31 @@ public sealed class DeploymentResolver(BentoStore store, Func<ImageReference, Ca
             var latest = pushed.Count > 0 ? pushed[^1] : null;
             if (latest is null)
                 throw new BentoException($"{bento.Tag} has no pushed image; run bento containerize {bento.Tag} --push -t REGISTRY/REPOSITORY:TAG first, or pass --image REF");
-            return (latest.Reference, latest.Accelerator);
+            return (latest.Reference, latest.Accelerator, latest.ModelArtifact);
         }
         if (!ImageReference.TryParse(request.Image, out var reference, out var error))
             throw new UsageException($"--image '{ImageReference.Redact(request.Image)}' is not a valid image reference: {error}");
         if (request.RequireDigest && reference.Digest is null)
             throw new UsageException($"--image '{request.Image}' is not pinned by digest and --require-digest was given; use REGISTRY/REPOSITORY@sha256:..., as bento containerize --push prints");
         var known = pushed.LastOrDefault(p => reference.Digest is not null && p.Digest == reference.Digest);
-        return (request.Image, known?.Accelerator);
+        return (request.Image, known?.Accelerator, known?.ModelArtifact);
     }
 
     /// <summary>Settings the operator overrides that change how much memory the runtime plans for.</summary>
-    private static FitOptions FitSettings(IReadOnlyList<EnvOverride> env)
+    private static FitOptions FitSettings(IReadOnlyList<EnvOverride> env, BentoManifest manifest) => new()
     {
-        string? Value(SettingName s) => env.FirstOrDefault(e => e.Name == s.Env)?.Value;
-        return new FitOptions
-        {
-            MaxModelLen = Value(SettingName.MaxModelLen) is { } len ? int.Parse(len, CultureInfo.InvariantCulture) : null,
-            MaxNumSeqs = Value(SettingName.MaxNumSeqs) is { } seqs ? int.Parse(seqs, CultureInfo.InvariantCulture) : null,
-            Dtype = Value(SettingName.Dtype),
-            KvCacheMemory = Value(SettingName.KvCacheMemory) is { } kv && ByteSize.TryParse(kv, out var bytes) ? bytes : null,
-        };
-    }
+        MaxModelLen = Override(env, SettingName.MaxModelLen, manifest),
+        MaxNumSeqs = Override(env, SettingName.MaxNumSeqs, manifest),
+        Dtype = OverrideText(env, SettingName.Dtype, manifest),
+        KvCacheMemory = Override(env, SettingName.KvCacheMemory, manifest),
+    };
+
+    /// <summary>The value an <c>--env</c> override gives <paramref name="setting"/> (checked already), or null.</summary>
+    private static T? Override<T>(IReadOnlyList<EnvOverride> env, SettingName<T> setting, BentoManifest manifest) where T : struct =>
+        env.LastOrDefault(e => e.Name == setting.Env && !string.IsNullOrWhiteSpace(e.Value)) is { } o ? (T)EnvOverride.Typed(o, setting, manifest) : null;
+
+    private static string? OverrideText(IReadOnlyList<EnvOverride> env, SettingName<string> setting, BentoManifest manifest) =>
+        env.LastOrDefault(e => e.Name == setting.Env && !string.IsNullOrWhiteSpace(e.Value)) is { } o ? (string)EnvOverride.Typed(o, setting, manifest) : null;
 
     /// <summary>Reads an image's accelerator label from its registry (manifest and config only, no layer).</summary>
     public static Func<ImageReference, CancellationToken, Task<string?>> RegistryLabels(bool insecure) => async (reference, ct) =>

@@ -23,7 +23,8 @@ public sealed partial record EnvOverride(string Name, string Value)
 
     /// <summary>
     /// Refuses what the runtime would refuse at start, so a deployment cannot be generated that crash-loops or that
-    /// silently ignores the operator: an override of a setting the builder locked, and a value a setting cannot take.
+    /// silently ignores the operator: an override of a setting the builder locked, and a value a setting cannot take
+    /// (judged by the setting's own rule from the one table, as the runtime judges it).
     /// </summary>
     public static void CheckAgainst(IReadOnlyList<EnvOverride> overrides, BentoManifest manifest)
     {
@@ -32,17 +33,22 @@ public sealed partial record EnvOverride(string Name, string Value)
         {
             var isEager = o.Name == eager.Env || o.Name == SettingName.EnforceEager.Env;
             if (isEager && !eager.Overridable)
-                throw new BentoException($"--env {o.Name}={o.Value}: {manifest.Tag} locks enforce_eager to {(eager.Value ? "true" : "false")} (its bentofile says overridable: false), so the runtime would refuse this override; rebuild the bento with overridable: true to change it per deployment");
-            if (isEager && BoolSetting.TryParse(o.Value) is null)
-                throw new UsageException($"--env {o.Name}='{o.Value}' is not a boolean; {SettingName.EnforceEager.Accepts}");
-            var setting = SettingName.All.FirstOrDefault(s => s.Env == o.Name);
-            if (setting == SettingName.MaxNumSeqs || setting == SettingName.MaxModelLen)
-                if (!int.TryParse(o.Value, out var n) || n < 1)
-                    throw new UsageException($"--env {o.Name}='{o.Value}': {setting.Accepts}");
-            if (setting == SettingName.KvCacheMemory && !ByteSize.TryParse(o.Value, out _))
-                throw new UsageException($"--env {o.Name}='{o.Value}': {setting.Accepts}");
-            if (setting == SettingName.Port && (!int.TryParse(o.Value, out var port) || port is < 1 or > 65535))
-                throw new UsageException($"--env {o.Name}='{o.Value}': {setting.Accepts}");
+                throw new BentoException($"--env {o.Name}={o.Value}: {manifest.Tag} locks enforce_eager to {eager.Value.ToWireName()} (its bentofile says overridable: false), so the runtime would refuse this override; rebuild the bento with overridable: true to change it per deployment");
+            var setting = isEager ? SettingName.EnforceEager : SettingName.ByEnv(o.Name);
+            // The runtime reads the key file inside the pod; only the key itself is a value to judge here.
+            if (setting is null || string.IsNullOrWhiteSpace(o.Value) || setting == SettingName.ApiKeyFile) continue;
+            Typed(o, setting, manifest);
         }
+    }
+
+    /// <summary>The typed value of an override of <paramref name="setting"/>, or a usage error naming it.</summary>
+    public static object Typed(EnvOverride o, SettingName setting, BentoManifest manifest)
+    {
+        if (!setting.TryParseBoxed(o.Value, out var value, out var reason))
+            throw new UsageException($"--env {o.Name}='{o.Value}' {reason}; {setting.Accepts}");
+        var limit = manifest.Model.MaxPositionEmbeddings;
+        if (setting == SettingName.MaxModelLen && limit > 0 && (int)value > limit)
+            throw new UsageException($"--env {o.Name}='{o.Value}' is out of range; use a whole number from 1 to {limit} (the model's max_position_embeddings)");
+        return value;
     }
 }

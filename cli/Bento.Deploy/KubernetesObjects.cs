@@ -15,6 +15,8 @@ public static class KubernetesObjects
     public const string WaitingMetric = "vllm:num_requests_waiting";
     public const string GpuResource = "nvidia.com/gpu";
     private const string HttpPortName = "http";
+    private const string ModelVolume = "model";
+    private static V1Volume TmpVolume => new() { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource { SizeLimit = new ResourceQuantity("1Gi") } };
 
     public static IReadOnlyList<IKubernetesObject<V1ObjectMeta>> Create(DeploymentSpec spec)
     {
@@ -95,7 +97,10 @@ public static class KubernetesObjects
                 ReadOnlyRootFilesystem = true,
                 Capabilities = new V1Capabilities { Drop = ["ALL"] },
             },
-            VolumeMounts = [new V1VolumeMount { Name = "tmp", MountPath = ImageContract.TempDirectory }],
+            VolumeMounts = spec.ModelArtifact is null
+                ? [new V1VolumeMount { Name = "tmp", MountPath = ImageContract.TempDirectory }]
+                : [new V1VolumeMount { Name = "tmp", MountPath = ImageContract.TempDirectory },
+                   new V1VolumeMount { Name = ModelVolume, MountPath = ImageContract.ModelMountDirectory, ReadOnlyProperty = true }],
         };
         var pod = new V1PodSpec
         {
@@ -110,7 +115,11 @@ public static class KubernetesObjects
                 FsGroup = ImageContract.GroupId,
                 SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
             },
-            Volumes = [new V1Volume { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource { SizeLimit = new ResourceQuantity("1Gi") } }],
+            Volumes = spec.ModelArtifact is null
+                ? [TmpVolume]
+                // Kubernetes 1.35 ImageVolume: the kubelet pulls the artifact like an image and mounts it read-only; the
+                // image's BENTO_MODEL_DIR points into it, and the runtime checks every file against bento.yaml.
+                : [TmpVolume, new V1Volume { Name = ModelVolume, Image = new V1ImageVolumeSource { Reference = spec.ModelArtifact, PullPolicy = "IfNotPresent" } }],
             ImagePullSecrets = spec.PullSecrets.Count == 0 ? null : spec.PullSecrets.Select(s => new V1LocalObjectReference { Name = s }).ToList(),
         };
         return new V1Deployment

@@ -1,3 +1,4 @@
+using Bento.Core.Serving;
 using Bento.Core.IO;
 using Bento.Core.Manifest;
 using Bento.Core.Store;
@@ -33,7 +34,7 @@ public class BentoBuilderTests : StoreTestBase
         Assert.Contains(m.Model.Files, f => f.Path == "config.json");
         Assert.Contains(m.Model.Files, f => f.Path == "tokenizer.json");
         Assert.Equal(["notes/a.md"], m.Files.Select(f => f.Path));
-        Assert.True(m.Runtime.EnforceEager.Value);
+        Assert.Equal(EagerMode.True, m.Runtime.EnforceEager.Value);
         Assert.False(m.Runtime.EnforceEager.Overridable);
         Assert.Equal("BENTO_ENFORCE_EAGER", m.Runtime.EnforceEager.Env);
         Assert.Equal(256, m.Runtime.MaxModelLen);
@@ -48,6 +49,26 @@ public class BentoBuilderTests : StoreTestBase
         var reloaded = Store.Load(result.Bento.Directory).Manifest;
         Assert.Equal(ManifestSerializer.ToJson(m), ManifestSerializer.ToJson(reloaded));
         Assert.True(ManifestVersion.Matches(reloaded));
+    }
+
+    /// <summary>
+    /// enforce_eager auto reaches the manifest as the string "auto", survives its YAML round trip, while true/false stay
+    /// JSON booleans: manifests written before auto existed keep their canonical JSON, hence their version.
+    /// </summary>
+    [Fact]
+    public async Task Enforce_eager_auto_is_stored_as_auto_and_booleans_stay_booleans()
+    {
+        var dir = await ModelFixture.BuildDirectoryAsync(Temp, "name: fixture\nruntime:\n  enforce_eager: auto\n");
+        var m = (await BuildAsync(dir)).Manifest;
+        Assert.Equal(EagerMode.Auto, m.Runtime.EnforceEager.Value);
+        var yaml = ManifestSerializer.ToYaml(m);
+        Assert.Contains("value: auto", yaml);
+        Assert.Equal(EagerMode.Auto, ManifestSerializer.FromYaml(yaml, "bento.yaml").Runtime.EnforceEager.Value);
+
+        m.Runtime.EnforceEager.Value = EagerMode.False;
+        Assert.Equal(System.Text.Json.JsonValueKind.False, ManifestSerializer.ToJsonNode(m)["runtime"]!["enforce_eager"]!["value"]!.GetValueKind());
+        m.Runtime.EnforceEager.Value = EagerMode.True;
+        Assert.Equal(EagerMode.True, ManifestSerializer.FromYaml(ManifestSerializer.ToYaml(m), "bento.yaml").Runtime.EnforceEager.Value);
     }
 
     [Fact]
@@ -95,7 +116,7 @@ public class BentoBuilderTests : StoreTestBase
         Assert.Equal(0, second.FilesHashed);
         Assert.Equal(first.FilesHashed, second.FilesFromCache);
         Assert.NotEqual(first.Manifest.Version, second.Manifest.Version);
-        Assert.True(second.Manifest.Runtime.EnforceEager.Value);
+        Assert.Equal(EagerMode.True, second.Manifest.Runtime.EnforceEager.Value);
         Assert.Equal(2, Store.List().Count());
         Assert.Equal(second.Manifest.Version, Store.Resolve(BentoTag.Parse("fixture")).Manifest.Version);
     }

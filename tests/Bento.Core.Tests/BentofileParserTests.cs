@@ -1,3 +1,4 @@
+using Bento.Core.Serving;
 using Bento.Core.Spec;
 
 namespace Bento.Core.Tests;
@@ -33,6 +34,7 @@ public class BentofileParserTests : IDisposable
               dtype: bfloat16
               gpu_memory_utilization: 0.5
               port: 8080
+              tool_call_parser: Hermes
             docker:
               base_image: example.com/base:1
               labels: {a: b}
@@ -44,12 +46,13 @@ public class BentofileParserTests : IDisposable
         Assert.Equal(["secret.txt"], spec.Exclude);
         Assert.Equal(new EnvVar("HF_HOME", "/cache"), Assert.Single(spec.Envs));
         Assert.Equal(_dir.Combine("weights"), spec.ModelDirectory);
-        Assert.Equal(new EnforceEagerSpec(true, false, "MY_EAGER"), spec.Runtime.EnforceEager);
-        Assert.Equal(256, spec.Runtime.MaxModelLen);
-        Assert.Equal(4, spec.Runtime.MaxNumSeqs);
-        Assert.Equal("bfloat16", spec.Runtime.Dtype);
-        Assert.Equal(0.5, spec.Runtime.GpuMemoryUtilization);
-        Assert.Equal(8080, spec.Runtime.Port);
+        Assert.Equal(new EnforceEagerSpec(EagerMode.True, false, "MY_EAGER"), spec.Runtime.EnforceEager);
+        Assert.Equal(256, spec.Runtime.Given[SettingName.MaxModelLen]);
+        Assert.Equal(4, spec.Runtime.Given[SettingName.MaxNumSeqs]);
+        Assert.Equal("bfloat16", spec.Runtime.Given[SettingName.Dtype]);
+        Assert.Equal(0.5, spec.Runtime.Given[SettingName.GpuMemoryUtilization]);
+        Assert.Equal(8080, spec.Runtime.Given[SettingName.Port]);
+        Assert.Equal("hermes", spec.Runtime.Given[SettingName.ToolCallParser]);
         Assert.Equal("example.com/base:1", spec.Docker.BaseImage);
         Assert.Equal("b", spec.Docker.Labels["a"]);
     }
@@ -58,17 +61,22 @@ public class BentofileParserTests : IDisposable
     public void Short_form_enforce_eager_keeps_overridable_default_and_env_name()
     {
         var spec = Parse("name: m\nruntime:\n  enforce_eager: true\n");
-        Assert.Equal(new EnforceEagerSpec(true, true, "BENTO_ENFORCE_EAGER"), spec.Runtime.EnforceEager);
+        Assert.Equal(new EnforceEagerSpec(EagerMode.True, true, "BENTO_ENFORCE_EAGER"), spec.Runtime.EnforceEager);
     }
+
+    [Theory]
+    [InlineData("name: m\nruntime:\n  enforce_eager: auto\n", true)]
+    [InlineData("name: m\nruntime:\n  enforce_eager: AUTO\n", true)]
+    [InlineData("name: m\nruntime:\n  enforce_eager: {value: auto, overridable: false}\n", false)]
+    public void Enforce_eager_auto_is_its_third_value(string yaml, bool overridable) =>
+        Assert.Equal(new EnforceEagerSpec(EagerMode.Auto, overridable, "BENTO_ENFORCE_EAGER"), Parse(yaml).Runtime.EnforceEager);
 
     [Fact]
     public void Defaults_apply_when_keys_are_absent()
     {
         var spec = Parse("name: m\n");
         Assert.Equal(EnforceEagerSpec.Default, spec.Runtime.EnforceEager);
-        Assert.Equal("auto", spec.Runtime.Dtype);
-        Assert.Equal(0.9, spec.Runtime.GpuMemoryUtilization);
-        Assert.Null(spec.Runtime.Port);
+        Assert.Empty(spec.Runtime.Given);
         Assert.Equal(_dir.Path, spec.ModelDirectory);
         Assert.Equal(["**"], spec.Include);
     }
@@ -92,7 +100,7 @@ public class BentofileParserTests : IDisposable
     public void Wrong_boolean_names_line_column_key_and_expectation()
     {
         var e = Fails("name: m\nruntime:\n  enforce_eager: maybe\n");
-        Assert.Contains("bentofile.yaml:3:18: runtime.enforce_eager: expected true or false, got 'maybe'", e.Message);
+        Assert.Contains("bentofile.yaml:3:18: runtime.enforce_eager: expected true, false or auto, got 'maybe'", e.Message);
     }
 
     [Fact]
@@ -119,10 +127,11 @@ public class BentofileParserTests : IDisposable
     }
 
     [Theory]
-    [InlineData("runtime:\n  port: 70000\n", "runtime.port: expected an integer from 1 to 65535, got '70000'")]
-    [InlineData("runtime:\n  max_num_seqs: many\n", "runtime.max_num_seqs: expected an integer")]
-    [InlineData("runtime:\n  gpu_memory_utilization: 1.5\n", "runtime.gpu_memory_utilization: expected a number greater than 0 and at most 1")]
+    [InlineData("runtime:\n  port: 70000\n", "runtime.port: '70000' is out of range; use a whole number from 1 to 65535")]
+    [InlineData("runtime:\n  max_num_seqs: many\n", "runtime.max_num_seqs: 'many' is not an integer; use a whole number from 1 to 65536")]
+    [InlineData("runtime:\n  gpu_memory_utilization: 1.5\n", "runtime.gpu_memory_utilization: '1.5' is out of range; use a number greater than 0 and at most 1, e.g. 0.9")]
     [InlineData("runtime:\n  dtype: int4\n", "runtime.dtype: 'int4' is not a dtype; use auto, float32, float16, bfloat16")]
+    [InlineData("runtime:\n  tool_call_parser: qwen\n", "runtime.tool_call_parser: 'qwen' is not a tool-call parser; use auto, hermes, llama3_json, mistral or none")]
     [InlineData("labels: [a, b]\n", "labels: expected a mapping")]
     [InlineData("envs:\n  - name: 1BAD\n    value: x\n", "'1BAD' is not a valid environment variable name")]
     [InlineData("runtime:\n  enforce_eager: {value: true, env: 'has space'}\n", "runtime.enforce_eager.env: 'has space' is not a valid environment variable name")]

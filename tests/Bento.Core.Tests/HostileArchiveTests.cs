@@ -4,6 +4,7 @@ using Bento.Core.Archive;
 using Bento.Core.Store;
 using ZstdSharp;
 using static Bento.Core.Tests.HostileInput;
+using static Bento.TestSupport.HostileFiles;
 
 namespace Bento.Core.Tests;
 

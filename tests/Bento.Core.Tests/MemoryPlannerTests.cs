@@ -15,10 +15,10 @@ public class MemoryPlannerTests
 
     private const long Params1B = 1_235_814_400;
 
-    private static PlanRequest Request(DeviceMemory device, int maxModelLen = 2048, int maxNumSeqs = 16, long? kv = null, bool eager = false) => new()
+    private static PlanRequest Request(DeviceMemory device, int maxModelLen = 2048, int maxNumSeqs = 16, long? kv = null, bool eager = false, EagerMode? mode = null) => new()
     {
         Model = Llama32_1B, Parameters = Params1B, Dtype = ModelDtype.BFloat16, MaxModelLen = maxModelLen, MaxNumSeqs = maxNumSeqs,
-        Device = device, KvCacheMemory = kv, EnforceEager = eager,
+        Device = device, KvCacheMemory = kv, EnforceEager = mode ?? EagerModes.FromBool(eager),
     };
 
     private static DeviceMemory Cpu(long gib) => new("cpu", "test", gib << 30, gib << 30);
@@ -31,18 +31,32 @@ public class MemoryPlannerTests
     }
 
     [Fact]
-    public void A_roomy_cpu_serves_max_num_seqs_from_half_of_what_is_left()
+    public void A_roomy_cpu_takes_no_more_blocks_than_max_num_seqs_full_sequences_need()
     {
         var plan = MemoryPlanner.Plan(Request(Cpu(24)));
         Assert.True(plan.Fits);
         Assert.Equal(Params1B * 2, plan.WeightBytes);
         Assert.Equal((long)(((24L << 30) - plan.WeightBytes - plan.ActivationBytes) * 0.5), plan.KvBudgetBytes);
-        Assert.Equal(plan.KvBudgetBytes / (16 * plan.KvBytesPerToken), plan.KvBlocks);
+        // The budget would hold more, but a CPU's RAM is shared: the cache stops at 16 x 2048 tokens.
+        Assert.True(plan.KvBudgetBytes / (16 * plan.KvBytesPerToken) > plan.KvBlocks);
+        Assert.Equal(16 * 2048 / 16, plan.KvBlocks);
         Assert.Equal(plan.KvBlocks * 16L, plan.KvTokens);
         Assert.Equal(16, plan.Sequences);
         Assert.Equal(16L * 2048 * plan.KvBytesPerToken, plan.KvCacheBytes);
         Assert.Empty(plan.GraphCaptures);
+        Assert.False(plan.CudaGraphs);
         Assert.Empty(plan.Notes);
+        Assert.Contains("2048 blocks of 16 tokens = 32768 tokens", plan.Describe());
+    }
+
+    [Fact]
+    public void An_explicit_kv_cache_memory_is_cut_into_blocks_whole()
+    {
+        var bytesPerToken = MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.Float32); // a CPU's KV cache is float32
+        var plan = MemoryPlanner.Plan(Request(Cpu(24), maxModelLen: 512, maxNumSeqs: 2, kv: 100 * 16 * bytesPerToken + 5));
+        Assert.Equal(100, plan.KvBlocks);                             // beyond 2 x 512 tokens: more prefixes stay cached
+        Assert.Equal(1600, plan.KvTokens);
+        Assert.Equal(100 * 16 * bytesPerToken, plan.KvCacheBytes);
     }
 
     [Fact]
@@ -53,8 +67,11 @@ public class MemoryPlannerTests
         var plan = MemoryPlanner.Plan(Request(Cpu(24), kv: kv));
         Assert.True(plan.Fits);
         Assert.Equal(5, plan.Sequences);
+        Assert.Equal(16, plan.MaxNumSeqs);
         Assert.Equal("kv_cache_memory", plan.Source);
-        Assert.Contains("fewer than max_num_seqs 16: serving 5 at once", Assert.Single(plan.Notes));
+        var note = Assert.Single(plan.Notes);
+        Assert.Contains("holds 5 sequences of max_model_len 2048 at once, fewer than max_num_seqs 16", note);
+        Assert.Contains("up to 16 run together while their real lengths fit", note);
     }
 
     [Fact]
@@ -109,6 +126,71 @@ public class MemoryPlannerTests
         Assert.Equal(plan.KvBudgetBytes + plan.GraphPoolBytes, eager.KvBudgetBytes);
     }
 
+    private static readonly DeviceMemory H100 = new("cuda", "h100-80gb", 80L << 30, 80L << 30);
+
+    [Fact]
+    public void Enforce_eager_auto_uses_graphs_when_the_kv_cache_keeps_its_minimum()
+    {
+        var plan = MemoryPlanner.Plan(Request(H100, mode: EagerMode.Auto));
+        Assert.True(plan.CudaGraphs);
+        Assert.Equal(MemoryPlanner.Plan(Request(H100)).KvBlocks, plan.KvBlocks);   // the same plan as enforce_eager false
+        Assert.Contains("at least the minimum of 32768", plan.GraphDecision);
+        Assert.Contains("CUDA graphs on", plan.Describe());
+    }
+
+    [Fact]
+    public void Enforce_eager_auto_runs_eager_when_the_pool_would_cut_the_kv_cache_below_its_minimum()
+    {
+        // A GPU sized so that the KV cache holds the minimum (16 x 2048 tokens) plus half the graph pool: with graphs it
+        // would fall short, without them it is above.
+        var probe = MemoryPlanner.Plan(Request(H100));
+        var minimum = MemoryPlanner.AutoMinimumKvTokens(Request(H100)) * probe.KvBytesPerToken;
+        var left = minimum + probe.GraphPoolBytes / 2;
+        var total = (long)Math.Ceiling((left + MemoryPlanner.CudaContextBytes + probe.WeightBytes + probe.ActivationBytes) / 0.9);
+        var gpu = new DeviceMemory("cuda", "sized", total, total);
+
+        var auto = MemoryPlanner.Plan(Request(gpu, mode: EagerMode.Auto));
+        Assert.False(auto.CudaGraphs);
+        Assert.Empty(auto.GraphCaptures);
+        Assert.Contains("below the minimum of 32768", auto.GraphDecision);
+        Assert.Contains("running eager", auto.GraphDecision);
+        Assert.True(auto.KvTokens >= 32768);
+        var forced = MemoryPlanner.Plan(Request(gpu, mode: EagerMode.False));
+        Assert.True(forced.CudaGraphs);
+        Assert.True(forced.KvTokens < 32768);
+        Assert.Equal(auto.KvBudgetBytes, MemoryPlanner.Plan(Request(gpu, mode: EagerMode.True)).KvBudgetBytes);
+    }
+
+    [Fact]
+    public void Enforce_eager_auto_with_an_explicit_kv_cache_asks_whether_the_pool_fits_beside_it()
+    {
+        var probe = MemoryPlanner.Plan(Request(H100, eager: true));
+        var fits = MemoryPlanner.Plan(Request(H100, kv: probe.KvBudgetBytes / 2, mode: EagerMode.Auto));
+        Assert.True(fits.CudaGraphs);
+        var tooBig = MemoryPlanner.Plan(Request(H100, kv: probe.KvBudgetBytes - probe.GraphPoolBytes / 2, mode: EagerMode.Auto));
+        Assert.False(tooBig.CudaGraphs);
+        Assert.Contains("does not fit beside kv_cache_memory", tooBig.GraphDecision);
+    }
+
+    [Theory]
+    [InlineData(EagerMode.Auto)]
+    [InlineData(EagerMode.False)]
+    [InlineData(EagerMode.True)]
+    public void On_a_cpu_graphs_never_apply_whatever_enforce_eager_says(EagerMode mode)
+    {
+        var plan = MemoryPlanner.Plan(Request(Cpu(24), mode: mode));
+        Assert.False(plan.CudaGraphs);
+        Assert.Contains($"a CPU has no CUDA graphs (enforce_eager {mode.ToWireName()}", plan.GraphDecision);
+    }
+
+    [Fact]
+    public void The_auto_rule_is_a_plain_comparison_with_the_minimum()
+    {
+        Assert.True(MemoryPlanner.AutoGraphsFit(32768, 32768));
+        Assert.False(MemoryPlanner.AutoGraphsFit(32767, 32768));
+        Assert.Equal(3 * 1008L, MemoryPlanner.AutoMinimumKvTokens(Request(H100, maxModelLen: 1000, maxNumSeqs: 3)));   // whole blocks
+    }
+
     [Fact]
     public void Capture_sizes_follow_vllm_and_stop_at_twice_max_num_seqs()
     {
@@ -153,6 +235,11 @@ public class BentoFitTests : StoreTestBase
         var gpu = BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Gpu = "l4-24gb", MaxNumSeqs = 2 });
         Assert.Equal("cuda", gpu.Device.Kind);
         Assert.Equal([4, 2, 1], gpu.GraphCaptures.Select(c => c.BatchSize));
+
+        var auto = BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Gpu = "l4-24gb", EnforceEager = EagerMode.Auto });
+        Assert.True(auto.CudaGraphs);                                  // a tiny model leaves the pool plenty of room
+        Assert.Contains("enforce_eager auto", auto.GraphDecision);
+        Assert.Empty(BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Gpu = "l4-24gb", EnforceEager = EagerMode.True }).GraphCaptures);
 
         Assert.Contains("not known", Assert.Throws<UsageException>(() => BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { Gpu = "tpu" })).Message);
         Assert.Contains("out of range", Assert.Throws<UsageException>(() => BentoFit.Plan(bento.Manifest, bento.Directory, new FitOptions { MaxModelLen = 1 << 30 })).Message);

@@ -33,8 +33,8 @@ public class ModelContractTests : StoreTestBase
     {
         { "attention_bias", "true", "attention_bias: true is not supported" },
         { "mlp_bias", "true", "mlp_bias: true is not supported" },
-        { "hidden_act", "\"gelu_pytorch_tanh\"", "hidden_act: 'gelu_pytorch_tanh' is not supported (supported: silu)" },
-        { "rope_scaling", """{"rope_type":"yarn","factor":4.0}""", "rope_scaling: type 'yarn' is not supported (supported: default, linear, llama3)" },
+        { "hidden_act", "\"gelu_pytorch_tanh\"", "hidden_act: 'gelu_pytorch_tanh' is not supported for LlamaForCausalLM (supported: silu)" },
+        { "rope_scaling", """{"rope_type":"yarn","factor":4.0}""", "rope_scaling: type 'yarn' is not supported (supported: default, linear, dynamic, llama3, longrope, su)" },
         { "rope_scaling", """{"rope_type":"llama3","factor":8.0,"low_freq_factor":4.0,"high_freq_factor":1.0}""", "high_freq_factor > low_freq_factor" },
         { "model_type", "\"qwen2\"", "model_type: 'qwen2' does not match architecture LlamaForCausalLM" },
         { "architectures", "7", "architectures: expected a list of architecture names" },
@@ -68,19 +68,26 @@ public class ModelContractTests : StoreTestBase
     }
 
     [Fact]
-    public async Task A_sliding_window_shorter_than_max_model_len_is_refused_at_build()
+    public async Task A_sliding_window_shorter_than_max_model_len_builds_because_windows_are_served()
     {
-        var message = await RefusedAsync(c => { c["sliding_window"] = 64; c["max_position_embeddings"] = 256; },
+        var dir = await ProjectAsync(c => { c["sliding_window"] = 64; c["max_position_embeddings"] = 256; },
             "name: fixture\nruntime:\n  max_model_len: 128\n");
-        Assert.Contains("runtime.max_model_len is 128 but the model's sliding_window (config.json) is 64", message);
+        Assert.Equal(128, (await BuildAsync(dir)).Bento.Manifest.Runtime.MaxModelLen);
     }
 
     [Fact]
-    public async Task A_sliding_window_that_covers_max_model_len_builds()
+    public async Task Dynamic_rope_scaling_past_its_original_length_is_refused_at_build()
     {
-        var dir = await ProjectAsync(c => { c["sliding_window"] = 128; c["max_position_embeddings"] = 256; },
+        // max_model_len past max_position_embeddings is refused for every model; dynamic NTK also stops at its own
+        // original length when rope_scaling names one.
+        var message = await RefusedAsync(c =>
+            {
+                c["rope_scaling"] = JsonNode.Parse("""{"type":"dynamic","factor":4.0,"original_max_position_embeddings":64}""");
+                c["max_position_embeddings"] = 256;
+            },
             "name: fixture\nruntime:\n  max_model_len: 128\n");
-        Assert.Equal(128, (await BuildAsync(dir)).Bento.Manifest.Runtime.MaxModelLen);
+        Assert.Contains("runtime.max_model_len is 128 but the model's rope_scaling (config.json) is 'dynamic'", message);
+        Assert.Contains("at most 64", message);
     }
 
     [Theory]

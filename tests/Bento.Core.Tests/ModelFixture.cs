@@ -18,7 +18,8 @@ public static class ModelFixture
         HiddenSize = 64, IntermediateSize = 128, Layers = 4, Heads = 4, KeyValueHeads = 2, MaxPositionEmbeddings = 256, Shards = 2,
     }, shards: 2));
 
-    /// <summary>Qwen2.5- and Qwen3-shaped templates (published config keys; Qwen3 with head_dim 32, not 64 / 4).</summary>
+    /// <summary>Qwen2.5- and Qwen3-shaped templates (published config keys; Qwen3 with head_dim 32, not 64 / 4); Phi-3 as
+    /// Phi-4-mini (fused projections, partial rotary, LongRoPE, tied), Gemma 2 and Gemma 3 with head_dim 32.</summary>
     private static readonly Dictionary<ModelFamily, Lazy<Task<string>>> FamilyTemplates = new()
     {
         [ModelFamily.Qwen2] = new(() => GenerateAsync(new RandomModelSpec
@@ -31,6 +32,21 @@ public static class ModelFixture
             Family = ModelFamily.Qwen3, HiddenSize = 64, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = 32,
             TiedEmbeddings = true, RopeTheta = 1e6, MaxPositionEmbeddings = 256,
         }, shards: 1, "qwen3")),
+        [ModelFamily.Phi3] = new(() => GenerateAsync(new RandomModelSpec
+        {
+            Like = "phi-4-mini-instruct", HiddenSize = 128, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2,
+            MaxPositionEmbeddings = 1024,
+        }, shards: 1, "phi3")),
+        [ModelFamily.Gemma2] = new(() => GenerateAsync(new RandomModelSpec
+        {
+            Like = "gemma-2-2b-it", HiddenSize = 64, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = 32,
+            MaxPositionEmbeddings = 256,
+        }, shards: 1, "gemma2")),
+        [ModelFamily.Gemma3] = new(() => GenerateAsync(new RandomModelSpec
+        {
+            Like = "gemma-3-1b-it", HiddenSize = 64, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = 32,
+            MaxPositionEmbeddings = 256,
+        }, shards: 1, "gemma3")),
     };
 
     private static async Task<string> GenerateAsync(RandomModelSpec spec, int shards, string name = "llama")

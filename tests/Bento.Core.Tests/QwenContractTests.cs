@@ -80,14 +80,16 @@ public class QwenContractTests : StoreTestBase
     }
 
     [Fact]
-    public async Task A_used_qwen_sliding_window_shorter_than_max_model_len_is_refused()
+    public async Task A_used_qwen_sliding_window_shorter_than_max_model_len_builds_and_windows_the_upper_layers()
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, "name: fixture\nruntime:\n  max_model_len: 128\n", family: ModelFamily.Qwen2);
-        EditConfig(dir, c => { c["use_sliding_window"] = true; c["sliding_window"] = 64; });
-        Assert.Contains("sliding_window (config.json) is 64", await RefusedAsync(dir));
+        EditConfig(dir, c => { c["use_sliding_window"] = true; c["sliding_window"] = 64; c["max_window_layers"] = 1; });
+        await BuildAsync(dir);
+        var config = (await ModelInspector.InspectAsync(dir)).Config;
+        Assert.Equal([null, 64], Enumerable.Range(0, config.NumHiddenLayers).Select(l => config.Attention(l).Window));
     }
 
-    private static void EditConfig(string dir, Action<JsonObject> edit)
+    internal static void EditConfig(string dir, Action<JsonObject> edit)
     {
         var path = Path.Combine(dir, "config.json");
         var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
@@ -112,7 +114,7 @@ public class QwenContractTests : StoreTestBase
         File.WriteAllBytes(path, output);
     }
 
-    private static void EditHeader(string dir, Action<JsonObject> edit)
+    internal static void EditHeader(string dir, Action<JsonObject> edit)
     {
         var path = Path.Combine(dir, "model.safetensors");
         var (header, data) = Read(path);
@@ -121,7 +123,7 @@ public class QwenContractTests : StoreTestBase
     }
 
     /// <summary>Drops one tensor and closes the gap it leaves, so the file stays a valid safetensors.</summary>
-    private static void RemoveTensor(string dir, string name)
+    internal static void RemoveTensor(string dir, string name)
     {
         var path = Path.Combine(dir, "model.safetensors");
         var (header, data) = Read(path);

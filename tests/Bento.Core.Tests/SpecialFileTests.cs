@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Bento.Core.Model;
 using Bento.Core.Spec;
 using static Bento.Core.Tests.HostileInput;
+using static Bento.TestSupport.HostileFiles;
 
 namespace Bento.Core.Tests;
 

@@ -92,7 +92,7 @@ public class StoreOperationsTests : StoreTestBase
         var stale = Path.Combine(Store.TempDirectory, "999999999-build-x");
         Directory.CreateDirectory(stale);
         var mine = Store.CreateTempDirectory("build");
-        using (await Store.LockAsync()) Store.RemoveStaleTempDirectories();
+        using (await Store.LockAsync()) Store.RemoveLeftovers();
         Assert.False(Directory.Exists(stale));
         Assert.True(Directory.Exists(mine));
     }

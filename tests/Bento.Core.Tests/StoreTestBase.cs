@@ -23,7 +23,7 @@ public abstract class StoreTestBase : IDisposable
         !Directory.Exists(Store.Root) ? [] :
         Directory.EnumerateFileSystemEntries(Store.Root, "*", SearchOption.AllDirectories)
             .Select(p => Path.GetRelativePath(Store.Root, p))
-            .Where(p => p is not (".lock" or "cache" or "cache/hashes.json" or "tmp" or "blobs" or "blobs/sha256" or "bentos"))
+            .Where(p => p is not (".lock" or "cache" or "cache/hashes.json" or "cache/hashes.json.lock" or "tmp" or "blobs" or "blobs/sha256" or "bentos"))
             .Order(StringComparer.Ordinal).ToList();
 
     public void Dispose()

@@ -1,6 +1,7 @@
 using Bento.Core.Manifest;
 using Bento.Core.Spec;
 using static Bento.Core.Tests.HostileInput;
+using static Bento.TestSupport.HostileFiles;
 
 namespace Bento.Core.Tests;
 

@@ -13,7 +13,7 @@ public sealed class ErrorContractTests : EndToEndTest
     private static readonly Dictionary<string, (string Bentofile, string Location, string[] Mentions)> BadBentofiles = new()
     {
         ["invalid-yaml"] = ("name: broken\nlabels: [owner\n", "bentofile.yaml:3:1:", ["invalid YAML"]),
-        ["enforce-eager-maybe"] = ("name: eager\nruntime:\n  enforce_eager: maybe\n", "bentofile.yaml:3:18:", ["runtime.enforce_eager", "maybe", "true or false"]),
+        ["enforce-eager-maybe"] = ("name: eager\nruntime:\n  enforce_eager: maybe\n", "bentofile.yaml:3:18:", ["runtime.enforce_eager", "maybe", "true, false or auto"]),
         ["unknown-key"] = ("name: typo\nlabls:\n  owner: me\n", "bentofile.yaml:2:1:", ["labls", "did you mean 'labels'"]),
         ["missing-model-folder"] = ("name: nomodel\nmodel: ./no-such-model\n", "bentofile.yaml:2:8:", ["./no-such-model", "does not exist"]),
     };

@@ -19,6 +19,10 @@ public class CommandLineTests
     [InlineData("random out other")]
     [InlineData("random out --family gemma")]
     [InlineData("random out --head-dim 0")]
+    [InlineData("random out --like gemma-7b")]
+    [InlineData("random out --like")]
+    [InlineData("random out --sliding-window 0")]
+    [InlineData("random out --like phi-4-mini-instruct --hidden 64 --heads 4 --head-dim 10")] // 10 x 0.75 leaves 7 rotated dims
     public void BadArgumentsAreUsageErrors(string commandLine) =>
         Assert.Throws<UsageException>(() => CommandLine.Parse(commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries)));
 

@@ -15,10 +15,17 @@ public static class CommandLine
                                         [--kv-heads N] [--vocab N] [--max-position N] [--tied]
                                         [--dtype float32|float16|bfloat16] [--shards N]
                                         [--target-bytes SIZE] [--seed N]
-                                        [--family llama|qwen2|qwen3] [--head-dim N]
+                                        [--family llama|qwen2|qwen3|phi3|gemma2|gemma3] [--head-dim N]
+                                        [--like PUBLISHED] [--sliding-window N]
               a randomly initialised model; --target-bytes (e.g. 1GiB, 512MiB, 300MB) picks the number
               of layers so the weights total about SIZE and overrides --layers; --family qwen2 adds
-              q/k/v biases, qwen3 q/k norms (with --head-dim, head_dim need not be hidden / heads)
+              q/k/v biases, qwen3 q/k norms (with --head-dim, head_dim need not be hidden / heads),
+              phi3 fused qkv/gate_up projections, gemma2/gemma3 Gemma's block; --like copies the keys
+              and non-size values of a published config.json (sizes from the options above; context-
+              tied values scaled): llama-2-7b-chat-hf, llama-3.1-8b-instruct, llama-3.2-1b-instruct,
+              phi-3-mini-4k-instruct (phi3's default), phi-3-mini-128k-instruct, phi-4-mini-instruct,
+              gemma-2-2b-it (gemma2's default), gemma-3-1b-it (gemma3's default); its rope_theta and
+              tied embeddings replace --tied
         """;
 
     /// <summary>The output directory and generation options for <paramref name="args"/>.</summary>
@@ -82,6 +89,8 @@ public static class CommandLine
                 "--seed" => spec with { Seed = Seed(arg, Value()) },
                 "--family" => spec with { Family = Family(Value()) },
                 "--head-dim" => spec with { HeadDim = PositiveInt(arg, Value()) },
+                "--like" => Like(spec, Value()),
+                "--sliding-window" => spec with { SlidingWindow = PositiveInt(arg, Value()) },
                 _ => throw new UsageException($"unknown option '{arg}'"),
             };
         }
@@ -104,7 +113,11 @@ public static class CommandLine
                 TorchDtype = finalSpec.TorchDtype,
                 Family = finalSpec.Family,
             };
-            (finalSpec.HeadDim is { } headDim ? check with { HeadDim = headDim } : check).Validate();
+            if (finalSpec.HeadDim is { } headDim) check = check with { HeadDim = headDim };
+            if ((finalSpec.Like ?? PublishedConfigs.DefaultFor(finalSpec.Family)) is { } template)
+                check = PublishedConfigs.Apply(template, check);
+            if (finalSpec.SlidingWindow is { } window) check = check with { SlidingWindow = window };
+            check.Validate();
         }
         catch (ArgumentException e)
         {
@@ -131,8 +144,13 @@ public static class CommandLine
             : throw new UsageException($"{option} needs a size such as 1GiB, 512MiB or 1000000, got '{value}'");
 
     private static ModelFamily Family(string value) =>
-        Enum.GetValues<ModelFamily>().Where(f => f.ModelType() == value).Select(f => (ModelFamily?)f).FirstOrDefault()
-        ?? throw new UsageException($"--family must be {string.Join(", ", Enum.GetValues<ModelFamily>().Select(f => f.ModelType()))}, got '{value}'");
+        Enum.GetValues<ModelFamily>().Where(f => f.CliName() == value).Select(f => (ModelFamily?)f).FirstOrDefault()
+        ?? throw new UsageException($"--family must be {string.Join(", ", Enum.GetValues<ModelFamily>().Select(f => f.CliName()))}, got '{value}'");
+
+    private static RandomModelSpec Like(RandomModelSpec spec, string value) =>
+        PublishedConfigs.Names.TryGetValue(value, out var family)
+            ? spec with { Like = value, Family = family }
+            : throw new UsageException($"--like must be one of {string.Join(", ", PublishedConfigs.Names.Keys)}, got '{value}'");
 
     private static string Dtype(string value) => value is "float32" or "float16" or "bfloat16"
         ? value

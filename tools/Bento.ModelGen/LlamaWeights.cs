@@ -18,33 +18,58 @@ public static class LlamaWeights
         long qDim = (long)config.NumAttentionHeads * config.HeadDim;
         long kvDim = (long)config.NumKeyValueHeads * config.HeadDim;
 
+        var family = config.Family;
+        // Gemma's norms scale by (1 + w): their identity is 0, and transformers initialises them so.
+        var normIdentity = family.IsGemma() ? 0f : 1f;
+        LlamaTensorSpec Norm(string name, long size) => new(name, [size], true, normIdentity);
+
         var specs = new List<LlamaTensorSpec> { new("model.embed_tokens.weight", [v, h], false) };
         for (var layer = 0; layer < config.NumHiddenLayers; layer++)
         {
             var p = $"model.layers.{layer}.";
-            // transformers' module registration order (attention, MLP, then the two norms).
-            specs.Add(new(p + "self_attn.q_proj.weight", [qDim, h], false));
-            specs.Add(new(p + "self_attn.k_proj.weight", [kvDim, h], false));
-            specs.Add(new(p + "self_attn.v_proj.weight", [kvDim, h], false));
-            specs.Add(new(p + "self_attn.o_proj.weight", [h, qDim], false));
-            if (config.Family.HasQkvBias())
+            // transformers' module registration order (attention, MLP, then the norms).
+            if (family.HasFusedProjections())
+            {
+                specs.Add(new(p + "self_attn.o_proj.weight", [h, qDim], false));
+                specs.Add(new(p + "self_attn.qkv_proj.weight", [qDim + 2 * kvDim, h], false));
+            }
+            else
+            {
+                specs.Add(new(p + "self_attn.q_proj.weight", [qDim, h], false));
+                specs.Add(new(p + "self_attn.k_proj.weight", [kvDim, h], false));
+                specs.Add(new(p + "self_attn.v_proj.weight", [kvDim, h], false));
+                specs.Add(new(p + "self_attn.o_proj.weight", [h, qDim], false));
+            }
+            if (family.HasQkvBias())
             {
                 specs.Add(new(p + "self_attn.q_proj.bias", [qDim], false));
                 specs.Add(new(p + "self_attn.k_proj.bias", [kvDim], false));
                 specs.Add(new(p + "self_attn.v_proj.bias", [kvDim], false));
             }
-            if (config.Family.HasQkNorm())
+            if (family.HasQkNorm())
             {
-                specs.Add(new(p + "self_attn.q_norm.weight", [config.HeadDim], true));
-                specs.Add(new(p + "self_attn.k_norm.weight", [config.HeadDim], true));
+                specs.Add(Norm(p + "self_attn.q_norm.weight", config.HeadDim));
+                specs.Add(Norm(p + "self_attn.k_norm.weight", config.HeadDim));
             }
-            specs.Add(new(p + "mlp.gate_proj.weight", [i, h], false));
-            specs.Add(new(p + "mlp.up_proj.weight", [i, h], false));
+            if (family.HasFusedProjections())
+            {
+                specs.Add(new(p + "mlp.gate_up_proj.weight", [2 * i, h], false));
+            }
+            else
+            {
+                specs.Add(new(p + "mlp.gate_proj.weight", [i, h], false));
+                specs.Add(new(p + "mlp.up_proj.weight", [i, h], false));
+            }
             specs.Add(new(p + "mlp.down_proj.weight", [h, i], false));
-            specs.Add(new(p + "input_layernorm.weight", [h], true));
-            specs.Add(new(p + "post_attention_layernorm.weight", [h], true));
+            specs.Add(Norm(p + "input_layernorm.weight", h));
+            specs.Add(Norm(p + "post_attention_layernorm.weight", h));
+            if (family.IsGemma())
+            {
+                specs.Add(Norm(p + "pre_feedforward_layernorm.weight", h));
+                specs.Add(Norm(p + "post_feedforward_layernorm.weight", h));
+            }
         }
-        specs.Add(new("model.norm.weight", [h], true));
+        specs.Add(Norm("model.norm.weight", h));
         if (!config.TieWordEmbeddings)
             specs.Add(new("lm_head.weight", [v, h], false));
         return specs;
@@ -55,7 +80,7 @@ public static class LlamaWeights
         Describe(config).Sum(s => s.ElementCount) * SafetensorsDType.ElementSize(config.SafetensorsDtype);
 
     /// <summary>Freshly initialised weights: normal(0, 0.02) for matrices and biases (non-zero, so a loader that
-    /// dropped a bias would show), 1.0 for norm scales, stored
+    /// dropped a bias would show), each norm's identity (1.0, or 0.0 for Gemma's (1 + w) norms) for norm scales, stored
     /// in the config's dtype. Each tensor draws from its own streams seeded by (seed, tensor name), so the
     /// values do not depend on tensor order, on how the checkpoint is sharded, or on the core count.</summary>
     public static IReadOnlyList<TensorSource> Random(LlamaConfig config, ulong seed)
@@ -63,7 +88,7 @@ public static class LlamaWeights
         var dtype = config.SafetensorsDtype;
         return Describe(config)
             .Select(spec => spec.IsNormWeight
-                ? TensorSource.Constant(spec.Name, dtype, spec.Shape, 1.0f)
+                ? TensorSource.Constant(spec.Name, dtype, spec.Shape, spec.NormIdentity)
                 : TensorSource.FromIndependentChunks(spec.Name, dtype, spec.Shape, NormalChunk(StableHash.TensorSeed(seed, spec.Name))))
             .ToList();
     }

@@ -44,7 +44,7 @@ public static class ModelPresets
         var tokenizer = LlamaTokenizer.TrainOnSyntheticCorpus(bpeSize, modelMaxLength: spec.MaxPositionEmbeddings);
         var config = new LlamaConfig
         {
-            Family = spec.Family,
+            Family = spec.Like is { } like && PublishedConfigs.Names.TryGetValue(like, out var likeFamily) ? likeFamily : spec.Family,
             RopeTheta = spec.RopeTheta,
             VocabSize = Math.Max(spec.VocabSize ?? 0, tokenizer.TotalVocabSize),
             HiddenSize = spec.HiddenSize,
@@ -60,6 +60,14 @@ public static class ModelPresets
         };
         if (spec.HeadDim is { } headDim)
             config = config with { HeadDim = headDim };
+        if ((spec.Like ?? PublishedConfigs.DefaultFor(config.Family)) is { } template)
+            config = PublishedConfigs.Apply(template, config);
+        if (config.Family.IsGemma())
+            config = config with { EndOfTurnTokenId = tokenizer.EndOfTurnId }; // Gemma lists <eos> and <end_of_turn>
+        if (spec.SlidingWindow is { } window)
+            config = config with { SlidingWindow = window };
+        if (spec.RopeScaling is { } scaling)
+            config = config with { RopeScaling = scaling };
         if (spec.TargetBytes is { } targetBytes)
             config = config with { NumHiddenLayers = LayersForTargetBytes(config, targetBytes) };
         config.Validate();

@@ -12,8 +12,19 @@ public sealed record RandomModelSpec
     public int Heads { get; init; } = 8;
     public int KeyValueHeads { get; init; } = 4;
 
-    /// <summary>Llama (default), Qwen2 (q/k/v biases) or Qwen3 (q/k norms).</summary>
+    /// <summary>Llama (default), Qwen2 (q/k/v biases), Qwen3 (q/k norms), Phi3 (fused projections), Gemma2 or Gemma3.</summary>
     public ModelFamily Family { get; init; } = ModelFamily.Llama;
+
+    /// <summary>The published config whose keys and non-size values to copy (see <see cref="PublishedConfigs"/>);
+    /// null: the family's default (Phi-3-mini-4k, gemma-2-2b-it, gemma-3-1b-it; Llama and Qwen their built-in keys).
+    /// Naming one sets <see cref="Family"/>.</summary>
+    public string? Like { get; init; }
+
+    /// <summary>Overrides the template's sliding_window (e.g. a small one so short tests cross it).</summary>
+    public int? SlidingWindow { get; init; }
+
+    /// <summary>Overrides the template's rope_scaling.</summary>
+    public RopeScalingSpec? RopeScaling { get; init; }
 
     /// <summary>head_dim; null means hidden_size / heads.</summary>
     public int? HeadDim { get; init; }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Bento.Cli.Output;
 using Bento.Core.Build;
+using Bento.Core.IO;
 using Bento.Core.Spec;
 using Bento.Core.Store;
 
@@ -12,14 +13,19 @@ public static class BuildCommand
     public static Command Create()
     {
         var directory = new Argument<string>("DIR") { Description = "Folder holding bentofile.yaml (or the bentofile's path)", DefaultValueFactory = _ => "." };
-        var command = new Command("build", "Build a bento from a bentofile and a Hugging Face model folder into the local store") { directory };
+        var followLinks = new Option<bool>(SymlinkPolicy.FollowFlag)
+        {
+            Description = "Store the files that symbolic links in the model or build folder point to outside those folders " +
+                          "(refused by default; links from a Hugging Face cache snapshot into its blobs/ are always followed)",
+        };
+        var command = new Command("build", "Build a bento from a bentofile and a Hugging Face model folder into the local store") { directory, followLinks };
         command.SetGuardedAction(async (parse, ct) =>
         {
             var store = CommandRunner.Store();
             var argument = parse.GetValue(directory)!;
             if (argument.StartsWith('-')) throw new Bento.Core.UsageException($"unknown option '{argument}' for 'bento build' (see 'bento build --help')");
             var bentofile = BentofileParser.Locate(argument);
-            var result = await ProgressBars.RunAsync(observer => new BentoBuilder(store, observer).BuildAsync(bentofile, ct));
+            var result = await ProgressBars.RunAsync(observer => new BentoBuilder(store, observer) { FollowExternalSymlinks = parse.GetValue(followLinks) }.BuildAsync(bentofile, ct));
             var m = result.Manifest;
             var ingest = string.Join(", ", result.Ingest.Where(kv => kv.Value > 0).Select(kv => $"{kv.Value} {Describe(kv.Key)}"));
             Console.Error.WriteLine(

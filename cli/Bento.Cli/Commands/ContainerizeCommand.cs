@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Bento.Cli.Output;
+using Bento.Core;
 using Bento.Images.Build;
 
 namespace Bento.Cli.Commands;
@@ -29,16 +30,29 @@ public static class ContainerizeCommand
         var insecure = new Option<bool>("--insecure") { Description = "Allow plain http or untrusted TLS for the registries named by -t and --base-image" };
         var source = new Option<string?>("--source") { Description = "URL of the source for org.opencontainers.image.source (default: the bento's label of that name, else none)" };
         var revision = new Option<string?>("--revision") { Description = "Source revision (e.g. a git commit) for org.opencontainers.image.revision (default: the bento's label, else none)" };
+        var weights = new Option<string?>("--weights")
+        {
+            Description = "included (default): weights are layers of the image; separate: a slim image without them plus the bento's model artifact " +
+                          "(tagged TAG-model next to each -t, REF-model in an OCI layout), which the runtime reads from BENTO_MODEL_DIR and bento deploy mounts as an image volume",
+        };
+        weights.AcceptOnlyFromAmong(ContainerizeRequest.WeightsIncluded, ContainerizeRequest.WeightsSeparate);
+        var sbom = new Option<bool>("--sbom") { Description = "Write an SPDX 2.3 SBOM (IMAGE-DIR.spdx.json) next to each OCI layout, and attach it to each pushed image as an OCI 1.1 referrer" };
         var command = new Command("containerize", "Build the bento's OCI image without a Docker daemon: to OCI layouts, docker-archives, a Docker engine or a registry")
         {
-            tag, outputs, load, push, tags, baseImage, platform, dockerfile, runtime, insecure, source, revision,
+            tag, outputs, load, push, tags, baseImage, platform, dockerfile, runtime, insecure, source, revision, weights, sbom,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
             // Usage first: nothing is read or built before the command line is known to be good.
             var request = ContainerizeRequest.Parse(parse.GetValue(outputs) ?? [], parse.GetValue(tags) ?? [], parse.GetValue(load), parse.GetValue(push),
                 parse.GetValue(baseImage), parse.GetValue(platform)!, parse.GetValue(runtime), parse.GetValue(dockerfile), parse.GetValue(insecure),
-                parse.GetValue(source), parse.GetValue(revision));
+                parse.GetValue(source), parse.GetValue(revision)) with
+            {
+                SeparateWeights = ContainerizeRequest.ParseWeights(parse.GetValue(weights)),
+                Sbom = parse.GetValue(sbom),
+            };
+            if (request.SeparateWeights && (request.DockerfileDirectory is not null || request.Load))
+                throw new UsageException("--weights separate makes an image without weights: --dockerfile and --load need one with them (a Docker engine cannot mount a model artifact)");
             var store = CommandRunner.Store();
             var bento = store.Resolve(CommandRunner.Tag(parse, tag));
             var started = DateTime.UtcNow;

@@ -35,16 +35,8 @@ public static class DeleteCommand
                     return 1;
                 }
             }
-            using (await store.LockAsync(Console.Error.WriteLine, ct))
-            {
-                foreach (var selected in bentos)
-                {
-                    // Resolved again under the lock: what was confirmed is exactly what is deleted.
-                    var bento = store.Resolve(new BentoTag(selected.Manifest.Name, selected.Manifest.Version));
-                    var freed = await store.DeleteAsync(bento, ct);
-                    Console.Error.WriteLine($"Deleted {bento.Tag}; removed {freed.Count} unreferenced blob(s)");
-                }
-            }
+            foreach (var (tag, freed) in await store.DeleteSelectedAsync(bentos, Console.Error.WriteLine, ct))
+                Console.Error.WriteLine(freed is null ? $"{tag} was already deleted (by another command)" : $"Deleted {tag}; removed {freed.Count} unreferenced blob(s)");
             return 0;
         });
         return command;

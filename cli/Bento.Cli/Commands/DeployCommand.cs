@@ -14,6 +14,10 @@ public static class DeployCommand
         var tag = new Argument<string>("TAG") { Description = "The bento to deploy" };
         tag.CompletionSources.Add(TagCompletion.Source);
         var image = new Option<string?>("--image") { Description = "Image to run (default: the bento's last pushed reference, pinned by digest)" };
+        var modelArtifact = new Option<string?>("--model-artifact")
+        {
+            Description = "A slim image's model artifact (REGISTRY/REPOSITORY@sha256:...), mounted as an image volume (default: the one containerize --weights separate --push recorded)",
+        };
         var requireDigest = new Option<bool>("--require-digest") { Description = "Refuse an --image that is not pinned by digest (REPOSITORY@sha256:...)" };
         var name = new Option<string?>("--name") { Description = "Name of the Deployment and Service (default: the bento's name)" };
         var ns = new Option<string?>("--namespace", "-n") { Description = "Namespace (default: default)" };
@@ -36,13 +40,13 @@ public static class DeployCommand
         var insecure = new Option<bool>("--insecure") { Description = "Allow plain http or untrusted TLS when reading the image's labels from its registry (--gpus)" };
         var command = new Command("deploy", "Kubernetes objects (Deployment, Service, PodDisruptionBudget, HorizontalPodAutoscaler) or a compose file for the bento's image")
         {
-            tag, image, requireDigest, name, ns, replicas, autoscale, cpu, memory, gpus, env, pullSecrets, hostNetwork, probes, output, outputDir, compose, apply, context, insecure,
+            tag, image, modelArtifact, requireDigest, name, ns, replicas, autoscale, cpu, memory, gpus, env, pullSecrets, hostNetwork, probes, output, outputDir, compose, apply, context, insecure,
         };
         command.SetGuardedAction(async (parse, ct) =>
         {
             var request = DeployRequest.Parse(parse.GetValue(image), parse.GetValue(requireDigest), parse.GetValue(name), parse.GetValue(ns), parse.GetValue(replicas),
                 parse.GetValue(autoscale), parse.GetValue(cpu), parse.GetValue(memory), parse.GetValue(gpus), parse.GetValue(env) ?? [], parse.GetValue(pullSecrets) ?? [],
-                parse.GetValue(hostNetwork), parse.GetValue(probes)!);
+                parse.GetValue(hostNetwork), parse.GetValue(probes)!) with { ModelArtifact = parse.GetValue(modelArtifact) };
             if (parse.GetValue(compose) && parse.GetValue(apply)) throw new Bento.Core.UsageException("--apply sends Kubernetes objects; it cannot be combined with --compose");
             var store = CommandRunner.Store();
             var bento = store.Resolve(CommandRunner.Tag(parse, tag));

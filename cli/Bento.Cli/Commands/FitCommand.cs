@@ -21,7 +21,7 @@ public static class FitCommand
         var dtype = new Option<string>(SettingName.Dtype.Flag) { Description = SettingName.Dtype.Help };
         var utilization = new Option<double?>(SettingName.GpuMemoryUtilization.Flag) { Description = SettingName.GpuMemoryUtilization.Help };
         var kvCache = new Option<string>(SettingName.KvCacheMemory.Flag) { Description = SettingName.KvCacheMemory.Help };
-        var eager = new Option<bool?>(SettingName.EnforceEager.Flag) { Description = "Plan without CUDA graphs" };
+        var eager = new Option<string>(SettingName.EnforceEager.Flag) { Description = "Plan with enforce_eager true (no CUDA graphs), false or auto (graphs only if their pool fits once the KV cache has its minimum)", HelpName = "true|false|auto" };
         var command = new Command("fit", "Show the memory plan (weights, activations, KV cache, CUDA graphs) for a device") { tag, memory, gpu, maxModelLen, maxNumSeqs, dtype, utilization, kvCache, eager };
         command.SetGuardedAction((parse, _) =>
         {
@@ -35,9 +35,15 @@ public static class FitCommand
                 Dtype = parse.GetValue(dtype),
                 GpuMemoryUtilization = parse.GetValue(utilization),
                 KvCacheMemory = Size(parse.GetValue(kvCache), SettingName.KvCacheMemory.Flag),
-                EnforceEager = parse.GetValue(eager),
+                EnforceEager = parse.GetValue(eager) is { } e
+                    ? EagerModes.TryParse(e) ?? throw new UsageException($"{SettingName.EnforceEager.Flag} '{e}' is not true, false or auto")
+                    : null,
             });
             Console.Out.WriteLine(plan.Describe());
+            if (plan.Fits)
+                Console.Out.WriteLine($"KV cache: {plan.KvBlocks} blocks of {MemoryPlanner.BlockSize} tokens = {plan.KvTokens} tokens ({ByteSize.Format(plan.KvCacheBytes)}); " +
+                                      $"{plan.Sequences} sequences of max_model_len {plan.MaxModelLen} at once, up to max_num_seqs {plan.MaxNumSeqs} shorter ones");
+            Console.Out.WriteLine($"CUDA graphs: {(plan.CudaGraphs ? "on" : "off")} ({plan.GraphDecision})");
             foreach (var note in plan.Notes) Console.Out.WriteLine($"note: {note}");
             if (plan.GraphCaptures.Count > 0)
             {

@@ -26,7 +26,9 @@ public static class ListCommand
             var text = parse.GetValue(filter);
             if (text is not null && text.StartsWith('-')) throw UsageErrors.UnknownOption(parse.CommandResult.Command, text);
             var bentos = BentoSelector.ForList(store, text)
-                .OrderBy(b => b.Manifest.Name, StringComparer.Ordinal).ThenByDescending(b => b.Manifest.Created).ToList();
+                .OrderBy(b => b.Manifest.Name, StringComparer.Ordinal).ThenByDescending(b => b.Manifest.Created)
+                // Two builds in the same second have the same created time: the one latest points at comes first.
+                .ThenByDescending(b => store.ReadLatest(b.Manifest.Name) == b.Manifest.Version).ToList();
             if (parse.GetValue(quiet))
             {
                 foreach (var b in bentos) Console.Out.WriteLine(b.Tag);
@@ -40,7 +42,7 @@ public static class ListCommand
                     b.Tag + (store.ReadLatest(b.Manifest.Name) == b.Manifest.Version ? " (latest)" : ""),
                     OutputFormat.Size(b.Manifest.TotalSize),
                     b.Manifest.Model.Architecture,
-                    b.Manifest.Runtime.EnforceEager.Value ? "yes" : "no",
+                    b.Manifest.Runtime.EnforceEager.Value switch { Bento.Core.Serving.EagerMode.True => "yes", Bento.Core.Serving.EagerMode.False => "no", _ => "auto" },
                     b.Manifest.Created.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss"),
                 }).ToList();
                 Table.Write(["TAG", "SIZE", "ARCHITECTURE", "ENFORCE_EAGER", "CREATED (UTC)"], rows);

@@ -18,7 +18,7 @@ public static class LoginCommand
         var user = new Option<string?>("--username", "-u") { Description = "User name (asked for when omitted on a terminal)" };
         var passwordStdin = new Option<bool>("--password-stdin") { Description = "Read the password or token from stdin" };
         var insecure = new Option<bool>("--insecure") { Description = "Allow plain http or an untrusted TLS certificate for this registry" };
-        var command = new Command("login", "Log in to a container registry (credentials saved for bento containerize --push)") { registry, user, passwordStdin, insecure };
+        var command = new Command("login", "Log in to a container registry (credentials saved for bento push and bento containerize --push)") { registry, user, passwordStdin, insecure };
         command.SetGuardedAction(async (parse, ct) =>
         {
             var host = Registry(parse.GetValue(registry)!);

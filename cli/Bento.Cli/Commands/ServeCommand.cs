@@ -39,11 +39,15 @@ public static class ServeCommand
         }
         var noEnforceEager = new Option<bool>(SettingName.NoEnforceEagerFlag) { Description = "Allow CUDA graphs (same precedence as --enforce-eager)" };
         command.Options.Add(noEnforceEager);
+        // enforce_eager's third value. The switch stays a boolean option (a bare --enforce-eager before the tag must
+        // not swallow the tag), so the one spelling with a value that is not a boolean is its own hidden token.
+        var autoEager = new Option<bool>(AutoEagerFlag) { Description = "Let the memory planner decide on CUDA graphs", Hidden = true };
+        command.Options.Add(autoEager);
 
         command.SetGuardedAction(async (parse, _) =>
         {
             var bento = CommandRunner.Store().Resolve(CommandRunner.Tag(parse, tag));
-            var arguments = RuntimeArguments(parse, settings, noEnforceEager);
+            var arguments = RuntimeArguments(parse, settings, noEnforceEager, autoEager);
             var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
             start.ArgumentList.Add(LocateRuntime());
             start.ArgumentList.Add("--bento");
@@ -63,7 +67,10 @@ public static class ServeCommand
     /// The setting flags as the user gave them, in <c>--flag=value</c> form so a value that starts with '-' stays a
     /// value. Values are passed as typed: the runtime validates them with the same messages as its variables.
     /// </summary>
-    public static IReadOnlyList<string> RuntimeArguments(ParseResult parse, IReadOnlyList<(Option Option, SettingName Setting)> settings, Option<bool> noEnforceEager)
+    /// <summary><c>--enforce-eager=auto</c>, matched as one token.</summary>
+    public static readonly string AutoEagerFlag = $"{SettingName.EnforceEager.Flag}={EagerModes.AutoWord}";
+
+    public static IReadOnlyList<string> RuntimeArguments(ParseResult parse, IReadOnlyList<(Option Option, SettingName Setting)> settings, Option<bool> noEnforceEager, Option<bool>? autoEager = null)
     {
         var arguments = new List<string>();
         var eagerGiven = false;
@@ -80,7 +87,13 @@ public static class ServeCommand
         if (parse.GetResult(noEnforceEager) is { Implicit: false })
         {
             if (eagerGiven) throw new UsageException($"give {SettingName.EnforceEager.Flag} or {SettingName.NoEnforceEagerFlag}, not both");
+            eagerGiven = true;
             arguments.Add(parse.GetValue(noEnforceEager) ? SettingName.NoEnforceEagerFlag : $"{SettingName.EnforceEager.Flag}=true");
+        }
+        if (autoEager is not null && parse.GetResult(autoEager) is { Implicit: false })
+        {
+            if (eagerGiven) throw new UsageException($"give one of {SettingName.EnforceEager.Flag}[=true|false|auto] or {SettingName.NoEnforceEagerFlag}, not several");
+            arguments.Add(AutoEagerFlag);
         }
         return arguments;
     }

@@ -33,12 +33,6 @@ public static class OutputFormat
         Console.Out.Write(format == "yaml" ? JsonYaml.ToYaml(node) : node.ToJsonString(ManifestSerializer.Options) + "\n");
     }
 
-    public static string Size(long bytes)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double value = bytes;
-        var unit = 0;
-        while (value >= 1024 && unit < units.Length - 1) { value /= 1024; unit++; }
-        return unit == 0 ? $"{bytes} B" : $"{value:0.0} {units[unit]}";
-    }
+    /// <summary>Sizes in tables and summaries: one decimal is enough to compare bentos at a glance.</summary>
+    public static string Size(long bytes) => Bento.Core.Serving.ByteSize.Format(bytes, decimals: 1);
 }

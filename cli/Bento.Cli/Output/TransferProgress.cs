@@ -28,7 +28,11 @@ public sealed class TransferProgress : IPushObserver, IPullObserver
             .StartAsync(ctx => transfer(new TransferProgress(ctx)));
     }
 
-    private static string Name(Descriptor blob) => $"{(blob.MediaType.Contains("config", StringComparison.Ordinal) ? "config" : "layer")} {OciDigest.Short(blob.Digest)}";
+    /// <summary>A model artifact's layer by its file (<c>model/model.safetensors</c>); an image's by kind and digest.</summary>
+    private static string Name(Descriptor blob) =>
+        blob.Annotations?.GetValueOrDefault(Bento.Images.Artifact.ModelPack.FilepathAnnotation) is { } path
+            ? $"{path} {OciDigest.Short(blob.Digest)}"
+            : $"{(blob.MediaType.Contains("config", StringComparison.Ordinal) ? "config" : "layer")} {OciDigest.Short(blob.Digest)}";
 
     private void Line(string text)
     {

@@ -100,6 +100,8 @@ public static class BentoArchive
             var path = bento.FilePath(bentoPath);
             var blob = store.BlobPath(file.Sha256);
             var blobLabel = $"blob {file.Sha256[..12]} of {bentoPath}";
+            if (StoredFile.LinkProblem(path) is { } pathLink) throw Damaged(bento, bentoPath, pathLink);
+            if (StoredFile.LinkProblem(blob) is { } blobLink) throw Damaged(bento, blobLabel, blobLink);
             if (!File.Exists(path)) throw Damaged(bento, bentoPath, "missing");
             if (!File.Exists(blob)) throw Damaged(bento, blobLabel, "missing");
             var (fileId, blobId) = (Posix.Identify(path), Posix.Identify(blob));
@@ -120,6 +122,7 @@ public static class BentoArchive
     /// </summary>
     public static async Task<ImportResult> ImportAsync(BentoStore store, string source, Action<string>? onWait = null, CancellationToken ct = default, TransferMeter? meter = null)
     {
+        if (string.IsNullOrWhiteSpace(source)) throw new UsageException("the archive to import is empty: give a .bento file, or '-' for stdin");
         var display = Spec.BentofileParser.DisplayPath(source);
         if (!File.Exists(source)) throw new BentoException($"{display}: no such file");
         InputFile.RequireRegular(source);
@@ -145,7 +148,7 @@ public static class BentoArchive
                 (manifest, staged) = await ReadAndVerifyAsync(display, metered, work, ct);
             meter?.Finish();
             using var storeLock = await store.LockAsync(onWait, ct);
-            store.RemoveStaleTempDirectories();
+            store.RemoveLeftovers();
             var tag = new BentoTag(manifest.Name, manifest.Version);
             IReadOnlyList<string>? damaged = null;
             if (store.Exists(manifest.Name, manifest.Version))
@@ -162,7 +165,7 @@ public static class BentoArchive
                 {
                     var blob = store.BlobPath(file.Sha256);
                     if (added.Contains(file.Sha256)) continue; // the same content under two paths
-                    if (!repairBlobs.Contains(file.Sha256) && File.Exists(blob) && new FileInfo(blob).Length == file.Size) continue;
+                    if (!repairBlobs.Contains(file.Sha256) && store.HasBlob(file.Sha256, file.Size)) continue;
                     // A damaged blob is replaced by a new inode holding the verified bytes (the bento is relinked below).
                     File.Move(staged[bentoPath], blob, overwrite: true);
                     added.Add(file.Sha256);
@@ -216,8 +219,10 @@ public static class BentoArchive
                     if (entry.Length > InputLimits.YamlBytes.Value)
                         throw Corrupt(display, $"{BentoManifest.FileName} is {InputLimits.Bytes(entry.Length)} ({entry.Length} bytes), over the {InputLimits.YamlBytes.Size} " +
                                                $"limit for a manifest ({InputLimits.YamlBytes.RaiseHint} if the archive is genuine)");
-                    using var reader = new StreamReader(entry.DataStream ?? Stream.Null);
-                    manifest = ManifestSerializer.FromYaml(await reader.ReadToEndAsync(ct), $"{display}:{BentoManifest.FileName}");
+                    var bytes = new MemoryStream((int)entry.Length);
+                    await (entry.DataStream ?? Stream.Null).CopyToAsync(bytes, ct);
+                    var manifestSource = $"{display}:{BentoManifest.FileName}";
+                    manifest = ManifestSerializer.FromYaml(Utf8Text.Decode(bytes.GetBuffer().AsSpan(0, (int)bytes.Length), manifestSource), manifestSource);
                     if (!ManifestVersion.Matches(manifest))
                         throw Corrupt(display, $"{BentoManifest.FileName} does not match its version {manifest.Version} (the manifest was altered)");
                     expected = manifest.AllFiles().ToDictionary(f => f.BentoPath, f => f.File, StringComparer.Ordinal);

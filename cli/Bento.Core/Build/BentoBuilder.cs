@@ -26,6 +26,12 @@ public sealed class BentoBuilder
         _clock = clock ?? CreatedTimestamp;
     }
 
+    /// <summary>
+    /// Take the targets of symbolic links that leave the model or build folder (<c>bento build
+    /// --follow-external-symlinks</c>); by default such a link is refused, naming it. See <see cref="SymlinkPolicy"/>.
+    /// </summary>
+    public bool FollowExternalSymlinks { get; init; }
+
     public static string ToolVersion =>
         typeof(BentoBuilder).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
@@ -68,8 +74,16 @@ public sealed class BentoBuilder
     {
         var sources = SourceSelector.ForDirectory(spec.Directory, spec.Include, spec.Exclude).Select(spec.Directory, modelPaths);
 
-        var inputs = model.Files.Select(f => new Input(f.FullPath, BentoManifest.ModelDirectory, f.RelativePath))
-            .Concat(sources.Select(s => new Input(Path.Combine(spec.Directory, s), BentoManifest.SourceDirectory, s)))
+        // Links are resolved (and those leaving their folder refused) before a byte is hashed or stored.
+        var modelLinks = new SymlinkPolicy(spec.ModelDirectory, "model folder", FollowExternalSymlinks);
+        var sourceLinks = new SymlinkPolicy(spec.Directory, "build folder", FollowExternalSymlinks);
+        // Quantized copies are the build's own files in the store (its work directory or stored blobs), not links
+        // the user made: only the model folder's files go through the link policy.
+        string ResolveModelFile(ModelFile f) =>
+            IsInStore(f.FullPath) ? Path.GetFullPath(f.FullPath) : modelLinks.Resolve(f.FullPath);
+        var inputs = model.Files.Select(f => new Input(f.FullPath, ResolveModelFile(f), BentoManifest.ModelDirectory, f.RelativePath))
+            .Concat(sources.Select(s => (Full: Path.Combine(spec.Directory, s), Relative: s))
+                .Select(s => new Input(s.Full, sourceLinks.Resolve(s.Full), BentoManifest.SourceDirectory, s.Relative)))
             .ToList();
 
         var cache = _store.LoadHashCache();
@@ -83,9 +97,12 @@ public sealed class BentoBuilder
             // The hashes are right whatever happened to the commit; the cache is best effort (an unwritable store
             // is reported by the commit itself).
             try { await cache.SaveAsync(CancellationToken.None); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or BentoException) { }
         }
     }
+
+    private bool IsInStore(string path) =>
+        Path.GetFullPath(path).StartsWith(Path.GetFullPath(_store.Root).TrimEnd('/') + "/", StringComparison.Ordinal);
 
     private async Task<BuildResult> CommitAsync(Bentofile spec, ModelFolder model, List<Input> inputs, int hashed, int fromCache, HashCache cache, CancellationToken ct)
     {
@@ -94,6 +111,7 @@ public sealed class BentoBuilder
 
         var tag = new BentoTag(manifest.Name, manifest.Version);
         using var storeLock = await _store.LockAsync(_observer.Message, ct);
+        _store.RemoveLeftovers(); // of interrupted commands: the lock guarantees none of them is running
         IReadOnlyList<string>? damaged = null;
         if (_store.Exists(manifest.Name, manifest.Version))
         {
@@ -107,7 +125,6 @@ public sealed class BentoBuilder
                 return new BuildResult(_store.Resolve(tag), false, hashed, fromCache, ingest);
             }
         }
-        _store.RemoveStaleTempDirectories();
         var work = _store.CreateTempDirectory("build");
         var blobs = new BlobWriter(_store, work);
         var committed = false;
@@ -119,7 +136,7 @@ public sealed class BentoBuilder
                 ct.ThrowIfCancellationRequested();
                 // A damaged blob makes way for the source's verified bytes (a new inode; the bento is relinked below).
                 if (damagedBlobs.Remove(input.Sha256!)) File.Delete(_store.BlobPath(input.Sha256!));
-                var method = await blobs.IngestAsync(input.FullPath, input.Sha256!, input.Identity, ct);
+                var method = await blobs.IngestAsync(input.RealPath, input.Sha256!, input.Identity, ct);
                 ingest[method] = ingest.GetValueOrDefault(method) + 1;
             }
             var created = await _store.AssembleAndCommitAsync(work, manifest, ct, replace: damaged is not null);
@@ -137,7 +154,9 @@ public sealed class BentoBuilder
         }
     }
 
-    private sealed record Input(string FullPath, string Directory, string RelativePath)
+    /// <param name="FullPath">The path as found in the folder (errors name it).</param>
+    /// <param name="RealPath">Where its bytes are: the final target when it is a symbolic link (what is hashed and stored).</param>
+    private sealed record Input(string FullPath, string RealPath, string Directory, string RelativePath)
     {
         public string? Sha256 { get; set; }
         public FileIdentity Identity { get; set; }
@@ -148,7 +167,7 @@ public sealed class BentoBuilder
         int hashed = 0, fromCache = 0;
         // Biggest first, so two large shards run side by side instead of one waiting behind small files.
         // The cache is keyed by the real file, so links (as in Hugging Face's cache) share their target's entry.
-        var order = inputs.Select(i => (Input: i, Real: FileLinks.Target(i.FullPath).FullName))
+        var order = inputs.Select(i => (Input: i, Real: i.RealPath))
             .Select(x => (x.Input, x.Real, Id: Identify(x.Real, x.Input.FullPath))).OrderByDescending(x => x.Id.Size).ToList();
         await Parallel.ForEachAsync(order, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = ct },
             async (item, token) =>
@@ -165,7 +184,7 @@ public sealed class BentoBuilder
                     return;
                 }
                 _observer.HashStarted(label, id.Size);
-                var sha = await FileHasher.HashAsync(input.FullPath, n => _observer.HashProgress(label, n), token);
+                var sha = await FileHasher.HashAsync(real, n => _observer.HashProgress(label, n), token);
                 var after = Identify(real, input.FullPath);
                 if (after.MtimeNs != id.MtimeNs || after.Size != id.Size)
                     throw new BentoException($"{BentofileParser.DisplayPath(input.FullPath)} changed while it was being hashed; build again");
@@ -213,20 +232,7 @@ public sealed class BentoBuilder
                 } : null,
                 Files = Files(inputs, BentoManifest.ModelDirectory),
             },
-            Runtime = new ManifestRuntime
-            {
-                EnforceEager = new ManifestEnforceEager
-                {
-                    Value = spec.Runtime.EnforceEager.Value,
-                    Overridable = spec.Runtime.EnforceEager.Overridable,
-                    Env = spec.Runtime.EnforceEager.Env,
-                },
-                MaxModelLen = spec.Runtime.MaxModelLen ?? model.Config.MaxPositionEmbeddings,
-                MaxNumSeqs = spec.Runtime.MaxNumSeqs ?? Serving.EngineDefaults.MaxNumSeqs,
-                Dtype = spec.Runtime.Dtype,
-                GpuMemoryUtilization = spec.Runtime.GpuMemoryUtilization,
-                Port = spec.Runtime.Port ?? Serving.EngineDefaults.Port,
-            },
+            Runtime = Runtime(spec.Runtime, model.Config.MaxPositionEmbeddings),
             Docker = new ManifestDocker
             {
                 BaseImage = spec.Docker.BaseImage,
@@ -244,14 +250,15 @@ public sealed class BentoBuilder
     }
 
     /// <summary>
-    /// Import refuses a bento.yaml over the YAML limits; a build must not make one (a 20 MiB description used to build
-    /// and export, and then could not be imported anywhere).
+    /// The bento.yaml this build would write goes through the reader import, pull and serve use (YAML limits and
+    /// <see cref="BentoRules"/>): a build must not make a bento they refuse (a 20 MiB description used to build and
+    /// export, and then could not be imported anywhere).
     /// </summary>
     private static void CheckImportable(Bentofile spec, BentoManifest manifest)
     {
         var yaml = ManifestSerializer.ToYaml(manifest);
         var display = BentofileParser.DisplayPath(spec.FilePath);
-        try { YamlBounds.Check(yaml, BentoManifest.FileName); }
+        try { ManifestSerializer.FromYaml(yaml, BentoManifest.FileName); }
         catch (BentoException e)
         {
             throw new BentoException($"{display}: the bento's {BentoManifest.FileName} would be refused by 'bento import' ({e.Message}); " +
@@ -264,16 +271,28 @@ public sealed class BentoBuilder
             .Select(i => new ManifestFile { Path = i.RelativePath, Size = i.Identity.Size, Sha256 = i.Sha256! })
             .OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
 
-    /// <summary>SOURCE_DATE_EPOCH when set (reproducible builds), else now; whole seconds, UTC.</summary>
-    public static DateTimeOffset CreatedTimestamp()
+    /// <summary>
+    /// The manifest's runtime section: enforce_eager as the bentofile locked it, and every bentofile setting of the
+    /// table with the bentofile's value or else its default (max_model_len: the model's max_position_embeddings), so
+    /// the manifest shows what a bare start of the bento uses.
+    /// </summary>
+    private static ManifestRuntime Runtime(RuntimeSpec spec, int maxPositionEmbeddings)
     {
-        var epoch = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
-        if (!string.IsNullOrEmpty(epoch))
+        var runtime = new ManifestRuntime
         {
-            if (!long.TryParse(epoch, out var seconds) || seconds < 0)
-                throw new BentoException($"SOURCE_DATE_EPOCH='{epoch}' is not a non-negative number of seconds");
-            return DateTimeOffset.FromUnixTimeSeconds(seconds);
+            EnforceEager = new ManifestEnforceEager { Value = spec.EnforceEager.Value, Overridable = spec.EnforceEager.Overridable, Env = spec.EnforceEager.Env },
+        };
+        foreach (var setting in Serving.SettingName.Bentofile.Where(s => s != Serving.SettingName.EnforceEager))
+        {
+            var value = spec.Given.GetValueOrDefault(setting)
+                        ?? (setting == Serving.SettingName.MaxModelLen ? maxPositionEmbeddings : setting.DefaultValue)
+                        ?? throw new InvalidOperationException($"bentofile setting {setting.Key} has no default");
+            setting.WriteManifestBoxed(runtime, value);
         }
-        return DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        return runtime;
     }
+
+    /// <summary>SOURCE_DATE_EPOCH when set (reproducible builds), else now; whole seconds, UTC.</summary>
+    public static DateTimeOffset CreatedTimestamp() =>
+        SourceDateEpoch.Read() ?? DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
 }

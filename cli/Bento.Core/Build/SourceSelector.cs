@@ -29,11 +29,36 @@ public sealed class SourceSelector
     public static SourceSelector ForDirectory(string directory, IEnumerable<string> include, IEnumerable<string> exclude)
     {
         var ignoreFile = Path.Combine(directory, IgnoreFileName);
-        var fromFile = File.Exists(ignoreFile)
-            ? IO.InputFile.ReadAllText(ignoreFile, InputLimits.IgnoreFileBytes, IgnoreFileName).Split('\n')
-                .Select(l => l.TrimEnd('\r')).Where(l => l.Trim().Length > 0 && !l.TrimStart().StartsWith('#'))
-            : [];
+        var fromFile = new List<string>();
+        if (File.Exists(ignoreFile))
+        {
+            var lines = IO.InputFile.ReadAllText(ignoreFile, InputLimits.IgnoreFileBytes, IgnoreFileName).Split('\n');
+            for (var i = 0; i < lines.Length; i++)
+            {
+                var line = lines[i].TrimEnd('\r');
+                if (line.Trim().Length == 0 || line.TrimStart().StartsWith('#')) continue;
+                if (PatternProblem(line) is { } problem)
+                    throw new BentoException($"{Spec.BentofileParser.DisplayPath(ignoreFile)}:{i + 1}: {problem}");
+                fromFile.Add(line);
+            }
+        }
         return new SourceSelector(include, exclude.Concat(fromFile));
+    }
+
+    /// <summary>Why <paramref name="pattern"/> is not a usable gitignore pattern (e.g. the range <c>[z-a]</c>); null when it is.</summary>
+    public static string? PatternProblem(string pattern)
+    {
+        try
+        {
+            new IgnoreRule(Normalise(pattern)).IsMatch("probe", pathIsDirectory: false);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            var reason = e.Message.Split(" at offset ", 2)[0];
+            var detail = e.Message.Contains(" at offset ", StringComparison.Ordinal) ? e.Message[(e.Message.LastIndexOf(". ", StringComparison.Ordinal) + 2)..].TrimEnd('.') : reason;
+            return $"'{pattern}' is not a valid gitignore pattern ({detail})";
+        }
     }
 
     // "**" alone means everything; gitignore spells that "*".
@@ -67,8 +92,8 @@ public sealed class SourceSelector
             }
             else if (entry is FileInfo file && !skip.Contains(file.FullName) && IsSelected(relative))
             {
-                if (!IO.FileLinks.Target(file.FullName).Exists)
-                    throw new BentoException($"{Spec.BentofileParser.DisplayPath(file.FullName)}: broken symbolic link; remove it or add it to exclude");
+                if (IO.Posix.KindOf(file.FullName) is null)
+                    throw new BentoException($"{Spec.BentofileParser.DisplayPath(file.FullName)}: broken symbolic link (its target does not exist, or links loop); remove it or add it to exclude");
                 IO.InputFile.RequireRegular(file.FullName, "remove it or add it to exclude");
                 result.Add(relative);
             }

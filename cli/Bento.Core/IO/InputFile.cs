@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Bento.Core.IO;
 
 /// <summary>
@@ -54,13 +52,9 @@ public static class InputFile
         }
     }
 
-    /// <summary><see cref="ReadAllBytes"/> decoded as UTF-8 (a byte order mark is dropped).</summary>
-    public static string ReadAllText(string path, InputLimit limit, string what)
-    {
-        var bytes = ReadAllBytes(path, limit, what);
-        var start = bytes.AsSpan().StartsWith(Encoding.UTF8.Preamble) ? Encoding.UTF8.Preamble.Length : 0;
-        return Encoding.UTF8.GetString(bytes, start, bytes.Length - start);
-    }
+    /// <summary><see cref="ReadAllBytes"/> decoded as UTF-8 (a byte order mark is dropped; invalid UTF-8 is an error, see <see cref="Utf8Text"/>).</summary>
+    public static string ReadAllText(string path, InputLimit limit, string what) =>
+        Utf8Text.Decode(ReadAllBytes(path, limit, what), Spec.BentofileParser.DisplayPath(path));
 
     public static BentoException TooLarge(string path, long size, InputLimit limit, string what) =>
         new($"{Spec.BentofileParser.DisplayPath(path)}: {InputLimits.Bytes(size)} ({size} bytes) exceeds the {limit.Size} limit for {what}; " +

@@ -67,8 +67,19 @@ public static partial class Posix
     /// <summary>Sends a signal (by its Linux number); false when the process is gone.</summary>
     public static bool Signal(int pid, int signal) => KillNative(pid, signal) == 0;
 
-    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int LinkNative(string existing, string newPath);
+    // linkat with AT_SYMLINK_FOLLOW: link(2) on Linux links a symbolic link itself, which would put a link (that may
+    // point outside the store, or nowhere once moved) into the store instead of the file's bytes.
+    [LibraryImport("libc", EntryPoint = "linkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int LinkAtNative(int oldDirFd, string existing, int newDirFd, string newPath, int flags);
+
+    private const int AtSymlinkFollow = 0x400;
+    private const int AtSymlinkNoFollow = 0x100;
+
+    [LibraryImport("libc", EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr RealPathNative(string path, IntPtr resolved);
+
+    [LibraryImport("libc", EntryPoint = "free")]
+    private static partial void FreeNative(IntPtr pointer);
 
     [LibraryImport("libc", EntryPoint = "ioctl", SetLastError = true)]
     private static partial int IoctlNative(int fd, ulong request, int arg);
@@ -106,8 +117,29 @@ public static partial class Posix
     }
 
     /// <summary>Creates <paramref name="newPath"/> as a hard link; returns errno (0 on success) so callers can fall back.</summary>
+    /// <remarks>A symbolic link is followed: the new name links the file it points to, never the link.</remarks>
     public static int TryHardLink(string existing, string newPath)
-        => LinkNative(existing, newPath) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        => LinkAtNative(AtFdCwd, existing, AtFdCwd, newPath, AtSymlinkFollow) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    /// <summary>
+    /// The canonical absolute path of an existing file or directory: every symbolic link (of the file and of each
+    /// folder above it), <c>.</c> and <c>..</c> resolved. Throws an IOException when it does not exist or a link loops.
+    /// </summary>
+    public static string RealPath(string path)
+    {
+        var result = RealPathNative(path, IntPtr.Zero);
+        if (result == IntPtr.Zero)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"cannot resolve '{path}': {Describe(errno)}", errno);
+        }
+        try { return Marshal.PtrToStringUTF8(result)!; }
+        finally { FreeNative(result); }
+    }
+
+    /// <summary>Whether <paramref name="path"/> itself is a symbolic link (not followed); false when it does not exist.</summary>
+    public static bool IsSymbolicLink(string path) =>
+        StatxNative(AtFdCwd, path, AtSymlinkNoFollow, StatxBasicStats, out var st) == 0 && (st.Mode & 0xF000) == 0xA000;
 
     /// <summary>
     /// Copy-on-write clone (btrfs, XFS, bcachefs): a private copy that shares blocks until either side is written.
@@ -134,6 +166,7 @@ public static partial class Posix
         EXDEV => "different file systems",
         EEXIST => "file exists",
         2 => "no such file or directory",
+        40 => "too many levels of symbolic links",
         _ => Marshal.GetPInvokeErrorMessage(errno),
     };
 }

@@ -92,14 +92,19 @@ public sealed class ManifestRuntime
     public ManifestEnforceEager EnforceEager { get; set; } = new();
     public int MaxModelLen { get; set; }
     public int MaxNumSeqs { get; set; }
-    public string Dtype { get; set; } = "auto";
-    public double GpuMemoryUtilization { get; set; } = 0.9;
-    public int Port { get; set; } = 3000;
+    public string Dtype { get; set; } = Serving.EngineDefaults.Dtype;
+    public double GpuMemoryUtilization { get; set; } = Serving.EngineDefaults.GpuMemoryUtilization;
+    public int Port { get; set; } = Serving.EngineDefaults.Port;
+    /// <summary>Null: the runtime reads the format from the chat template. Left out of the manifest when null, so
+    /// bentos built before the field existed keep their versions.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? ToolCallParser { get; set; }
 }
 
 public sealed class ManifestEnforceEager
 {
-    public bool Value { get; set; }
+    /// <summary>true, false or "auto" in bento.yaml (see <see cref="Serving.EagerModeJsonConverter"/>).</summary>
+    public Serving.EagerMode Value { get; set; }
     public bool Overridable { get; set; } = true;
     public string Env { get; set; } = Spec.EnforceEagerSpec.DefaultEnv;
 }

@@ -80,6 +80,8 @@ public static class JsonYaml
             bool b => JsonValue.Create(b),
             long l => JsonValue.Create(l),
             double d => JsonValue.Create(d),
+            Ambiguous => throw new FormatException($"'{s.Value}' at line {s.Start.Line} is not a value bento.yaml holds (a number out of range, " +
+                                                   "or a YAML 1.1 word such as yes/no/.inf); quote it if it is text"),
             _ => JsonValue.Create(s.Value),
         },
         YamlScalarNode s => JsonValue.Create(s.Value ?? ""),
@@ -93,8 +95,19 @@ public static class JsonYaml
         if (text is "true" or "True" or "TRUE") return true;
         if (text is "false" or "False" or "FALSE") return false;
         if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l)) return l;
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && !text.Contains("Infinity") && !text.Contains("NaN")) return d;
-        if (text is ".inf" or "-.inf" or ".nan" or ".NaN" or "yes" or "no" or "on" or "off" or "Yes" or "No" or "On" or "Off" or "y" or "n") return 0.0;
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && !text.Contains("Infinity") && !text.Contains("NaN"))
+            return double.IsFinite(d) ? d : Ambiguous.Value; // 1e999 would be infinity, which JSON cannot hold
+        if (text is ".inf" or "-.inf" or "+.inf" or ".Inf" or ".INF" or ".nan" or ".NaN" or ".NAN" or "yes" or "no" or "on" or "off" or "Yes" or "No" or "On" or "Off" or "y" or "n")
+            return Ambiguous.Value;
         return text;
+    }
+
+    /// <summary>
+    /// A plain scalar other YAML readers take for something other than text: written quoted, and refused when read
+    /// plain (it never comes from <see cref="ToYaml"/>), rather than guessed at.
+    /// </summary>
+    private sealed class Ambiguous
+    {
+        public static readonly Ambiguous Value = new();
     }
 }

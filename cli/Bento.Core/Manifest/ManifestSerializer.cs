@@ -30,7 +30,7 @@ public static class ManifestSerializer
         Spec.YamlBounds.Check(text, source);
         JsonNode? node;
         try { node = JsonYaml.FromYaml(text); }
-        catch (Exception e) when (e is YamlDotNet.Core.YamlException or FormatException or InvalidCastException)
+        catch (Exception e) when (e is YamlDotNet.Core.YamlException or FormatException or InvalidCastException or InvalidOperationException or ArgumentException)
         {
             throw new BentoException($"{source}: the bento manifest is not valid YAML ({e.Message})");
         }
@@ -47,24 +47,7 @@ public static class ManifestSerializer
         BentoManifest manifest;
         try { manifest = node.Deserialize<BentoManifest>(Options)!; }
         catch (JsonException e) { throw new BentoException($"{source}: the bento manifest does not match schema {schema}: {e.Message}"); }
-        Validate(manifest, source);
+        BentoRules.Check(manifest, source);
         return manifest;
-    }
-
-    /// <summary>Rejects manifests whose paths could escape the bento directory or whose hashes are malformed.</summary>
-    private static void Validate(BentoManifest manifest, string source)
-    {
-        if (BentoTag.ExplainInvalidName(manifest.Name) is { } nameProblem) throw new BentoException($"{source}: name '{manifest.Name}' {nameProblem}");
-        if (BentoTag.ExplainInvalidName(manifest.Version) is { } versionProblem) throw new BentoException($"{source}: version '{manifest.Version}' {versionProblem}");
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (bentoPath, file) in manifest.AllFiles())
-        {
-            if (!SafeRelativePath.IsSafe(file.Path))
-                throw new BentoException($"{source}: file path '{file.Path}' is not a plain relative path");
-            if (file.Sha256.Length != 64 || !file.Sha256.All(char.IsAsciiHexDigitLower))
-                throw new BentoException($"{source}: '{file.Path}' has a malformed sha256 '{file.Sha256}'");
-            if (file.Size < 0) throw new BentoException($"{source}: '{file.Path}' has a negative size");
-            if (!seen.Add(bentoPath)) throw new BentoException($"{source}: '{bentoPath}' is listed twice");
-        }
     }
 }

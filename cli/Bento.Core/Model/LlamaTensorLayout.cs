@@ -1,9 +1,10 @@
 namespace Bento.Core.Model;
 
 /// <summary>
-/// The tensors a Hugging Face checkpoint of a Llama-shaped family (Llama, Mistral, Qwen2, Qwen3) must hold, by name
-/// and shape, derived from its config: the tensor part of <see cref="ModelContract"/>. The runtime loads exactly
-/// these names, so a missing Qwen2 bias or a Qwen3 q_norm of the wrong width is refused at build.
+/// The tensors a Hugging Face checkpoint of a Llama-shaped family (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma 2/3) must
+/// hold, by name and shape, derived from its config: the tensor part of <see cref="ModelContract"/>. The runtime loads
+/// exactly these names, so a missing Qwen2 bias, a Phi-3 qkv_proj of the wrong height or a Gemma without its
+/// post-feed-forward norm is refused at build.
 /// </summary>
 public static class LlamaTensorLayout
 {
@@ -19,9 +20,16 @@ public static class LlamaTensorLayout
         for (var layer = 0; layer < c.NumHiddenLayers; layer++)
         {
             var p = $"model.layers.{layer}.";
-            shapes[p + "self_attn.q_proj.weight"] = [q, h];
-            shapes[p + "self_attn.k_proj.weight"] = [kv, h];
-            shapes[p + "self_attn.v_proj.weight"] = [kv, h];
+            if (c.FusedProjections)
+            {
+                shapes[p + "self_attn.qkv_proj.weight"] = [q + 2 * kv, h];
+            }
+            else
+            {
+                shapes[p + "self_attn.q_proj.weight"] = [q, h];
+                shapes[p + "self_attn.k_proj.weight"] = [kv, h];
+                shapes[p + "self_attn.v_proj.weight"] = [kv, h];
+            }
             shapes[p + "self_attn.o_proj.weight"] = [h, q];
             if (c.QkvBias)
             {
@@ -34,11 +42,23 @@ public static class LlamaTensorLayout
                 shapes[p + "self_attn.q_norm.weight"] = [c.HeadDim];
                 shapes[p + "self_attn.k_norm.weight"] = [c.HeadDim];
             }
-            shapes[p + "mlp.gate_proj.weight"] = [i, h];
-            shapes[p + "mlp.up_proj.weight"] = [i, h];
+            if (c.FusedProjections)
+            {
+                shapes[p + "mlp.gate_up_proj.weight"] = [2 * i, h];
+            }
+            else
+            {
+                shapes[p + "mlp.gate_proj.weight"] = [i, h];
+                shapes[p + "mlp.up_proj.weight"] = [i, h];
+            }
             shapes[p + "mlp.down_proj.weight"] = [h, i];
             shapes[p + "input_layernorm.weight"] = [h];
             shapes[p + "post_attention_layernorm.weight"] = [h];
+            if (c.GemmaBlock)
+            {
+                shapes[p + "pre_feedforward_layernorm.weight"] = [h];
+                shapes[p + "post_feedforward_layernorm.weight"] = [h];
+            }
         }
         return shapes;
     }

@@ -8,32 +8,100 @@ namespace Bento.Core.Model;
 /// </summary>
 public static class ModelContract
 {
+    /// <summary>Which layers use sliding-window attention when config.json sets a window.</summary>
+    public enum WindowedLayers
+    {
+        /// <summary>Every layer (Mistral, Phi-3).</summary>
+        All,
+
+        /// <summary>Layers from max_window_layers on, and only with use_sliding_window: true (Qwen2, Qwen3).</summary>
+        FromMaxWindowLayers,
+
+        /// <summary>Every layer but each sliding_window_pattern-th, which attends globally (Gemma 2: 2, Gemma 3: 6).</summary>
+        AllButEveryNth,
+    }
+
     /// <summary>
-    /// A decoder-only family served by the one Llama-shaped forward pass; the flags are its only differences.
+    /// A decoder-only family served by the one Llama-shaped forward pass (runtime/Model/LlamaModel.cs); each property
+    /// is one of its differences from Llama, and the defaults are Llama's.
     /// </summary>
-    /// <param name="QkvBias">q_proj, k_proj and v_proj carry biases (o_proj none), whatever config.json says: Qwen2.</param>
-    /// <param name="QkNorm">Per-head RMSNorm (weights of shape [head_dim]) on queries and keys before RoPE: Qwen3.</param>
-    /// <param name="SlidingWindowNeedsFlag">sliding_window only applies when use_sliding_window is true (default
-    /// false): Qwen configs carry a window they do not use. Mistral applies sliding_window whenever it is set.</param>
-    public sealed record Architecture(string Name, IReadOnlyList<string> ModelTypes, bool QkvBias = false, bool QkNorm = false,
-        bool SlidingWindowNeedsFlag = false);
+    public sealed record Architecture(string Name, IReadOnlyList<string> ModelTypes)
+    {
+        /// <summary>q_proj, k_proj and v_proj carry biases (o_proj none), whatever config.json says: Qwen2.</summary>
+        public bool QkvBias { get; init; }
+
+        /// <summary>Per-head RMSNorm (weights [head_dim]) on queries and keys before RoPE: Qwen3, Gemma 3.</summary>
+        public bool QkNorm { get; init; }
+
+        /// <summary>q|k|v in one <c>qkv_proj</c> and gate|up in one <c>gate_up_proj</c> tensor: Phi-3.</summary>
+        public bool FusedProjections { get; init; }
+
+        /// <summary>Gemma's block: RMSNorm scales by (1 + weight), embeddings are multiplied by sqrt(hidden_size), and
+        /// the attention and MLP outputs get their own norms (post_attention_layernorm, pre_/post_feedforward_layernorm).</summary>
+        public bool GemmaBlock { get; init; }
+
+        /// <summary>The MLP's gate activation (config.json's hidden_act, or hidden_activation for Gemma).</summary>
+        public string Activation { get; init; } = "silu";
+
+        /// <summary>tie_word_embeddings when config.json leaves it out (transformers' per-family default).</summary>
+        public bool TiedByDefault { get; init; }
+
+        public WindowedLayers Windows { get; init; } = WindowedLayers.All;
+
+        /// <summary>sliding_window_pattern when config.json leaves it out (<see cref="WindowedLayers.AllButEveryNth"/>).</summary>
+        public int DefaultWindowPattern { get; init; }
+
+        /// <summary>sliding_window only applies when use_sliding_window is true (default false): Qwen configs carry a
+        /// window they do not use.</summary>
+        public bool SlidingWindowNeedsFlag { get; init; }
+
+        /// <summary>sliding_window when config.json leaves it out (Gemma's configs always had one).</summary>
+        public int? DefaultSlidingWindow { get; init; }
+
+        /// <summary>Gemma 2's attn_logit_softcapping / final_logit_softcapping when config.json leaves them out.</summary>
+        public double? DefaultAttnLogitSoftcapping { get; init; }
+        public double? DefaultFinalLogitSoftcapping { get; init; }
+
+        /// <summary>Sliding-window layers rotate with rope_local_base_freq (unscaled), global ones with rope_theta and
+        /// rope_scaling: Gemma 3.</summary>
+        public bool LocalRopeBase { get; init; }
+    }
 
     /// <summary>
     /// Mistral checkpoints are Llama with grouped-query attention and (optionally) a sliding window. Qwen2/Qwen2.5 add
-    /// q/k/v biases; Qwen3 (dense) adds q/k norms and may have a head_dim other than hidden_size / heads.
+    /// q/k/v biases; Qwen3 (dense) adds q/k norms and may have a head_dim other than hidden_size / heads. Phi-3 and
+    /// Phi-4-mini fuse the projections (and may rotate only part of each head, with LongRoPE). Gemma 2 and Gemma 3 (text)
+    /// use Gemma's block, GeGLU and interleaved sliding-window/global layers; Gemma 3 adds q/k norms and a local RoPE base.
     /// </summary>
     public static readonly IReadOnlyList<Architecture> Architectures =
     [
         new("LlamaForCausalLM", ["llama"]),
         new("MistralForCausalLM", ["mistral"]),
-        new("Qwen2ForCausalLM", ["qwen2"], QkvBias: true, SlidingWindowNeedsFlag: true),
-        new("Qwen3ForCausalLM", ["qwen3"], QkNorm: true, SlidingWindowNeedsFlag: true),
+        new("Qwen2ForCausalLM", ["qwen2"]) { QkvBias = true, Windows = WindowedLayers.FromMaxWindowLayers, SlidingWindowNeedsFlag = true },
+        new("Qwen3ForCausalLM", ["qwen3"]) { QkNorm = true, Windows = WindowedLayers.FromMaxWindowLayers, SlidingWindowNeedsFlag = true },
+        new("Phi3ForCausalLM", ["phi3"]) { FusedProjections = true },
+        new("Gemma2ForCausalLM", ["gemma2"])
+        {
+            GemmaBlock = true, Activation = "gelu_pytorch_tanh", TiedByDefault = true, Windows = WindowedLayers.AllButEveryNth,
+            DefaultWindowPattern = 2, DefaultSlidingWindow = 4096, DefaultAttnLogitSoftcapping = 50.0, DefaultFinalLogitSoftcapping = 30.0,
+        },
+        new("Gemma3ForCausalLM", ["gemma3_text"])
+        {
+            GemmaBlock = true, QkNorm = true, Activation = "gelu_pytorch_tanh", TiedByDefault = true, Windows = WindowedLayers.AllButEveryNth,
+            DefaultWindowPattern = 6, DefaultSlidingWindow = 4096, LocalRopeBase = true,
+        },
     ];
 
-    public static readonly IReadOnlyList<string> HiddenActivations = ["silu"];
+    /// <summary>Architectures people ask for that the runtime does not serve, with what to tell them.</summary>
+    public static readonly IReadOnlyDictionary<string, string> KnownUnsupported = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["Gemma3ForConditionalGeneration"] = "the multimodal Gemma 3 checkpoint (vision tower, language_model.* tensor names) is not served; " +
+            "Gemma3ForCausalLM (model_type gemma3_text, e.g. gemma-3-1b-it) is",
+        ["Qwen3MoeForCausalLM"] = "mixture-of-experts layers are not implemented",
+    };
 
-    /// <summary>rope_scaling types, by rope_type (or the older "type"); "default" means none.</summary>
-    public static readonly IReadOnlyList<string> RopeScalingTypes = ["default", "linear", "llama3"];
+    /// <summary>rope_scaling types, by rope_type (or the older "type"); "default" means none, "su" is LongRoPE's old name.</summary>
+    public static readonly IReadOnlyList<string> RopeScalingTypes = ["default", "linear", "dynamic", "llama3", "longrope", "su"];
 
     /// <summary>Boolean config keys the runtime does not implement when true, with what to tell the user.</summary>
     public static readonly IReadOnlyDictionary<string, string> UnsupportedWhenTrue = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -41,6 +109,7 @@ public static class ModelContract
         // Qwen2's q/k/v biases come with the architecture, not from this key; attention_bias adds an o_proj bias too.
         ["attention_bias"] = "the runtime's attention has no o_proj bias (q/k/v biases only with Qwen2ForCausalLM)",
         ["mlp_bias"] = "the runtime's Llama MLP has no biases",
+        ["lm_head_bias"] = "the runtime's language-model head has no bias",
     };
 
     /// <summary>

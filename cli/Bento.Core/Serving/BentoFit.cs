@@ -15,7 +15,7 @@ public sealed record FitOptions
     public string? Dtype { get; init; }
     public double? GpuMemoryUtilization { get; init; }
     public long? KvCacheMemory { get; init; }
-    public bool? EnforceEager { get; init; }
+    public EagerMode? EnforceEager { get; init; }
 }
 
 /// <summary>

@@ -32,14 +32,14 @@ public static partial class ByteSize
         return true;
     }
 
-    /// <summary>Binary units with two decimals: <c>1.50 GiB</c>, <c>12.00 MiB</c>, <c>512 B</c>.</summary>
-    public static string Format(long bytes)
+    /// <summary>Binary units with <paramref name="decimals"/> decimals: <c>1.50 GiB</c>, <c>12.00 MiB</c>, <c>512 B</c>.</summary>
+    public static string Format(long bytes, int decimals = 2)
     {
         string[] units = ["KiB", "MiB", "GiB", "TiB"];
         if (Math.Abs(bytes) < 1024) return $"{bytes} B";
         double value = bytes;
         var i = -1;
         while (Math.Abs(value) >= 1024 && i < units.Length - 1) { value /= 1024; i++; }
-        return value.ToString("0.00", CultureInfo.InvariantCulture) + " " + units[i];
+        return value.ToString("0." + new string('0', decimals), CultureInfo.InvariantCulture) + " " + units[i];
     }
 }

@@ -6,7 +6,7 @@ namespace Bento.Core.Serving;
 /// </summary>
 public static class EngineDefaults
 {
-    public const bool EnforceEager = false;
+    public const EagerMode EnforceEager = EagerMode.False;
     /// <summary>Null: the engine takes the context length from the model's config.json when it loads the model.</summary>
     public static readonly int? MaxModelLen = null;
     public const int MaxNumSeqs = 16;

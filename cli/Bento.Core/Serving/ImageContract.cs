@@ -18,6 +18,22 @@ public static class ImageContract
     /// <summary>The variable telling the runtime where the bento is.</summary>
     public const string BentoPathVariable = "BENTO_PATH";
 
+    /// <summary>
+    /// The variable naming a directory that holds the model's files (config, tokenizer, weights) by their path in the
+    /// bento's <c>model/</c> folder. When set, the runtime loads the model from there instead of the bento, after
+    /// checking every file against the sizes and sha256 in bento.yaml (a slim image has no weights of its own).
+    /// </summary>
+    public const string ModelDirectoryVariable = "BENTO_MODEL_DIR";
+
+    /// <summary>Where <c>bento deploy</c> mounts a slim image's model artifact (an image volume); the artifact holds the
+    /// bento's files by their bento paths, so the model is in <see cref="ModelMountModelDirectory"/>.</summary>
+    public const string ModelMountDirectory = "/bento-model";
+    public const string ModelMountModelDirectory = ModelMountDirectory + "/model";
+
+    /// <summary>The runtime's cache of weight hashes (by path, size, mtime, inode), so a restart re-hashes nothing.
+    /// In <see cref="TempDirectory"/>, which survives container restarts within a pod.</summary>
+    public const string ModelHashCacheFile = "bento-model-hashes.json";
+
     /// <summary>The published runtime's directory (without the leading '/', as layer entries name it) and its executable.</summary>
     public const string RuntimeDirectory = "opt/bento-runtime";
     public const string Executable = "/" + RuntimeDirectory + "/bento-runtime";
@@ -59,7 +75,14 @@ public static class ImageContract
 
         /// <summary>The device the runtime's LibTorch can use: <see cref="CpuAccelerator"/> or <see cref="CudaAccelerator"/>.</summary>
         public const string Accelerator = LabelPrefix + "accelerator";
+
+        /// <summary><see cref="WeightsSeparate"/> on a slim image, whose weights come from the model artifact named by
+        /// <see cref="ModelArtifact"/> (its digest, in the image's repository); absent on an image with its weights.</summary>
+        public const string Weights = LabelPrefix + "weights";
+        public const string ModelArtifact = LabelPrefix + "model.artifact";
     }
+
+    public const string WeightsSeparate = "separate";
 
     public const string CpuAccelerator = "cpu", CudaAccelerator = "cuda";
 }

@@ -39,7 +39,9 @@ public sealed record PlanRequest
     public double GpuMemoryUtilization { get; init; } = 0.9;
     /// <summary>An explicit KV cache size; null: from gpu_memory_utilization (GPU) or <see cref="MemoryPlanner.CpuKvFraction"/> (CPU).</summary>
     public long? KvCacheMemory { get; init; }
-    public bool EnforceEager { get; init; }
+    /// <summary>enforce_eager as resolved: on a GPU True plans no CUDA graphs, False plans them, Auto plans them only
+    /// when <see cref="MemoryPlanner.AutoGraphsFit"/>.</summary>
+    public EagerMode EnforceEager { get; init; }
     /// <summary>Tokens one prefill step processes at most (the runner's chunk).</summary>
     public int PrefillChunk { get; init; } = 512;
 }
@@ -48,9 +50,10 @@ public sealed record PlanRequest
 public sealed record GraphCapture(int BatchSize, long PoolBytes);
 
 /// <summary>
-/// The memory plan of one start: weights, peak activations, the KV budget and how many full-length sequences it
-/// holds, and on a GPU the CUDA-graph pool. <see cref="Problem"/> is set when the model does not fit; then nothing
-/// should be allocated.
+/// The memory plan of one start: weights, peak activations, the KV budget and the blocks of
+/// <see cref="MemoryPlanner.BlockSize"/> tokens it is cut into (the paged KV cache the runtime allocates), how many
+/// full-length sequences those hold at once, and on a GPU the CUDA-graph pool and whether graphs are used.
+/// <see cref="Problem"/> is set when the model does not fit; then nothing should be allocated.
 /// </summary>
 public sealed record MemoryPlan
 {
@@ -61,15 +64,23 @@ public sealed record MemoryPlan
     public required long KvBytesPerToken { get; init; }
     /// <summary>What the KV cache may take: the explicit size, or what is left of the budget.</summary>
     public required long KvBudgetBytes { get; init; }
-    /// <summary>What the KV cache will take: sequences × max_model_len tokens.</summary>
+    /// <summary>What the KV cache will take: <see cref="KvBlocks"/> blocks.</summary>
     public required long KvCacheBytes { get; init; }
+    /// <summary>Blocks the runtime allocates (sequences take them 16 tokens at a time, as they grow).</summary>
     public required int KvBlocks { get; init; }
+    /// <summary>Tokens the blocks hold, summed over all sequences.</summary>
     public required long KvTokens { get; init; }
-    /// <summary>Sequences of max_model_len tokens served at once: max_num_seqs, or fewer when memory is short.</summary>
+    /// <summary>Sequences of max_model_len tokens the cache holds at once, at most max_num_seqs. Up to max_num_seqs
+    /// sequences run together when they are shorter; when they outgrow the cache, some are preempted and recomputed.</summary>
     public required int Sequences { get; init; }
     public required int MaxModelLen { get; init; }
     public required int MaxNumSeqs { get; init; }
+    /// <summary>The capture sizes and pool of the CUDA graphs the plan uses (empty when it uses none).</summary>
     public required IReadOnlyList<GraphCapture> GraphCaptures { get; init; }
+    /// <summary>Whether the runtime should capture CUDA graphs (never on a CPU).</summary>
+    public bool CudaGraphs => GraphCaptures.Count > 0;
+    /// <summary>Why graphs are on or off, in words (enforce_eager's value and, for auto, the memory that decided).</summary>
+    public required string GraphDecision { get; init; }
     /// <summary>The pool once every size is captured (captures are listed in capture order, largest batch first).</summary>
     public long GraphPoolBytes => GraphCaptures.Count == 0 ? 0 : GraphCaptures[^1].PoolBytes;
     public required string Source { get; init; }
@@ -86,10 +97,12 @@ public sealed record MemoryPlan
         s.Append($"weights {ByteSize.Format(WeightBytes)}, activations {ByteSize.Format(ActivationBytes)}");
         if (NonTorchBytes > 0) s.Append($", CUDA context {ByteSize.Format(NonTorchBytes)}");
         if (GraphCaptures.Count > 0) s.Append($", CUDA graphs {ByteSize.Format(GraphPoolBytes)} for {GraphCaptures.Count} capture sizes");
-        s.Append($"; KV budget {ByteSize.Format(KvBudgetBytes)} ({Source}) = {KvBlocks} blocks of {MemoryPlanner.BlockSize} tokens = {KvTokens} tokens");
+        s.Append($"; KV budget {ByteSize.Format(KvBudgetBytes)} ({Source})");
         s.Append(Fits
-            ? $"; serving {Sequences} x {MaxModelLen} tokens ({ByteSize.Format(KvCacheBytes)} of KV cache)"
+            ? $"; KV cache {KvBlocks} blocks of {MemoryPlanner.BlockSize} tokens = {KvTokens} tokens ({ByteSize.Format(KvCacheBytes)}), " +
+              $"{Sequences} sequences of max_model_len {MaxModelLen} at once, up to max_num_seqs {MaxNumSeqs} shorter ones"
             : $"; does not fit: {Problem}");
+        s.Append($"; CUDA graphs {(CudaGraphs ? "on" : "off")}: {GraphDecision}");
         return s.ToString();
     }
 
@@ -111,6 +124,8 @@ public sealed record MemoryPlan
         ["max_model_len"] = MaxModelLen,
         ["cuda_graphs"] = new JsonArray(GraphCaptures.Select(g => (JsonNode)new JsonObject { ["batch_size"] = g.BatchSize, ["pool_bytes"] = g.PoolBytes }).ToArray()),
         ["cuda_graph_pool_bytes"] = GraphPoolBytes,
+        ["cuda_graphs_enabled"] = CudaGraphs,
+        ["cuda_graph_decision"] = GraphDecision,
         ["fits"] = Fits,
         ["problem"] = Problem,
         ["notes"] = new JsonArray(Notes.Select(n => (JsonNode)n).ToArray()),
@@ -160,6 +175,19 @@ public static class MemoryPlanner
         return tokens * perToken + scores + logits;
     }
 
+    /// <summary>
+    /// enforce_eager auto's rule: CUDA graphs only if, after their pool, the KV cache still holds its minimum,
+    /// <see cref="AutoMinimumKvTokens"/> (every sequence max_num_seqs allows at max_model_len: the most the engine can
+    /// ever hold at once, so graphs never cost a preemption). With an explicit kv_cache_memory, graphs only if the
+    /// pool fits beside it.
+    /// </summary>
+    public static bool AutoGraphsFit(long kvTokensWithGraphs, long minimumTokens) => kvTokensWithGraphs >= minimumTokens;
+
+    /// <summary>The KV cache enforce_eager auto secures before it spends memory on CUDA graphs, in tokens.</summary>
+    public static long AutoMinimumKvTokens(PlanRequest r) => (long)r.MaxNumSeqs * BlocksFor(r.MaxModelLen) * BlockSize;
+
+    public static int BlocksFor(long tokens) => (int)Math.Min(int.MaxValue, (tokens + BlockSize - 1) / BlockSize);
+
     public static MemoryPlan Plan(PlanRequest r)
     {
         var notes = new List<string>();
@@ -168,36 +196,71 @@ public static class MemoryPlanner
         var weights = r.Model.Quantization is null ? r.Parameters * r.Dtype.Bytes : TensorLayout.For(r.Model).WeightBytes(r.Dtype);
         var compute = ModelDtype.Activation(onCpu: !r.Device.IsCuda, r.Dtype);
         var bytesPerToken = KvBytesPerToken(r.Model, compute);
+        var blockBytes = BlockSize * bytesPerToken;
         var prefillTokens = Math.Min(r.PrefillChunk, r.MaxModelLen);
         var activations = Math.Max(
             StepActivationBytes(r.Model, compute, prefillTokens, r.MaxModelLen, 1),
             StepActivationBytes(r.Model, compute, r.MaxNumSeqs, r.MaxModelLen, r.MaxNumSeqs));
+        var fullConcurrencyBlocks = (long)r.MaxNumSeqs * BlocksFor(r.MaxModelLen);
 
         var captures = new List<GraphCapture>();
         long nonTorch = 0, budget;
-        string source;
+        string source, decision;
         if (r.Device.IsCuda)
         {
             nonTorch = CudaContextBytes;
-            if (!r.EnforceEager)
-            {
-                // Captured largest first into one shared pool: the pool is the largest size's activations plus a
-                // little per graph; each row says what the pool holds once that size (and every larger) is captured.
-                var sizes = CaptureSizes(r.MaxNumSeqs).OrderByDescending(s => s).ToList();
-                var largest = StepActivationBytes(r.Model, compute, sizes[0], r.MaxModelLen, sizes[0]);
-                for (var i = 0; i < sizes.Count; i++)
-                    captures.Add(new GraphCapture(sizes[i], largest + (i + 1) * BytesPerGraph));
-            }
+            // Captured largest first into one shared pool: the pool is the largest size's activations plus a
+            // little per graph; each row says what the pool holds once that size (and every larger) is captured.
+            var sizes = CaptureSizes(r.MaxNumSeqs).OrderByDescending(s => s).ToList();
+            var largest = StepActivationBytes(r.Model, compute, sizes[0], r.MaxModelLen, sizes[0]);
+            var allCaptures = sizes.Select((size, i) => new GraphCapture(size, largest + (i + 1) * BytesPerGraph)).ToList();
+            var pool = allCaptures[^1].PoolBytes;
             var usable = (long)(r.Device.TotalBytes * r.GpuMemoryUtilization);
-            var left = usable - nonTorch - weights - activations - (captures.Count > 0 ? captures[^1].PoolBytes : 0);
+            var left = usable - nonTorch - weights - activations;   // before any graph pool
+            bool graphs;
+            switch (r.EnforceEager)
+            {
+                case EagerMode.True:
+                    graphs = false;
+                    decision = "enforce_eager is true";
+                    break;
+                case EagerMode.False:
+                    graphs = true;
+                    decision = $"enforce_eager is false: {allCaptures.Count} capture sizes, pool about {ByteSize.Format(pool)}";
+                    break;
+                default:
+                    var minimum = AutoMinimumKvTokens(r);
+                    if (r.KvCacheMemory is { } fixedKv)
+                    {
+                        graphs = left - pool >= fixedKv;
+                        decision = graphs
+                            ? $"enforce_eager auto: the pool (about {ByteSize.Format(pool)}) fits beside kv_cache_memory {ByteSize.Format(fixedKv)}"
+                            : $"enforce_eager auto: the pool (about {ByteSize.Format(pool)}) does not fit beside kv_cache_memory {ByteSize.Format(fixedKv)} " +
+                              $"({ByteSize.Format(Math.Max(0, left))} left after weights and activations); running eager";
+                    }
+                    else
+                    {
+                        var withGraphs = Math.Max(0, left - pool) / blockBytes * BlockSize;
+                        graphs = AutoGraphsFit(withGraphs, minimum);
+                        decision = graphs
+                            ? $"enforce_eager auto: after the pool (about {ByteSize.Format(pool)}) the KV cache still holds {withGraphs} tokens, " +
+                              $"at least the minimum of {minimum} (max_num_seqs {r.MaxNumSeqs} x max_model_len {r.MaxModelLen})"
+                            : $"enforce_eager auto: the pool (about {ByteSize.Format(pool)}) would leave the KV cache {withGraphs} tokens, " +
+                              $"below the minimum of {minimum} (max_num_seqs {r.MaxNumSeqs} x max_model_len {r.MaxModelLen}); running eager, the pool's memory goes to the KV cache";
+                    }
+                    break;
+            }
+            if (graphs) captures = allCaptures;
+            var kvLeft = left - (graphs ? pool : 0);
             (budget, source) = r.KvCacheMemory is { } explicitKv
                 ? (explicitKv, "kv_cache_memory")
-                : (left, $"gpu_memory_utilization {r.GpuMemoryUtilization:0.##}");
-            if (r.KvCacheMemory is { } k && k > left)
-                notes.Add($"kv_cache_memory {ByteSize.Format(k)} is more than the {ByteSize.Format(Math.Max(0, left))} left at gpu_memory_utilization {r.GpuMemoryUtilization:0.##}");
+                : (kvLeft, $"gpu_memory_utilization {r.GpuMemoryUtilization:0.##}");
+            if (r.KvCacheMemory is { } k && k > kvLeft)
+                notes.Add($"kv_cache_memory {ByteSize.Format(k)} is more than the {ByteSize.Format(Math.Max(0, kvLeft))} left at gpu_memory_utilization {r.GpuMemoryUtilization:0.##}");
         }
         else
         {
+            decision = $"a CPU has no CUDA graphs (enforce_eager {r.EnforceEager.ToWireName()} has no effect here)";
             var left = r.Device.AvailableBytes - weights - activations;
             (budget, source) = r.KvCacheMemory is { } explicitKv
                 ? (explicitKv, "kv_cache_memory")
@@ -206,7 +269,11 @@ public static class MemoryPlanner
                 notes.Add($"kv_cache_memory {ByteSize.Format(k)} is more than the {ByteSize.Format(Math.Max(0, left))} available after weights and activations");
         }
 
-        var blocks = (int)Math.Clamp(budget / (BlockSize * bytesPerToken), 0, int.MaxValue);
+        var budgetBlocks = Math.Clamp(budget / blockBytes, 0, int.MaxValue);
+        // On a CPU the default budget is a share of the machine's RAM, shared with everything else: take no more than
+        // max_num_seqs sequences of max_model_len can ever use. An explicit kv_cache_memory (and a GPU, whose memory
+        // is the engine's by gpu_memory_utilization) is used whole: the blocks beyond that keep more prefixes cached.
+        var blocks = (int)(r.Device.IsCuda || r.KvCacheMemory is not null ? budgetBlocks : Math.Min(budgetBlocks, fullConcurrencyBlocks));
         var tokens = (long)blocks * BlockSize;
         var sequences = (int)Math.Min(r.MaxNumSeqs, tokens / r.MaxModelLen);
         string? problem = null;
@@ -214,10 +281,11 @@ public static class MemoryPlanner
             problem = $"weights ({ByteSize.Format(weights)}) and activations ({ByteSize.Format(activations)}) leave no memory for the KV cache; " +
                       (r.Device.IsCuda ? "raise gpu_memory_utilization, use a smaller dtype or a bigger GPU" : "free memory, use a smaller dtype or a bigger machine");
         else if (sequences < 1)
-            problem = $"the KV budget holds {tokens} tokens, fewer than one sequence of max_model_len {r.MaxModelLen}; " +
+            problem = $"the KV cache holds {tokens} tokens, fewer than one sequence of max_model_len {r.MaxModelLen}; " +
                       $"set max_model_len to at most {tokens} or give the KV cache more memory (kv_cache_memory{(r.Device.IsCuda ? ", gpu_memory_utilization" : "")})";
         else if (sequences < r.MaxNumSeqs)
-            notes.Add($"memory holds {sequences} sequences of {r.MaxModelLen} tokens, fewer than max_num_seqs {r.MaxNumSeqs}: serving {sequences} at once (more memory or a shorter max_model_len serves more)");
+            notes.Add($"the KV cache holds {sequences} sequences of max_model_len {r.MaxModelLen} at once, fewer than max_num_seqs {r.MaxNumSeqs}: " +
+                      $"up to {r.MaxNumSeqs} run together while their real lengths fit its {tokens} tokens; when they outgrow it, the newest are preempted and recomputed later");
 
         return new MemoryPlan
         {
@@ -227,13 +295,14 @@ public static class MemoryPlanner
             NonTorchBytes = nonTorch,
             KvBytesPerToken = bytesPerToken,
             KvBudgetBytes = budget,
-            KvCacheBytes = problem is null ? (long)sequences * r.MaxModelLen * bytesPerToken : 0,
-            KvBlocks = blocks,
-            KvTokens = tokens,
+            KvCacheBytes = problem is null ? blocks * blockBytes : 0,
+            KvBlocks = problem is null ? blocks : 0,
+            KvTokens = problem is null ? tokens : 0,
             Sequences = problem is null ? sequences : 0,
             MaxModelLen = r.MaxModelLen,
             MaxNumSeqs = r.MaxNumSeqs,
             GraphCaptures = captures,
+            GraphDecision = decision,
             Source = source,
             Problem = problem,
             Notes = notes,

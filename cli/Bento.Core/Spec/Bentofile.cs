@@ -22,24 +22,22 @@ public sealed record Bentofile(
 public sealed record EnvVar(string Name, string Value);
 
 /// <summary>
-/// Engine settings with vLLM's meanings. Nulls mean "the engine decides at start-up" (e.g. max_model_len from the
-/// model's config.json); the builder fills what it can know so the manifest shows the effective defaults.
+/// The bentofile's <c>runtime:</c> section: enforce_eager with its lock and variable, and the value of every other
+/// setting it gives (keys of <see cref="Serving.SettingName.Bentofile"/>, values typed and checked by the setting's own
+/// rule). A setting it does not give is absent; the builder then records the default in the manifest.
 /// </summary>
-public sealed record RuntimeSpec(
-    EnforceEagerSpec EnforceEager,
-    int? MaxModelLen,
-    int? MaxNumSeqs,
-    string Dtype,
-    double GpuMemoryUtilization,
-    int? Port);
+public sealed record RuntimeSpec(EnforceEagerSpec EnforceEager, IReadOnlyDictionary<Serving.SettingName, object> Given)
+{
+    public static readonly RuntimeSpec Empty = new(EnforceEagerSpec.Default, new Dictionary<Serving.SettingName, object>());
+}
 
 /// <summary>
 /// enforce_eager: the builder's default, whether a deployment may override it, and through which variable.
 /// </summary>
-public sealed record EnforceEagerSpec(bool Value, bool Overridable, string Env)
+public sealed record EnforceEagerSpec(Serving.EagerMode Value, bool Overridable, string Env)
 {
-    public const string DefaultEnv = "BENTO_ENFORCE_EAGER";
-    public static readonly EnforceEagerSpec Default = new(false, true, DefaultEnv);
+    public static readonly string DefaultEnv = Serving.SettingName.EnforceEager.Env;
+    public static readonly EnforceEagerSpec Default = new(Serving.EagerMode.False, true, DefaultEnv);
 }
 
 public sealed record DockerSpec(string? BaseImage, IReadOnlyDictionary<string, string> Labels);

@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using Bento.Core.Manifest;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -7,23 +7,22 @@ namespace Bento.Core.Spec;
 /// <summary>
 /// Reads and validates <c>bentofile.yaml</c>. Every error names file, line and column, the key, and what is expected.
 /// </summary>
-public static partial class BentofileParser
+public static class BentofileParser
 {
     public const string FileName = "bentofile.yaml";
 
     private static readonly string[] TopKeys = ["name", "description", "labels", "include", "exclude", "envs", "model", "runtime", "docker"];
-    private static readonly string[] RuntimeKeys = ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "port"];
+    private static readonly string[] RuntimeKeys = Serving.SettingName.Bentofile.Select(s => s.Key).ToArray();
     private static readonly string[] EagerKeys = ["value", "overridable", "env"];
     private static readonly string[] DockerKeys = ["base_image", "labels"];
     private static readonly string[] ModelKeys = ["path", "quantize"];
     private static readonly string[] EnvKeys = ["name", "value"];
 
-    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
-    private static partial Regex EnvName();
-
     /// <summary>Finds the bentofile for a build argument: a directory holding bentofile.yaml, or the file itself.</summary>
     public static string Locate(string argument)
     {
+        if (string.IsNullOrWhiteSpace(argument)) throw new UsageException("the folder to build is empty: give a folder holding bentofile.yaml (or '.')");
+        if (argument.Contains('\0')) throw new UsageException("the folder to build contains a NUL character");
         var full = Path.GetFullPath(argument);
         if (File.Exists(full)) return full;
         if (Directory.Exists(full))
@@ -46,6 +45,11 @@ public static partial class BentofileParser
         YamlBounds.Check(text, display);
         var stream = new YamlStream();
         try { stream.Load(new StringReader(text)); }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet fails this way (not with a YamlException) on a few malformed documents.
+            throw new SpecException(display, Mark.Empty, "", "invalid YAML (check quotes, tabs, ':' in values and document markers)");
+        }
         catch (YamlException e)
         {
             var reason = (e.InnerException?.Message ?? e.Message).Trim();
@@ -78,12 +82,20 @@ public static partial class BentofileParser
             name,
             Description(top),
             top.StringMap("labels", LabelProblem, InputLimits.LabelBytes),
-            top.StringList("include") ?? ["**"],
-            top.StringList("exclude") ?? [],
+            Patterns(top, "include") ?? ["**"],
+            Patterns(top, "exclude") ?? [],
             ParseEnvs(top),
             modelDirectory,
             ParseRuntime(top),
             ParseDocker(top)) { Quantize = quantize };
+    }
+
+    private static IReadOnlyList<string>? Patterns(YamlFields top, string key)
+    {
+        var patterns = top.StringList(key);
+        foreach (var pattern in patterns ?? [])
+            if (Build.SourceSelector.PatternProblem(pattern) is { } problem) throw top.Fail(key, problem);
+        return patterns;
     }
 
     private static IReadOnlyList<EnvVar> ParseEnvs(YamlFields top)
@@ -113,8 +125,7 @@ public static partial class BentofileParser
                 throw top.Fail("envs", $"expected a list of {{name, value}} or a mapping of NAME: value, got {YamlFields.Describe(node)}");
         }
         foreach (var env in envs)
-            if (!EnvName().IsMatch(env.Name))
-                throw top.Fail("envs", $"'{env.Name}' is not a valid environment variable name (letters, digits and '_', not starting with a digit)");
+            if (!BentoRules.IsEnvName(env.Name)) throw top.Fail("envs", BentoRules.EnvNameProblem(env.Name));
         var duplicate = envs.GroupBy(e => e.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw top.Fail("envs", $"'{duplicate.Key}' is set more than once");
         return envs;
@@ -137,43 +148,45 @@ public static partial class BentofileParser
         }
         else relative = top.Scalar(node, "model", "the path of a Hugging Face model folder");
 
+        if (relative.Any(char.IsControl))
+            throw top.Fail("model", "the model folder's path contains a control character; give the folder's path as plain text");
         var full = Path.GetFullPath(Path.Combine(directory, relative));
         if (!Directory.Exists(full))
             throw top.Fail("model", $"the model folder '{relative}' does not exist (resolved to {full}); point 'model' at a folder with config.json and *.safetensors");
         return (full, quantize);
     }
 
+    /// <summary>
+    /// The <c>runtime:</c> section: each key a setting of the one table (<see cref="Serving.SettingName"/>) that a
+    /// bentofile may set, judged by that setting's own rule, so the bentofile accepts exactly what the runtime does.
+    /// </summary>
     private static RuntimeSpec ParseRuntime(YamlFields top)
     {
         var runtime = top.Mapping("runtime");
-        if (runtime is null) return new RuntimeSpec(EnforceEagerSpec.Default, null, null, Model.ModelDtype.Auto, Serving.EngineDefaults.GpuMemoryUtilization, null);
+        if (runtime is null) return RuntimeSpec.Empty;
         runtime.RejectUnknownKeys(RuntimeKeys);
 
-        var given = runtime.String("dtype") ?? Model.ModelDtype.Auto;
-        var dtype = Model.ModelDtype.CanonicalSetting(given)
-            ?? throw runtime.Fail("dtype", $"'{given}' is not a dtype; {Model.ModelDtype.Choices}");
-
-        return new RuntimeSpec(
-            ParseEnforceEager(runtime),
-            runtime.Int("max_model_len", 1, Model.ModelContract.MaxContextLength),
-            runtime.Int("max_num_seqs", 1, 65_536),
-            dtype,
-            runtime.Double("gpu_memory_utilization", 0, 1) ?? Serving.EngineDefaults.GpuMemoryUtilization,
-            runtime.Int("port", 1, 65_535));
+        var given = new Dictionary<Serving.SettingName, object>();
+        foreach (var setting in Serving.SettingName.Bentofile)
+        {
+            if (setting == Serving.SettingName.EnforceEager || runtime.Get(setting.Key) is not { } node) continue;
+            given[setting] = runtime.Setting(node, setting);
+        }
+        return new RuntimeSpec(ParseEnforceEager(runtime), given);
     }
 
     private static EnforceEagerSpec ParseEnforceEager(YamlFields runtime)
     {
         var node = runtime.Get("enforce_eager");
         if (node is null) return EnforceEagerSpec.Default;
-        if (node is YamlScalarNode) return EnforceEagerSpec.Default with { Value = runtime.ParseBool(node, runtime.KeyPath("enforce_eager")) };
+        if (node is YamlScalarNode) return EnforceEagerSpec.Default with { Value = runtime.ParseEagerMode(node, runtime.KeyPath("enforce_eager")) };
 
         var eager = runtime.Mapping("enforce_eager")!;
         eager.RejectUnknownKeys(EagerKeys);
         var env = eager.String("env") ?? EnforceEagerSpec.DefaultEnv;
-        if (!EnvName().IsMatch(env))
-            throw eager.Fail("env", $"'{env}' is not a valid environment variable name (letters, digits and '_', not starting with a digit)");
-        return new EnforceEagerSpec(eager.Bool("value") ?? false, eager.Bool("overridable") ?? true, env);
+        if (!BentoRules.IsEnvName(env)) throw eager.Fail("env", BentoRules.EnvNameProblem(env));
+        var value = eager.Get("value") is { } v ? eager.ParseEagerMode(v, eager.KeyPath("value")) : Serving.EagerMode.False;
+        return new EnforceEagerSpec(value, eager.Bool("overridable") ?? true, env);
     }
 
     private static DockerSpec ParseDocker(YamlFields top)
@@ -182,32 +195,17 @@ public static partial class BentofileParser
         if (docker is null) return new DockerSpec(null, new SortedDictionary<string, string>());
         docker.RejectUnknownKeys(DockerKeys);
         var baseImage = docker.String("base_image");
-        if (baseImage is not null && (baseImage.Length == 0 || baseImage.Any(char.IsWhiteSpace)))
-            throw docker.Fail("base_image", $"expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', got '{baseImage}'");
-        // A URL or USER:PASSWORD@HOST/... would put credentials into bento.yaml (and every export of it): refuse it
-        // without repeating it. ('@' followed by a '/' is never a digest: digests have no '/'.)
-        var at = baseImage?.IndexOf('@') ?? -1;
-        if (baseImage is not null && (baseImage.Contains("://", StringComparison.Ordinal) || (at >= 0 && baseImage.IndexOf('/', at) >= 0)))
-            throw docker.Fail("base_image", "expected an image reference such as 'mcr.microsoft.com/dotnet/runtime-deps:10.0', not a URL or a reference " +
-                                            "carrying credentials (USER:PASSWORD@); save credentials with 'bento login REGISTRY' instead");
+        if (baseImage is not null && BentoRules.BaseImageProblem(baseImage) is { } problem) throw docker.Fail("base_image", problem);
         return new DockerSpec(baseImage, docker.StringMap("labels", LabelProblem, InputLimits.LabelBytes));
     }
 
-    /// <summary>
-    /// Labels are published in bento.yaml, its exports and image labels: a URL carrying USER:TOKEN@ (a git remote
-    /// copied with its token, say) is refused without repeating it.
-    /// </summary>
-    private static string? LabelProblem(string value) => UrlCredentials.Present(value)
-        ? "this URL carries credentials (USER:TOKEN@ after the scheme), which would be published with the bento and its images; write it without them"
-        : null;
+    private static string? LabelProblem(string value) => BentoRules.LabelValueProblem(value);
 
     /// <summary>The description is published like the labels; bounded so that build never makes a manifest import refuses.</summary>
     private static string? Description(YamlFields top)
     {
         var description = top.String("description");
-        if (description is not null && System.Text.Encoding.UTF8.GetByteCount(description) is var bytes && bytes > InputLimits.DescriptionBytes.Value)
-            throw top.Fail("description", $"{InputLimits.Bytes(bytes)} ({bytes} bytes) exceeds the {InputLimits.DescriptionBytes.Size} limit; " +
-                                          $"shorten it or ship the text as a file under include ({InputLimits.DescriptionBytes.RaiseHint})");
+        if (description is not null && BentoRules.DescriptionProblem(description) is { } problem) throw top.Fail("description", problem);
         return description;
     }
 

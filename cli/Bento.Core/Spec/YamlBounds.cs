@@ -103,6 +103,13 @@ public static class YamlBounds
         {
             // Malformed YAML: the loader that runs next reports it with its own location and wording.
         }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet fails this way (instead of a YamlException) on some malformed scalars and tags ("!!]"): the
+            // loader would fail the same way, so report it here, located after the last event read.
+            var at = parser.Current?.End ?? Mark.Empty;
+            throw new SpecException(display, at, "", "invalid YAML after this point (a malformed scalar or tag: check quotes, tabs, '!' and ':' in values)");
+        }
     }
 
     private static string? AnchorOf(NodeEvent node) => node.Anchor.IsEmpty ? null : node.Anchor.Value;

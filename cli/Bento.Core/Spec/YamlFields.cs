@@ -88,6 +88,20 @@ internal sealed class YamlFields
         return value;
     }
 
+    /// <summary>
+    /// A setting's value, judged by the setting's own rule (<see cref="Serving.SettingName"/>): the error reads as the
+    /// runtime's does for a variable or flag ("'70000' is out of range; use a whole number from 1 to 65535").
+    /// </summary>
+    public object Setting(YamlNode node, Serving.SettingName setting)
+    {
+        var keyPath = KeyPath(setting.Key);
+        // A quoted number or boolean is a string in YAML; taking it anyway would hide a templating mistake.
+        var text = setting.TakesText ? Scalar(node, keyPath, "a string") : PlainScalar(node, keyPath, setting.TypeName);
+        return setting.TryParseBoxed(text, out var value, out var reason)
+            ? value
+            : throw Fail(node, keyPath, $"'{text}' {reason}; {setting.Accepts}");
+    }
+
     public YamlFields? Mapping(string key)
     {
         var node = Get(key);
@@ -150,13 +164,17 @@ internal sealed class YamlFields
 
     public bool ParseBool(YamlNode node, string keyPath)
     {
+        // The spellings every boolean setting takes (a variable, a flag, a deploy --env), so a bentofile is no stricter.
         var text = PlainScalar(node, keyPath, "true or false");
-        switch (text.ToLowerInvariant())
-        {
-            case "true" or "yes" or "on": return true;
-            case "false" or "no" or "off": return false;
-            default: throw Fail(node, keyPath, $"expected true or false, got '{text}'");
-        }
+        return Serving.BoolSetting.TryParse(text) ?? throw Fail(node, keyPath, $"expected true or false, got '{text}'");
+    }
+
+    /// <summary>enforce_eager's value: a boolean or auto (see <see cref="Serving.EagerMode"/>).</summary>
+    public Serving.EagerMode ParseEagerMode(YamlNode node, string keyPath)
+    {
+        // The spellings the variable and the flag take (EagerModes), so a bentofile is no stricter.
+        var text = PlainScalar(node, keyPath, "true, false or auto");
+        return Serving.EagerModes.TryParse(text) ?? throw Fail(node, keyPath, $"expected true, false or auto, got '{text}'");
     }
 
     public SpecException Fail(YamlNode node, string keyPath, string message) => new(_file, node, keyPath, message);

@@ -9,11 +9,15 @@ namespace Bento.Core.Store;
 ///   blobs/sha256/HEX            every file's content, once (hard link or reflink of the source where possible)
 ///   bentos/NAME/VERSION/        bento.yaml + model/ + src/, each file a hard link to its blob
 ///   bentos/NAME/.latest         the version NAME and NAME:latest resolve to
-///   tmp/PID-*/                  work in progress; renamed into place on commit, removed on failure
+///   tmp/PID-*/                  work in progress (its .owner file locked by its process); renamed into place on
+///                               commit, removed on failure; left by a killed process, removed by the next command
 ///   cache/hashes.json           the hash cache
 ///   published/NAME/VERSION.json the images pushed for each bento (PublishedImages)
 ///   .lock                       held while committing, deleting and collecting garbage
 /// </code>
+/// Blobs are added to blobs/ only while <c>.lock</c> is held (staged first in an owned tmp/ work directory): with the
+/// lock held, a blob no bento references is an orphan of a killed command, and build, import and delete remove it
+/// (<see cref="StoreLeftovers"/>). Code that adds blobs without the lock would see them collected.
 /// </summary>
 public sealed class BentoStore
 {
@@ -40,6 +44,17 @@ public sealed class BentoStore
 
     public string BlobPath(string sha256) => Path.Combine(BlobsDirectory, sha256);
 
+    /// <summary>
+    /// Whether the blob for <paramref name="sha256"/> is present as a stored file of the expected size. A blob that is
+    /// a symbolic link (older versions stored Hugging Face cache links as they were) does not count: it points outside
+    /// the store and breaks when its target goes.
+    /// </summary>
+    public bool HasBlob(string sha256, long size)
+    {
+        var blob = BlobPath(sha256);
+        return !Posix.IsSymbolicLink(blob) && File.Exists(blob) && new FileInfo(blob).Length == size;
+    }
+
     public string BentoDirectory(string name, string version) => Path.Combine(BentosDirectory, name, version);
 
     public HashCache LoadHashCache() => HashCache.Load(Path.Combine(CacheDirectory, "hashes.json"));
@@ -65,41 +80,49 @@ public sealed class BentoStore
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StoreError("lock", e); }
     }
 
-    /// <summary>A private work directory under tmp/, named with our pid so stale ones from dead processes can be told apart.</summary>
+    /// <summary>
+    /// A private work directory under tmp/, named with our pid and owned (see <see cref="StoreLeftovers"/>) until
+    /// <see cref="TryDeleteDirectory"/> removes it, so that no other process takes it for a leftover meanwhile.
+    /// </summary>
     public string CreateTempDirectory(string purpose)
     {
         EnsureCreated();
         var dir = Path.Combine(TempDirectory, $"{Environment.ProcessId}-{purpose}-{Guid.NewGuid():N}");
-        try { Directory.CreateDirectory(dir); }
+        try
+        {
+            Directory.CreateDirectory(dir);
+            StoreLeftovers.TakeOwnership(dir);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw StoreError("create a work directory", e); }
         return dir;
     }
 
-    /// <summary>Removes work directories left by processes that no longer exist (killed builds). Call with the lock held.</summary>
-    public void RemoveStaleTempDirectories()
-    {
-        if (!Directory.Exists(TempDirectory)) return;
-        foreach (var dir in Directory.EnumerateDirectories(TempDirectory))
-        {
-            var name = Path.GetFileName(dir);
-            var dash = name.IndexOf('-');
-            if (dash > 0 && int.TryParse(name[..dash], out var pid) && pid != Environment.ProcessId && !ProcessExists(pid))
-                TryDeleteDirectory(dir);
-        }
-    }
-
-    private static bool ProcessExists(int pid) => Directory.Exists($"/proc/{pid}");
+    /// <summary>
+    /// Removes what interrupted commands left (work directories of dead processes, partial files, orphan blobs,
+    /// debris; see <see cref="StoreLeftovers"/>) and returns it. Call with the lock held.
+    /// </summary>
+    public IReadOnlyList<Leftover> RemoveLeftovers() => StoreLeftovers.Remove(this);
 
     public IEnumerable<StoredBento> List()
     {
         if (!Directory.Exists(BentosDirectory)) yield break;
         foreach (var nameDir in Directory.EnumerateDirectories(BentosDirectory).Order(StringComparer.Ordinal))
-        foreach (var versionDir in Directory.EnumerateDirectories(nameDir).Order(StringComparer.Ordinal))
+        foreach (var versionDir in VersionDirectories(nameDir))
         {
             var manifestPath = Path.Combine(versionDir, BentoManifest.FileName);
             if (!File.Exists(manifestPath)) continue;
-            yield return Load(versionDir);
+            StoredBento bento;
+            // Readers do not take the lock: a bento deleted meanwhile (by another process) is simply no longer listed.
+            try { bento = Load(versionDir); }
+            catch (BentoException) when (!File.Exists(manifestPath)) { continue; }
+            yield return bento;
         }
+    }
+
+    private static List<string> VersionDirectories(string nameDir)
+    {
+        try { return Directory.EnumerateDirectories(nameDir).Order(StringComparer.Ordinal).ToList(); }
+        catch (DirectoryNotFoundException) { return []; } // its last version deleted meanwhile
     }
 
     public StoredBento Load(string bentoDirectory)
@@ -115,10 +138,19 @@ public sealed class BentoStore
     /// <summary>NAME, NAME:latest, NAME:VERSION or NAME:PREFIX (unique version prefix).</summary>
     public StoredBento Resolve(BentoTag tag)
     {
+        // Readers do not take the lock: when a version disappears between listing and loading it (another process
+        // deleted it), look again.
+        for (var attempt = 0; ; attempt++)
+        {
+            try { return ResolveOnce(tag); }
+            catch (Exception e) when (attempt < 3 && e is VanishedException or DirectoryNotFoundException) { }
+        }
+    }
+
+    private StoredBento ResolveOnce(BentoTag tag)
+    {
         var nameDir = Path.Combine(BentosDirectory, tag.Name);
-        var versions = Directory.Exists(nameDir)
-            ? Directory.EnumerateDirectories(nameDir).Select(Path.GetFileName).Where(v => Exists(tag.Name, v!)).Cast<string>().ToList()
-            : [];
+        var versions = VersionDirectories(nameDir).Select(d => Path.GetFileName(d)).Where(v => Exists(tag.Name, v)).ToList();
         if (versions.Count == 0)
             throw new BentoException($"bento '{tag}' not found in {Root}" + SuggestName(tag.Name));
 
@@ -126,17 +158,27 @@ public sealed class BentoStore
         {
             var pointer = ReadLatest(tag.Name);
             var version = pointer is not null && versions.Contains(pointer) ? pointer : NewestVersion(tag.Name, versions);
-            return Load(BentoDirectory(tag.Name, version));
+            return LoadListed(tag.Name, version);
         }
-        if (versions.Contains(tag.Version!)) return Load(BentoDirectory(tag.Name, tag.Version!));
+        if (versions.Contains(tag.Version!)) return LoadListed(tag.Name, tag.Version!);
         var matches = versions.Where(v => v.StartsWith(tag.Version!, StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
         return matches.Count switch
         {
-            1 => Load(BentoDirectory(tag.Name, matches[0])),
+            1 => LoadListed(tag.Name, matches[0]),
             0 => throw new BentoException($"bento '{tag}' not found: '{tag.Name}' has versions {string.Join(", ", versions.Order(StringComparer.Ordinal))}"),
             _ => throw new BentoException($"'{tag}' is ambiguous: it matches {string.Join(", ", matches.Select(m => $"{tag.Name}:{m}"))}; give more of the version"),
         };
     }
+
+    /// <summary>Loads a version just seen in a listing; <see cref="VanishedException"/> when it was deleted since.</summary>
+    private StoredBento LoadListed(string name, string version)
+    {
+        var directory = BentoDirectory(name, version);
+        try { return Load(directory); }
+        catch (BentoException) when (!File.Exists(Path.Combine(directory, BentoManifest.FileName))) { throw new VanishedException(); }
+    }
+
+    private sealed class VanishedException : Exception;
 
     private string SuggestName(string name)
     {
@@ -146,13 +188,14 @@ public sealed class BentoStore
     }
 
     private string NewestVersion(string name, IEnumerable<string> versions) =>
-        versions.Select(v => Load(BentoDirectory(name, v)).Manifest)
+        versions.Select(v => LoadListed(name, v).Manifest)
             .OrderByDescending(m => m.Created).ThenBy(m => m.Version, StringComparer.Ordinal).First().Version;
 
     public string? ReadLatest(string name)
     {
         var pointer = Path.Combine(BentosDirectory, name, LatestPointer);
-        return File.Exists(pointer) ? File.ReadAllText(pointer).Trim() : null;
+        try { return File.ReadAllText(pointer).Trim(); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { return null; }
     }
 
     public Task WriteLatestAsync(string name, string version, CancellationToken ct = default) =>
@@ -217,9 +260,33 @@ public sealed class BentoStore
         return await CommitAsync(bentoDir, manifest, ct, replace, moveLatest);
     }
 
+    /// <summary>
+    /// <c>bento delete</c> after confirmation: takes the lock, then deletes each selected bento that still exists
+    /// (chosen without the lock, it may have been deleted by another process meanwhile: then it is reported as gone).
+    /// Builds, imports and deletes of the same bento are serialised by the lock.
+    /// </summary>
+    /// <returns>For each selected bento, the blobs its deletion freed, or null when it was already gone.</returns>
+    public async Task<IReadOnlyList<(string Tag, IReadOnlyList<string>? Freed)>> DeleteSelectedAsync(
+        IEnumerable<StoredBento> selected, Action<string>? onWait = null, CancellationToken ct = default)
+    {
+        var results = new List<(string, IReadOnlyList<string>?)>();
+        using (await LockAsync(onWait, ct))
+        {
+            foreach (var chosen in selected)
+            {
+                // Loaded again under the lock: what was confirmed is exactly what is deleted.
+                if (!Exists(chosen.Manifest.Name, chosen.Manifest.Version)) { results.Add((chosen.Tag, null)); continue; }
+                var bento = Load(BentoDirectory(chosen.Manifest.Name, chosen.Manifest.Version));
+                results.Add((bento.Tag, await DeleteAsync(bento, ct)));
+            }
+        }
+        return results;
+    }
+
     /// <summary>Deletes a bento, re-points latest, and removes blobs no bento references any more. Call with the lock held.</summary>
     public async Task<IReadOnlyList<string>> DeleteAsync(StoredBento bento, CancellationToken ct = default)
     {
+        RemoveLeftovers();
         var name = bento.Manifest.Name;
         var trash = Path.Combine(CreateTempDirectory("delete"), "bento");
         try
@@ -271,6 +338,7 @@ public sealed class BentoStore
 
     public static void TryDeleteDirectory(string dir)
     {
+        StoreLeftovers.Release(dir);
         try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }

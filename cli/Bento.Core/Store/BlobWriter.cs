@@ -25,11 +25,9 @@ public sealed class BlobWriter
     public async Task<IngestMethod> IngestAsync(string source, string sha256, FileIdentity hashed, CancellationToken ct = default)
     {
         var blob = _store.BlobPath(sha256);
-        if (File.Exists(blob))
-        {
-            if (new FileInfo(blob).Length == hashed.Size) return IngestMethod.AlreadyStored;
-            File.Delete(blob); // a damaged blob of the wrong size: replace it with good bytes
-        }
+        if (_store.HasBlob(sha256, hashed.Size)) return IngestMethod.AlreadyStored;
+        // A damaged blob (wrong size, or a symbolic link): replace it with good bytes.
+        if (File.Exists(blob) || Posix.IsSymbolicLink(blob)) File.Delete(blob);
 
         var staged = Path.Combine(_workDirectory, "blob-" + sha256);
         AtomicFile.TryDelete(staged);

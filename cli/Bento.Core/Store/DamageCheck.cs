@@ -30,6 +30,7 @@ public static class DamageCheck
         IReadOnlyDictionary<string, FileIdentity>? knownGood, HashCache? cache, CancellationToken ct)
     {
         if (!File.Exists(blob) || !File.Exists(path)) return false;
+        if (StoredFile.LinkProblem(blob) is not null || StoredFile.LinkProblem(path) is not null) return false;
         var (blobId, fileId) = (Posix.Identify(blob), Posix.Identify(path));
         if (blobId.Size != file.Size || fileId.Size != file.Size) return false;
         if ((blobId.Device, blobId.Inode) != (fileId.Device, fileId.Inode)) return false; // the bento must link its blob

@@ -11,7 +11,9 @@ public sealed record PublishedImage(
     [property: JsonPropertyName("digest")] string Digest,
     [property: JsonPropertyName("tags")] IReadOnlyList<string> Tags,
     [property: JsonPropertyName("accelerator")] string Accelerator,
-    [property: JsonPropertyName("pushed")] DateTimeOffset Pushed);
+    [property: JsonPropertyName("pushed")] DateTimeOffset Pushed,
+    // A slim image's model artifact (REGISTRY/REPOSITORY@sha256:...), which deploy mounts as an image volume.
+    [property: JsonPropertyName("model_artifact")] string? ModelArtifact = null);
 
 /// <summary>
 /// The images pushed for each bento, kept in the store (<c>published/NAME/VERSION.json</c>, oldest first), so

@@ -44,6 +44,7 @@ public sealed class StoreVerifier
 
     private static async Task<string?> CheckAsync(string path, ManifestFile file, Dictionary<(ulong, ulong), string> hashed, CancellationToken ct)
     {
+        if (StoredFile.LinkProblem(path) is { } link) return link;
         if (!File.Exists(path)) return "missing";
         var id = Posix.Identify(path);
         if (id.Size != file.Size) return $"size {id.Size}, expected {file.Size} (corrupt)";

@@ -1,6 +1,7 @@
 using Bento.Core;
 using Bento.Core.Serving;
 using Bento.Core.Store;
+using Bento.Images.Artifact;
 using Bento.Images.Daemon;
 using Bento.Images.Layers;
 using Bento.Images.Layout;
@@ -54,6 +55,9 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
         progress.Log($"accelerator: {accelerator}");
 
         store.EnsureCreated();
+        // A slim image names its model artifact by digest; the artifact depends on the bento alone.
+        var artifact = request.SeparateWeights ? BentoArtifact.Create(bento, store) : null;
+        if (artifact is not null) progress.Log($"model artifact {manifest.Tag}: {artifact.Manifest.Digest} ({artifact.Layers.Count} file(s); weights stay out of the image)");
         var builder = new LayerBuilder(LayerCache.ForStore(store), progress.Log);
         var hashes = store.LoadHashCache();
         var assembled = await new ImageAssembler(builder, progress.Log).AssembleAsync(bento, baseImage, runtimeDir, hashes, new ImageOptions
@@ -64,6 +68,7 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
             Source = request.Source ?? manifest.Labels.GetValueOrDefault(OciAnnotations.Source),
             Revision = request.Revision ?? manifest.Labels.GetValueOrDefault(OciAnnotations.Revision),
             Accelerator = accelerator,
+            ModelArtifactDigest = artifact?.Manifest.Digest,
         }, ct);
         await hashes.SaveAsync(ct);
         var image = assembled.Image;
@@ -74,6 +79,12 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
         }
         progress.Log($"image {manifest.Tag}: {image.Manifest.Digest} ({builder.Stats.ComputedLayers} layer(s) computed, {builder.Stats.CachedLayers} from cache, {ByteSize.Format(builder.Stats.BytesHashed)} hashed)");
 
+        byte[]? sbom = null;
+        if (request.Sbom)
+        {
+            sbom = await Sbom.SpdxSbom.CreateAsync(bento, assembled, runtimeDir, request.References.FirstOrDefault()?.Name, artifact, ct);
+            progress.Log($"SBOM: SPDX 2.3, {ByteSize.Format(sbom.Length)}");
+        }
         var publications = new List<Publication>();
         var defaultName = $"{manifest.Name}:{manifest.Version}";
         var names = request.Tags.Count > 0 ? request.Tags : [defaultName];
@@ -84,6 +95,22 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
                 : await new DockerArchiveSink(spec.Path).WriteAsync(image, spec.Reference is not null ? [spec.Reference] : names, ct);
             progress.Log($"wrote {publication.Sink}:{publication.Location} ({string.Join(", ", publication.Names)})");
             publications.Add(publication);
+            if (sbom is not null && spec.Kind == OutputKind.OciLayout)
+            {
+                var sbomPath = Path.GetFullPath(spec.Path).TrimEnd('/') + ".spdx.json";
+                await Bento.Core.IO.AtomicFile.WriteAllTextAsync(sbomPath, System.Text.Encoding.UTF8.GetString(sbom), ct);
+                progress.Log($"wrote the SBOM to {sbomPath}");
+            }
+            if (artifact is not null && spec.Kind != OutputKind.OciLayout)
+                progress.Log($"note: {publication.Sink}:{publication.Location} holds the slim image only (a docker-archive cannot carry the model artifact); " +
+                             $"run it with the bento's directory mounted at {ImageContract.ModelMountDirectory} (docker run -v DIR:{ImageContract.ModelMountDirectory}:ro), " +
+                             "or use --push or --output oci: to get the artifact too");
+            if (artifact is not null && spec.Kind == OutputKind.OciLayout)
+            {
+                var name = (spec.Reference ?? manifest.Version) + BentoArtifact.TagSuffix;
+                await new OciLayoutSink(spec.Path).WriteAsync(artifact, [name], ct);
+                progress.Log($"wrote the model artifact to {publication.Location} ({name})");
+            }
         }
         string? contextDir = null;
         if (request.DockerfileDirectory is not null)
@@ -102,13 +129,34 @@ public sealed class ContainerizePipeline(BentoStore store, IContainerizeProgress
         }
         if (request.Push)
         {
+            Publication? artifactPublication = null;
+            if (artifact is not null)
+            {
+                // Next to each image, tagged TAG-model, and before it: a slim image in the registry always finds its
+                // weights. Blobs the repository has (the same weights under another runtime or bento version) are not sent again.
+                var targets = request.References.Select(r => r.WithTag((r.Tag ?? ImageReference.DefaultTag) + BentoArtifact.TagSuffix)).ToList();
+                var pushed = await progress.PushAsync(observer => registry.PushAsync(PushContent.From(artifact), targets, observer, ct));
+                artifactPublication = new Publication(Publication.Registry, string.Join(", ", targets.Select(t => t.Name).Distinct()), pushed.Digest,
+                    targets.Select(t => t.ToString()).ToList()) { References = targets.Select(t => $"{t.Name}@{pushed.Digest}").Distinct().ToList(), Push = pushed };
+            }
             var publication = await progress.PushAsync(observer =>
                 new RegistrySink(registry, observer).WriteAsync(image, request.Tags, ct));
             publications.Add(publication);
+            if (artifactPublication is not null) publications.Add(artifactPublication);
+            if (sbom is not null)
+            {
+                var (content, referrer) = Sbom.SbomReferrer.Create(sbom, image.Manifest, ImageAssembler.Rfc3339(ImageAssembler.ResolveCreated(manifest)));
+                foreach (var repository in request.References.GroupBy(r => r.Name).Select(g => g.First()))
+                {
+                    await progress.PushAsync(observer => registry.PushReferrerAsync(content, referrer, image.Manifest.Digest, repository, observer, ct));
+                    progress.Log($"attached the SBOM to {repository.Name}@{image.Manifest.Digest} ({referrer.Digest})");
+                }
+            }
             var now = DateTimeOffset.UtcNow;
             await new PublishedImages(store).RecordAsync(manifest, publication.References
                 .Select(reference => new PublishedImage(reference, publication.Digest,
-                    publication.Names.Where(n => reference.StartsWith(ImageReference.Parse(n).Name + "@", StringComparison.Ordinal)).ToList(), accelerator, now))
+                    publication.Names.Where(n => reference.StartsWith(ImageReference.Parse(n).Name + "@", StringComparison.Ordinal)).ToList(), accelerator, now,
+                    artifact is null ? null : $"{reference[..reference.IndexOf('@')]}@{artifact.Manifest.Digest}"))
                 .ToList(), ct);
         }
         return new ContainerizeResult(bento, assembled, publications, contextDir, builder.Stats);

@@ -37,6 +37,22 @@ public sealed record ContainerizeRequest
     public string? Source { get; init; }
     public string? Revision { get; init; }
 
+    /// <summary>A slim image (no weight layers) plus the bento's ModelPack artifact, pushed and written beside it.</summary>
+    public bool SeparateWeights { get; init; }
+
+    /// <summary>Write an SPDX SBOM next to each OCI layout and attach it to each pushed image as an OCI 1.1 referrer.</summary>
+    public bool Sbom { get; init; }
+
+    public const string WeightsIncluded = "included", WeightsSeparate = "separate";
+
+    /// <summary>Reads <c>--weights included|separate</c>.</summary>
+    public static bool ParseWeights(string? text) => text switch
+    {
+        null or WeightsIncluded => false,
+        WeightsSeparate => true,
+        _ => throw new UsageException($"--weights '{text}': use {WeightsIncluded} (the default: weights are layers of the image) or {WeightsSeparate} (a slim image plus the model artifact)"),
+    };
+
     /// <summary>Reads the command line's words into a request; every mistake is a <see cref="UsageException"/> naming the value.</summary>
     public static ContainerizeRequest Parse(IEnumerable<string> outputs, IEnumerable<string> tags, bool load, bool push, string? baseImage,
         string platform, string? runtimeDirectory, string? dockerfileDirectory, bool insecure, string? source, string? revision)

@@ -26,6 +26,12 @@ public sealed record ImageOptions
 
     /// <summary>What the runtime's LibTorch can use (<see cref="RuntimeLayers.Accelerator"/>), for the accelerator label.</summary>
     public string Accelerator { get; init; } = ImageContract.CpuAccelerator;
+
+    /// <summary>A slim image: no weight layers; the runtime reads the model from <see cref="ImageContract.ModelDirectoryVariable"/>,
+    /// where the model artifact of digest <see cref="ModelArtifactDigest"/> is mounted.</summary>
+    public string? ModelArtifactDigest { get; init; }
+
+    public bool SeparateWeights => ModelArtifactDigest is not null;
 }
 
 /// <summary>An assembled image and how it came about (layers with descriptions and cache hits, the parsed config).</summary>
@@ -62,7 +68,7 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
         var recipes = new List<LayerRecipe>();
         recipes.AddRange(await RuntimeLayers.RecipesAsync(RuntimeLayers.Classify(runtimeDirectory), hashes, ct));
         var files = BentoFiles.Plan(bento);
-        recipes.AddRange(files.Weights.Select(BentoFiles.WeightRecipe));
+        if (!options.SeparateWeights) recipes.AddRange(files.Weights.Select(BentoFiles.WeightRecipe));
         recipes.Add(new LayerRecipe($"bento {manifest.Tag}", files.BentoEntries, Compress: true, created));
         // Layers are independent: compress LibTorch while the weights are hashed (bounded by the cores), keep the order.
         using var slots = new SemaphoreSlim(Math.Max(2, System.Environment.ProcessorCount));
@@ -95,20 +101,13 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
     public static DateTimeOffset ResolveCreated(BentoManifest manifest, DateTimeOffset? given = null)
     {
         if (given is { } g) return DateTimeOffset.FromUnixTimeSeconds(g.ToUnixTimeSeconds());
-        var epoch = System.Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
-        if (!string.IsNullOrEmpty(epoch))
-        {
-            if (!long.TryParse(epoch, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds > 253402300799)
-                throw new BentoException($"SOURCE_DATE_EPOCH='{epoch}' is not a number of seconds since 1970-01-01");
-            return DateTimeOffset.FromUnixTimeSeconds(seconds);
-        }
-        return DateTimeOffset.FromUnixTimeSeconds(manifest.Created.ToUnixTimeSeconds());
+        return Bento.Core.Build.SourceDateEpoch.Read() ?? DateTimeOffset.FromUnixTimeSeconds(manifest.Created.ToUnixTimeSeconds());
     }
 
     public static string Rfc3339(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>The image's Env: the base's (in its order), the bento's envs, then where the runtime finds the bento and listens.</summary>
-    public static List<string> Environment(BentoManifest manifest, IReadOnlyList<string>? baseEnv)
+    public static List<string> Environment(BentoManifest manifest, IReadOnlyList<string>? baseEnv, bool separateWeights = false)
     {
         var env = new List<KeyValuePair<string, string>>();
         foreach (var item in baseEnv ?? [])
@@ -125,6 +124,7 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
         if (env.All(e => e.Key != "PATH")) Set("PATH", DefaultPath["PATH=".Length..]);
         foreach (var e in manifest.Envs) Set(e.Name, e.Value);
         Set(ImageContract.BentoPathVariable, ImageContract.BentoDirectory);
+        if (separateWeights) Set(ImageContract.ModelDirectoryVariable, ImageContract.ModelMountModelDirectory);
         Set(SettingName.Host.Env, EngineDefaults.Host);
         Set(SettingName.Port.Env, manifest.Runtime.Port.ToString(CultureInfo.InvariantCulture));
         // enforce_eager lives in bento.yaml. Setting its variable here would make every container report it as a
@@ -149,12 +149,18 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
         foreach (var (k, v) in manifest.Docker.Labels) labels[k] = v;
         foreach (var (k, v) in Annotations(manifest, baseImage, created, options)) labels[k] = v;
         var eager = manifest.Runtime.EnforceEager;
-        labels[ImageContract.Labels.EnforceEager] = eager.Value ? "true" : "false";
+        labels[ImageContract.Labels.EnforceEager] = eager.Value.ToWireName();
         labels[ImageContract.Labels.EnforceEagerOverridable] = eager.Overridable ? "true" : "false";
         labels[ImageContract.Labels.EnforceEagerEnv] = eager.Env;
         labels[ImageContract.Labels.Port] = manifest.Runtime.Port.ToString(CultureInfo.InvariantCulture);
         labels[ImageContract.Labels.Runtime] = ImageContract.Executable;
         labels[ImageContract.Labels.Accelerator] = options.Accelerator;
+        if (options.ModelArtifactDigest is { } artifact)
+        {
+            // Only slim images say so: a full image's labels (and digest) stay as they were.
+            labels[ImageContract.Labels.Weights] = ImageContract.WeightsSeparate;
+            labels[ImageContract.Labels.ModelArtifact] = artifact;
+        }
 
         var time = Rfc3339(created);
         var history = BaseHistory(baseConfig, baseImage.Layers.Count);
@@ -177,7 +183,7 @@ public sealed class ImageAssembler(LayerBuilder layers, Action<string>? log = nu
             {
                 User = ImageContract.User,
                 ExposedPorts = exposed,
-                Env = Environment(manifest, baseContainer.Env),
+                Env = Environment(manifest, baseContainer.Env, options.SeparateWeights),
                 Entrypoint = [ImageContract.Executable],
                 Cmd = null,
                 Volumes = baseContainer.Volumes is { Count: > 0 } ? OciJson.Sorted(baseContainer.Volumes) : null,

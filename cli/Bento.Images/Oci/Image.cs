@@ -5,6 +5,9 @@ public sealed record Descriptor(string MediaType, string Digest, long Size)
 {
     public IReadOnlyDictionary<string, string>? Annotations { get; init; }
     public Platform? Platform { get; init; }
+
+    /// <summary>For a descriptor of an artifact manifest (a referrer, an index entry): its <c>artifactType</c>.</summary>
+    public string? ArtifactType { get; init; }
 }
 
 public sealed record Platform(string Os, string Architecture, string? Variant = null)

@@ -54,6 +54,7 @@ public sealed class DescriptorDocument
     [JsonPropertyName("mediaType")] public string MediaType { get; set; } = "";
     [JsonPropertyName("digest")] public string Digest { get; set; } = "";
     [JsonPropertyName("size")] public long Size { get; set; }
+    [JsonPropertyName("artifactType")] public string? ArtifactType { get; set; }
     [JsonPropertyName("platform")] public PlatformDocument? Platform { get; set; }
     [JsonPropertyName("annotations")] public SortedDictionary<string, string>? Annotations { get; set; }
 
@@ -62,12 +63,14 @@ public sealed class DescriptorDocument
         MediaType = d.MediaType,
         Digest = d.Digest,
         Size = d.Size,
+        ArtifactType = d.ArtifactType,
         Platform = d.Platform is null ? null : new PlatformDocument { Architecture = d.Platform.Architecture, Os = d.Platform.Os, Variant = d.Platform.Variant },
         Annotations = d.Annotations is { Count: > 0 } a ? OciJson.Sorted(a) : null,
     };
 
     public Descriptor ToDescriptor() => new(MediaType, Digest, Size)
     {
+        ArtifactType = ArtifactType,
         Annotations = Annotations is { Count: > 0 } ? OciJson.Sorted(Annotations) : null,
         Platform = Platform is null ? null : new Platform(Platform.Os, Platform.Architecture, Platform.Variant),
     };
@@ -85,8 +88,12 @@ public sealed class ManifestDocument
 {
     [JsonPropertyName("schemaVersion")] public int SchemaVersion { get; set; } = 2;
     [JsonPropertyName("mediaType")] public string? MediaType { get; set; } = MediaTypes.OciManifest;
+    /// <summary>OCI 1.1: set on artifacts (a model, an SBOM); images leave it out.</summary>
+    [JsonPropertyName("artifactType")] public string? ArtifactType { get; set; }
     [JsonPropertyName("config")] public DescriptorDocument Config { get; set; } = new();
     [JsonPropertyName("layers")] public List<DescriptorDocument> Layers { get; set; } = [];
+    /// <summary>OCI 1.1: the manifest this one refers to (an SBOM's image); found through the referrers API.</summary>
+    [JsonPropertyName("subject")] public DescriptorDocument? Subject { get; set; }
     [JsonPropertyName("annotations")] public SortedDictionary<string, string>? Annotations { get; set; }
 }
 

@@ -18,8 +18,10 @@ public sealed record UploadOptions
 
     public UploadMode Mode { get; init; } = UploadMode.Auto;
 
-    /// <summary>Bytes per PATCH; null picks per registry: 4 MiB for ghcr.io (its per-request cap), else 32 MiB.
-    /// Raised to the registry's <c>OCI-Chunk-Min-Length</c> when it asks for more.</summary>
+    /// <summary>Bytes per PATCH; null picks per registry: 4 MiB for ghcr.io (its per-request cap), else the whole blob
+    /// in one streamed PATCH, as skopeo and go-containerregistry send it (distribution syncs its upload file to disk at
+    /// the end of every PATCH, so many chunks cost many syncs); after a failure the upload still resumes from the
+    /// offset the registry reports. Raised to the registry's <c>OCI-Chunk-Min-Length</c> when it asks for more.</summary>
     public long? ChunkSize { get; init; }
 
     /// <summary>In <see cref="UploadMode.Auto"/>, blobs up to this size go in one request.</summary>
@@ -33,7 +35,7 @@ public sealed record UploadOptions
     {
         var host = registry.Split(':')[0];
         var noChunks = host.EndsWith("-docker.pkg.dev", StringComparison.Ordinal) || host == "gcr.io" || host.EndsWith(".gcr.io", StringComparison.Ordinal);
-        var chunk = ChunkSize ?? (host == "ghcr.io" ? 4 * MiB : 32 * MiB);
+        var chunk = ChunkSize ?? (host == "ghcr.io" ? 4 * MiB : Math.Max(blobSize, 1));
         if (registryMinChunk is > 0 && registryMinChunk > chunk) chunk = registryMinChunk.Value;
         chunk = Math.Max(chunk, 1);
         var chunked = Mode switch

@@ -117,16 +117,6 @@ internal sealed class UploadContent : HttpContent
     }
 }
 
-/// <summary>Counts every request that goes out (token requests included).</summary>
-internal sealed class CountingHandler(TransferStats stats, HttpMessageHandler inner) : DelegatingHandler(inner)
-{
-    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
-    {
-        stats.Request();
-        return base.SendAsync(request, ct);
-    }
-}
-
 /// <summary>
 /// A blob's bytes from a given offset: seeks when the stream can, else reads forward, reopening the blob only when it
 /// has to go back (a chunk resent after a failure).

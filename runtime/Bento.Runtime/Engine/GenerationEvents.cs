@@ -9,6 +9,10 @@ public abstract record GenerationEvent;
 /// <see cref="Logprobs"/> is set when the request asked for logprobs.</summary>
 public sealed record TokenGenerated(int TokenId, string TextDelta, TokenLogprobs? Logprobs = null) : GenerationEvent;
 
+/// <summary>The prompt's tokens scored by the model (asked for with <see cref="SamplingParams.PromptLogprobs"/>), before
+/// the first generated token: one entry per prompt token, null for the first (nothing precedes it).</summary>
+public sealed record PromptScored(IReadOnlyList<TokenLogprobs?> Logprobs) : GenerationEvent;
+
 /// <summary>The end of a request, with any held-back text that turned out safe to emit.</summary>
 public sealed record GenerationFinished(FinishReason Reason, string TextDelta, int PromptTokens, int CompletionTokens, string? MatchedStop) : GenerationEvent;
 

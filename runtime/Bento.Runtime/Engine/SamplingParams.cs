@@ -26,6 +26,11 @@ public sealed record SamplingParams
     public IReadOnlyDictionary<int, float> LogitBias { get; init; } = new Dictionary<int, float>();
     /// <summary>Null: no logprobs. N: the chosen token's logprob and the N most likely ones (0 to 20).</summary>
     public int? Logprobs { get; init; }
+    /// <summary>Null: none. N: each prompt token's logprob and the N most likely alternatives (vLLM's prompt_logprobs;
+    /// completions' echo with logprobs). Prefills such prompts one token per step.</summary>
+    public int? PromptLogprobs { get; init; }
+    /// <summary>Constrained decoding (response_format, guided_*, tool calls): each sequence starts its own state from it.</summary>
+    public ILogitsConstraintFactory? Constraint { get; init; }
 
     public bool IsGreedy => Temperature < 1e-5f;
 
@@ -43,6 +48,7 @@ public sealed record SamplingParams
         if (!(RepetitionPenalty is > 0 and <= 2)) throw new InvalidRequestException($"repetition_penalty must be in (0, 2], got {RepetitionPenalty}", "repetition_penalty");
         if (LogitBias.Count > 1024 || LogitBias.Values.Any(b => !(b is >= -100 and <= 100)))
             throw new InvalidRequestException("logit_bias takes at most 1024 token ids, each with a bias from -100 to 100", "logit_bias");
+        if (PromptLogprobs is < 0 or > Engine.Logprobs.MaxTop) throw new InvalidRequestException($"prompt_logprobs must be between 0 and {Engine.Logprobs.MaxTop}, got {PromptLogprobs}", "prompt_logprobs");
         if (Logprobs is < 0 or > Engine.Logprobs.MaxTop) throw new InvalidRequestException($"top_logprobs must be between 0 and {Engine.Logprobs.MaxTop}, got {Logprobs}", "top_logprobs");
         if (promptTokens == 0) throw new InvalidRequestException("the prompt is empty", "prompt");
         if (promptTokens >= maxModelLen)

@@ -12,10 +12,20 @@ public sealed record EagerRunnerOptions
     /// <see cref="EagerModelRunner"/>).</summary>
     public string Dtype { get; init; } = "auto";
 
+    /// <summary>Fixed slots for <see cref="StepInput"/>s that address a slot instead of a block table (benchmarks
+    /// and model tests); each owns ceil(MaxSequenceLength / BlockSize) blocks. The engine uses block tables.</summary>
     public int Slots { get; init; } = 8;
 
     /// <summary>Tokens per sequence (prompt + generated); default min(max_position_embeddings, 2048).</summary>
     public int? MaxSequenceLength { get; init; }
+
+    /// <summary>Blocks of <see cref="KvCache.BlockSize"/> tokens in the KV cache (the memory plan's); default: enough
+    /// for <see cref="Slots"/> full-length sequences.</summary>
+    public int? KvBlocks { get; init; }
+
+    /// <summary>Where weights and the KV cache live: "cpu" (default) or "cuda" / "cuda:N" (with a CUDA build of
+    /// LibTorch; the managed kernels are CPU-only, LibTorch's ops run everything there).</summary>
+    public string Device { get; init; } = "cpu";
 
     /// <summary>Threads for LibTorch's prefill GEMMs and the decode kernel; default: all cores.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
@@ -28,7 +38,7 @@ public sealed record EagerRunnerOptions
     /// full read at start-up; can speed up decode a little (see Model/README.md).</summary>
     public bool CopyWeights { get; init; }
 
-    /// <summary>False forces LibTorch's matrix multiplies for decode too (for comparison).</summary>
+    /// <summary>False forces LibTorch's matrix multiplies and attention for decode too (for comparison).</summary>
     public bool ManagedDecodeKernel { get; init; } = true;
 }
 
@@ -39,18 +49,20 @@ public sealed record EagerRunnerOptions
 /// than <see cref="EagerRunnerOptions.PrefillChunk"/> take several forwards.
 /// </summary>
 /// <remarks>
-/// Activations, norms and the KV cache are float32 whatever the weights' dtype (<see cref="ModelDtype.Activation"/>):
+/// Activations, norms and the KV cache are float32 on the CPU whatever the weights' dtype (<see cref="ModelDtype.Activation"/>):
 /// decode is bound by reading the weights, which the managed kernels widen as they read them, so bfloat16 or int8
 /// weights already halve or quarter the bytes per token; bfloat16 activations would save nothing measurable there,
 /// x86 CPUs without AVX512_BF16/AMX have no fast bfloat16 arithmetic anyway, and float32 keeps the logits close to a
 /// float32 reference. The price is a float32 KV cache (twice a bfloat16 one), which the memory plan counts.
-/// A CUDA-graph runner would implement <see cref="IModelRunner"/> beside this one and reuse <see cref="LlamaForCausalLM"/>
-/// and <see cref="KvCache"/> (allocated on the GPU). What it needs on top: static input buffers (tokens, positions,
-/// slots, last-row indices) allocated once per batch bucket (1, 2, 4, 8, ... padded) and refreshed with copy_ before
-/// each replay; the KV-cache write done with device-side index tensors (index_put_ as here, never host loops); decode
-/// attention over the full MaxSequenceLength with a device-side padding mask built from the positions tensor (so
-/// shapes never depend on the step); no host syncs inside the captured region; prefill kept eager; capture the largest
-/// bucket first into one shared memory pool through a small C++ shim (TorchSharp 0.107 cannot capture graphs itself).
+/// A CUDA-graph runner would implement <see cref="IModelRunner"/> beside this one (chosen by
+/// <see cref="ModelRunnerFactory"/>) and reuse <see cref="LlamaForCausalLM"/> and <see cref="KvCache"/> (allocated on
+/// the GPU, as <see cref="EagerRunnerOptions.Device"/> already allows). Its decode inputs come from
+/// <see cref="StepBatch"/> with a <see cref="DecodeShape"/>: rows padded to the batch bucket (1, 2, 4, 8, ...), block
+/// tables padded to ceil(max_model_len / BlockSize) columns, padded rows writing the scratch block, so tokens,
+/// positions, cache slots, block tables and the mask have one shape per bucket (tested). What it needs on top: static
+/// input buffers per bucket refreshed with copy_ before each replay; the KV write with device-side index tensors
+/// (index_put_ as here, never host loops); no host syncs inside the captured region; prefill kept eager; capture the
+/// largest bucket first into one shared memory pool through a small C++ shim (TorchSharp 0.107 cannot capture graphs).
 /// </remarks>
 public sealed class EagerModelRunner : IModelRunner
 {
@@ -59,6 +71,7 @@ public sealed class EagerModelRunner : IModelRunner
     private readonly Projector _projector;
     private readonly int _threads;
     private readonly int _prefillChunk;
+    private readonly Device _device;
     private int _torchThreads = -1;
     private bool _disposed;
 
@@ -67,25 +80,32 @@ public sealed class EagerModelRunner : IModelRunner
         options ??= new EagerRunnerOptions();
         Config = config;
         var dtype = ResolveDtype(options.Dtype, config.TorchDtype);
-        var compute = ToScalarType(ModelDtype.Activation(onCpu: true, FromScalarType(dtype)));
         MaxSequenceLength = options.MaxSequenceLength ?? Math.Min(config.MaxPositionEmbeddings, 2048);
         if (MaxSequenceLength <= 0) throw new ArgumentException("MaxSequenceLength must be positive");
-        if (options.Slots <= 0) throw new ArgumentException("Slots must be positive");
+        if (options.Slots < 0) throw new ArgumentException("Slots must not be negative");
         config.CheckServable(MaxSequenceLength);
         Slots = options.Slots;
+        BlocksPerSlot = (MaxSequenceLength + KvCache.BlockSize - 1) / KvCache.BlockSize;
+        KvBlocks = options.KvBlocks ?? Slots * BlocksPerSlot;
+        if (KvBlocks <= 0) throw new ArgumentException("the KV cache needs at least one block: set KvBlocks or Slots");
         _threads = Math.Max(1, options.Threads);
         _prefillChunk = Math.Max(1, options.PrefillChunk);
+        _device = new Device(options.Device);
+        var compute = ToScalarType(ModelDtype.Activation(onCpu: _device.type == DeviceType.CPU, FromScalarType(dtype)));
 
         using (inference_mode())
         {
             _model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, dtype, copy: options.CopyWeights, computeDtype: compute);
+            if (_device.type != DeviceType.CPU) _model.to(_device);
             _model.eval();
-            _model.Rope(MaxSequenceLength);
-            _cache = new KvCache(config, Slots, MaxSequenceLength, compute);
+            _model.ContextLength = MaxSequenceLength; // RoPE tables, and LongRoPE's choice of factors
+            _cache = new KvCache(config, KvBlocks, compute, _device, options.ManagedDecodeKernel);
         }
-        _projector = new Projector(options.ManagedDecodeKernel ? _threads : 0);
+        _projector = new Projector(options.ManagedDecodeKernel && _device.type == DeviceType.CPU ? _threads : 0);
         var weightBytes = _model.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
-        Info = new RunnerInfo("cpu", DtypeName(dtype), false, "unavailable on CPU (enforce_eager has no effect here)", weightBytes, _cache.Bytes)
+        Info = new RunnerInfo(options.Device, DtypeName(dtype), false,
+            _device.type == DeviceType.CPU ? "unavailable on CPU (enforce_eager has no effect here)" : "off: eager runner",
+            weightBytes, _cache.Bytes, KvBlocks)
         {
             ActivationDtype = DtypeName(compute),
             Quantization = DescribeQuantization(_model),
@@ -106,6 +126,9 @@ public sealed class EagerModelRunner : IModelRunner
     public LlamaForCausalLM Model => _model;
     public int VocabSize => Config.VocabSize;
     public int Slots { get; }
+    /// <summary>Blocks a fixed slot owns: ceil(MaxSequenceLength / BlockSize).</summary>
+    public int BlocksPerSlot { get; }
+    public int KvBlocks { get; }
     public int MaxSequenceLength { get; }
     public RunnerInfo Info { get; }
 
@@ -151,7 +174,7 @@ public sealed class EagerModelRunner : IModelRunner
     public float[] Step(IReadOnlyList<StepInput> batch)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        Validate(batch);
+        var tables = Validate(batch);
         var vocab = VocabSize;
         var result = new float[batch.Count * vocab];
         if (batch.Count == 0) return result;
@@ -162,13 +185,13 @@ public sealed class EagerModelRunner : IModelRunner
         var done = new int[batch.Count];
         while (true)
         {
-            var round = new List<(int Index, int Slot, int Position, ReadOnlyMemory<int> Tokens)>();
+            var round = new List<(int Index, int[] Blocks, int Position, ReadOnlyMemory<int> Tokens)>();
             for (var i = 0; i < batch.Count; i++)
             {
                 var remaining = batch[i].Tokens.Length - done[i];
                 if (remaining <= 0) continue;
                 var take = Math.Min(remaining, _prefillChunk);
-                round.Add((i, batch[i].Slot, batch[i].Position + done[i], batch[i].Tokens.Slice(done[i], take)));
+                round.Add((i, tables[i], batch[i].Position + done[i], batch[i].Tokens.Slice(done[i], take)));
                 done[i] += take;
             }
             if (round.Count == 0) break;
@@ -177,15 +200,34 @@ public sealed class EagerModelRunner : IModelRunner
         return result;
     }
 
-    private void RunRound(List<(int Index, int Slot, int Position, ReadOnlyMemory<int> Tokens)> round, float[] result)
+    /// <summary>
+    /// Runs one forward of <paramref name="inputs"/> (at most <see cref="EagerRunnerOptions.PrefillChunk"/> tokens each)
+    /// with the decode rows padded to <paramref name="shape"/> when given, as a graph runner would: the seam's test
+    /// checks padding leaves every real row's logits unchanged. Returns [inputs.Count, VocabSize].
+    /// </summary>
+    public float[] StepPadded(IReadOnlyList<StepInput> inputs, DecodeShape shape)
+    {
+        var tables = Validate(inputs);
+        var result = new float[inputs.Count * VocabSize];
+        using var mode = inference_mode();
+        RunRound(inputs.Select((s, i) => (i, tables[i], s.Position, s.Tokens)).ToList(), result, shape);
+        return result;
+    }
+
+    /// <summary>The fixed decode shape of a batch bucket for this runner: block tables as wide as
+    /// <see cref="MaxSequenceLength"/> needs, padding into the cache's scratch block.</summary>
+    public DecodeShape DecodeShapeFor(int bucket) => new(bucket, BlocksPerSlot, _cache.ScratchBlock);
+
+    private void RunRound(List<(int Index, int[] Blocks, int Position, ReadOnlyMemory<int> Tokens)> round, float[] result, DecodeShape? shape = null)
     {
         using var scope = NewDisposeScope();
-        using var stepBatch = new StepBatch(round, Config.KeyValueGroups);
+        using var stepBatch = new StepBatch(round, Config.KeyValueGroups, _device, shape);
         // Decode steps: LibTorch's own ops are tiny, keep them on one thread so its OpenMP workers never spin
         // against the decode kernel's helper thread; prefill GEMMs get all threads.
         SetTorchThreads(stepBatch.RowCount > Projector.MaxManagedRows || !_projector.UsesManagedKernel ? _threads : 1);
-        var logits = _model.ForwardStep(stepBatch, _cache, _projector);
+        var logits = _model.ForwardStep(stepBatch, _cache, _projector, _threads);
         if (logits.dtype != ScalarType.Float32) logits = logits.to(ScalarType.Float32);
+        if (logits.device_type != DeviceType.CPU) logits = logits.cpu();
         logits = logits.contiguous();
         var vocab = VocabSize;
         var sequences = stepBatch.Sequences;
@@ -203,24 +245,50 @@ public sealed class EagerModelRunner : IModelRunner
         _torchThreads = n;
     }
 
-    private void Validate(IReadOnlyList<StepInput> batch)
+    /// <summary>
+    /// Checks a step and returns each input's block table. Refused: a slot or block outside the cache, positions past
+    /// MaxSequenceLength, a block table too short for the positions written, tokens outside the vocabulary, and two
+    /// inputs writing the same cache position (a shared block is read-only: only positions no one else holds are
+    /// written).
+    /// </summary>
+    private int[][] Validate(IReadOnlyList<StepInput> batch)
     {
-        var slots = new HashSet<int>();
-        foreach (var input in batch)
+        var tables = new int[batch.Count][];
+        var written = new HashSet<long>();
+        for (var i = 0; i < batch.Count; i++)
         {
-            if (input.Slot < 0 || input.Slot >= Slots)
-                throw new ArgumentOutOfRangeException(nameof(batch), $"slot {input.Slot} is outside 0..{Slots - 1}");
-            if (!slots.Add(input.Slot))
-                throw new ArgumentException($"slot {input.Slot} appears twice in one step", nameof(batch));
+            var input = batch[i];
+            var name = input.IsPaged ? $"input {i}" : $"slot {input.Slot}";
             if (input.Tokens.Length == 0)
-                throw new ArgumentException($"slot {input.Slot}: no tokens", nameof(batch));
+                throw new ArgumentException($"{name}: no tokens", nameof(batch));
             if (input.Position < 0 || input.Position + input.Tokens.Length > MaxSequenceLength)
                 throw new ArgumentOutOfRangeException(nameof(batch),
-                    $"slot {input.Slot}: positions {input.Position}..{input.Position + input.Tokens.Length - 1} exceed max sequence length {MaxSequenceLength}");
+                    $"{name}: positions {input.Position}..{input.Position + input.Tokens.Length - 1} exceed max sequence length {MaxSequenceLength}");
+            var end = input.Position + input.Tokens.Length;
+            var needed = (end + KvCache.BlockSize - 1) / KvCache.BlockSize;
+            if (input.IsPaged)
+            {
+                if (input.Blocks.Length < needed)
+                    throw new ArgumentException($"{name}: {input.Blocks.Length} blocks cannot hold positions up to {end - 1}", nameof(batch));
+                tables[i] = input.Blocks.ToArray();
+                foreach (var b in tables[i].AsSpan(0, needed))
+                    if ((uint)b >= (uint)KvBlocks)
+                        throw new ArgumentOutOfRangeException(nameof(batch), $"{name}: block {b} is outside 0..{KvBlocks - 1}");
+            }
+            else
+            {
+                if (input.Slot >= Slots || (long)(input.Slot + 1) * BlocksPerSlot > KvBlocks)
+                    throw new ArgumentOutOfRangeException(nameof(batch), $"slot {input.Slot} is outside 0..{Math.Min(Slots, KvBlocks / BlocksPerSlot) - 1}");
+                tables[i] = Enumerable.Range(input.Slot * BlocksPerSlot, BlocksPerSlot).ToArray();
+            }
+            for (var p = input.Position; p < end; p++)
+                if (!written.Add((long)tables[i][p / KvCache.BlockSize] * KvCache.BlockSize + p % KvCache.BlockSize))
+                    throw new ArgumentException($"{name}: position {p} is written by another input of the same step", nameof(batch));
             foreach (var t in input.Tokens.Span)
                 if ((uint)t >= (uint)VocabSize)
-                    throw new ArgumentOutOfRangeException(nameof(batch), $"slot {input.Slot}: token {t} is outside the vocabulary (0..{VocabSize - 1})");
+                    throw new ArgumentOutOfRangeException(nameof(batch), $"{name}: token {t} is outside the vocabulary (0..{VocabSize - 1})");
         }
+        return tables;
     }
 
     public void Dispose()

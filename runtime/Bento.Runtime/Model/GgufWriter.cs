@@ -130,16 +130,22 @@ public sealed class GgufWriter
 }
 
 /// <summary>
-/// Converts a Hugging Face Llama, Mistral, Qwen2 or Qwen3 folder (config.json, tokenizer.json, safetensors) into a
-/// GGUF llama.cpp loads, the way llama.cpp's convert_hf_to_gguf.py does: tensor renaming (token_embd, blk.N.attn_q,
-/// ...), the byte-level BPE tokenizer as tokenizer.ggml.model "gpt2", and per family:
+/// Converts a Hugging Face folder of one of the served families (config.json, tokenizer.json, safetensors) into a GGUF
+/// llama.cpp loads, the way llama.cpp's convert_hf_to_gguf.py does: tensor renaming (token_embd, blk.N.attn_q, ...),
+/// the byte-level BPE tokenizer as tokenizer.ggml.model "gpt2", and per family:
 /// <list type="bullet">
 /// <item>Llama/Mistral (GGUF architecture "llama"): q_proj and k_proj rows permuted from the rotate-half RoPE layout
 /// of Hugging Face to the interleaved pairs llama.cpp's LLAMA rope type rotates; llama3 rope scaling as a rope_freqs
 /// tensor.</item>
-/// <item>Qwen2 ("qwen2"): also blk.N.attn_q/k/v.bias. Qwen3 ("qwen3"): also blk.N.attn_q_norm/attn_k_norm.weight. Both
-/// use llama.cpp's NEOX rope type, which is rotate-half like Hugging Face, so nothing is permuted.</item>
+/// <item>Qwen2 ("qwen2"): also blk.N.attn_q/k/v.bias. Qwen3 ("qwen3"): also blk.N.attn_q_norm/attn_k_norm.weight.</item>
+/// <item>Phi-3 ("phi3"): the fused blk.N.attn_qkv and blk.N.ffn_up (gate | up) as they are; rope.dimension_count is
+/// the rotated part of a head; LongRoPE as rope_factors_short/long tensors, rope.scaling.attn_factor and
+/// rope.scaling.original_context_length.</item>
+/// <item>Gemma 2 ("gemma2") and Gemma 3 ("gemma3"): every norm weight stored as 1 + w (llama.cpp multiplies by it
+/// plainly), post_attention_norm / ffn_norm (pre-feed-forward) / post_ffw_norm, the soft-caps and the sliding window
+/// as metadata; Gemma 3 also its q/k norms, rope.freq_base_swa and a linear rope scaling of its global layers.</item>
 /// </list>
+/// All but "llama" use llama.cpp's NEOX rope type, which is rotate-half like Hugging Face, so nothing else is permuted.
 /// Reads the checkpoint with plain file I/O (no LibTorch), one tensor at a time.
 /// </summary>
 public static class LlamaGgufExporter
@@ -150,14 +156,18 @@ public static class LlamaGgufExporter
         "llama" or "mistral" => "llama",
         "qwen2" => "qwen2",
         "qwen3" => "qwen3",
-        _ => throw new NotSupportedException($"model_type '{config.ModelType}' has no GGUF export (llama, mistral, qwen2, qwen3)"),
+        "phi3" => "phi3",
+        "gemma2" => "gemma2",
+        "gemma3_text" => "gemma3",
+        _ => throw new NotSupportedException($"model_type '{config.ModelType}' has no GGUF export (llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text)"),
     };
 
     public static void Export(string modelDirectory, string outputPath, GgmlType type = GgmlType.F32, string? preTokenizer = "gpt-2")
     {
         var config = ModelConfig.Load(modelDirectory);
         var arch = GgufArchitecture(config);
-        // Only llama.cpp's LLAMA rope type rotates interleaved pairs; qwen2/qwen3 rotate halves as Hugging Face does.
+        CheckExportable(config, arch);
+        // Only llama.cpp's LLAMA rope type rotates interleaved pairs; the others rotate halves as Hugging Face does.
         var interleavedRope = arch == "llama";
         var writer = new GgufWriter();
         writer.AddString("general.architecture", arch);
@@ -168,7 +178,7 @@ public static class LlamaGgufExporter
         writer.AddUInt32($"{arch}.embedding_length", (uint)config.HiddenSize);
         writer.AddUInt32($"{arch}.block_count", (uint)config.NumHiddenLayers);
         writer.AddUInt32($"{arch}.feed_forward_length", (uint)config.IntermediateSize);
-        writer.AddUInt32($"{arch}.rope.dimension_count", (uint)config.HeadDim);
+        writer.AddUInt32($"{arch}.rope.dimension_count", (uint)config.RotaryDim);
         writer.AddUInt32($"{arch}.attention.head_count", (uint)config.NumAttentionHeads);
         writer.AddUInt32($"{arch}.attention.head_count_kv", (uint)config.NumKeyValueHeads);
         writer.AddUInt32($"{arch}.attention.key_length", (uint)config.HeadDim);
@@ -180,21 +190,40 @@ public static class LlamaGgufExporter
             writer.AddString($"{arch}.rope.scaling.type", "linear");
             writer.AddFloat32($"{arch}.rope.scaling.factor", (float)linear.Factor);
         }
+        if (config.RopeScaling is { Type: "longrope" } longRope)
+        {
+            writer.AddFloat32($"{arch}.rope.scaling.attn_factor", (float)longRope.AttentionFactor);
+            writer.AddUInt32($"{arch}.rope.scaling.original_context_length", (uint)longRope.OriginalMaxPositionEmbeddings);
+        }
+        if (config.SlidingWindow is { } window) writer.AddUInt32($"{arch}.attention.sliding_window", (uint)window);
+        if (config.RopeLocalBaseFreq is { } localBase) writer.AddFloat32($"{arch}.rope.freq_base_swa", (float)localBase);
+        if (config.AttnLogitSoftcapping is { } attnCap) writer.AddFloat32($"{arch}.attn_logit_softcapping", (float)attnCap);
+        if (config.FinalLogitSoftcapping is { } finalCap) writer.AddFloat32($"{arch}.final_logit_softcapping", (float)finalCap);
         AddTokenizer(writer, modelDirectory, config, preTokenizer);
 
         var headers = OpenHeaders(modelDirectory);
+        // Gemma's RMSNorm multiplies by (1 + w); llama.cpp's by w, so its converter stores 1 + w.
+        var normOffset = config.GemmaBlock ? 1f : 0f;
         void Matrix(string ggufName, string hfName, int permuteHeads = 0)
         {
             var (file, t) = headers[hfName];
             var dims = t.Shape.Reverse().ToArray();
             var outType = t.Shape.Length == 1 ? GgmlType.F32 : type; // norms and biases stay F32, as llama.cpp's converter does
+            var offset = hfName.EndsWith("norm.weight", StringComparison.Ordinal) ? normOffset : 0f;
             writer.AddTensor(ggufName, dims, outType, stream =>
             {
                 var values = ReadFloats(file, t);
                 if (permuteHeads > 0)
                     values = PermuteForInterleavedRope(values, (int)t.Shape[0], (int)t.Shape[1], permuteHeads);
+                if (offset != 0)
+                    for (var i = 0; i < values.Length; i++) values[i] += offset;
                 WriteValues(stream, values, outType);
             });
+        }
+        void Vector(string ggufName, IReadOnlyList<double> values)
+        {
+            var floats = values.Select(v => (float)v).ToArray();
+            writer.AddTensor(ggufName, [floats.Length], GgmlType.F32, s => WriteValues(s, floats, GgmlType.F32));
         }
 
         Matrix("token_embd.weight", "model.embed_tokens.weight");
@@ -202,9 +231,16 @@ public static class LlamaGgufExporter
         {
             var p = $"model.layers.{i}.";
             Matrix($"blk.{i}.attn_norm.weight", p + "input_layernorm.weight");
-            Matrix($"blk.{i}.attn_q.weight", p + "self_attn.q_proj.weight", interleavedRope ? config.NumAttentionHeads : 0);
-            Matrix($"blk.{i}.attn_k.weight", p + "self_attn.k_proj.weight", interleavedRope ? config.NumKeyValueHeads : 0);
-            Matrix($"blk.{i}.attn_v.weight", p + "self_attn.v_proj.weight");
+            if (config.FusedProjections)
+            {
+                Matrix($"blk.{i}.attn_qkv.weight", p + "self_attn.qkv_proj.weight");
+            }
+            else
+            {
+                Matrix($"blk.{i}.attn_q.weight", p + "self_attn.q_proj.weight", interleavedRope ? config.NumAttentionHeads : 0);
+                Matrix($"blk.{i}.attn_k.weight", p + "self_attn.k_proj.weight", interleavedRope ? config.NumKeyValueHeads : 0);
+                Matrix($"blk.{i}.attn_v.weight", p + "self_attn.v_proj.weight");
+            }
             if (config.QkvBias)
             {
                 Matrix($"blk.{i}.attn_q.bias", p + "self_attn.q_proj.bias");
@@ -217,9 +253,25 @@ public static class LlamaGgufExporter
                 Matrix($"blk.{i}.attn_k_norm.weight", p + "self_attn.k_norm.weight");
             }
             Matrix($"blk.{i}.attn_output.weight", p + "self_attn.o_proj.weight");
-            Matrix($"blk.{i}.ffn_norm.weight", p + "post_attention_layernorm.weight");
-            Matrix($"blk.{i}.ffn_gate.weight", p + "mlp.gate_proj.weight");
-            Matrix($"blk.{i}.ffn_up.weight", p + "mlp.up_proj.weight");
+            if (config.GemmaBlock)
+            {
+                Matrix($"blk.{i}.post_attention_norm.weight", p + "post_attention_layernorm.weight");
+                Matrix($"blk.{i}.ffn_norm.weight", p + "pre_feedforward_layernorm.weight");
+                Matrix($"blk.{i}.post_ffw_norm.weight", p + "post_feedforward_layernorm.weight");
+            }
+            else
+            {
+                Matrix($"blk.{i}.ffn_norm.weight", p + "post_attention_layernorm.weight");
+            }
+            if (config.FusedProjections)
+            {
+                Matrix($"blk.{i}.ffn_up.weight", p + "mlp.gate_up_proj.weight"); // llama.cpp's phi3 splits it gate | up itself
+            }
+            else
+            {
+                Matrix($"blk.{i}.ffn_gate.weight", p + "mlp.gate_proj.weight");
+                Matrix($"blk.{i}.ffn_up.weight", p + "mlp.up_proj.weight");
+            }
             Matrix($"blk.{i}.ffn_down.weight", p + "mlp.down_proj.weight");
         }
         Matrix("output_norm.weight", "model.norm.weight");
@@ -230,10 +282,39 @@ public static class LlamaGgufExporter
             // llama.cpp divides each rotary frequency by rope_freqs[i]: the ratio plain / scaled.
             var plain = (config with { RopeScaling = null }).RopeInverseFrequencies();
             var scaled = config.RopeInverseFrequencies();
-            var factors = plain.Select((f, i) => (float)(f / scaled[i])).ToArray();
-            writer.AddTensor("rope_freqs.weight", [factors.Length], GgmlType.F32, s => WriteValues(s, factors, GgmlType.F32));
+            Vector("rope_freqs.weight", plain.Select((f, i) => f / scaled[i]).ToArray());
+        }
+        if (config.RopeScaling is { Type: "longrope", ShortFactor: { } shortFactor, LongFactor: { } longFactor })
+        {
+            // llama.cpp picks rope_factors_long when its context exceeds original_context_length, as our runner does.
+            Vector("rope_factors_long.weight", longFactor);
+            Vector("rope_factors_short.weight", shortFactor);
         }
         writer.Write(outputPath);
+    }
+
+    /// <summary>
+    /// What a GGUF cannot say for llama.cpp's graph of <paramref name="arch"/>: a Gemma 2 without soft-caps (llama.cpp
+    /// always applies them), Gemma's query_pre_attn_scalar other than head_dim (llama.cpp derives the scale from the
+    /// model size), interleaving other than the architecture's fixed pattern, Gemma 3 attention soft-capping.
+    /// </summary>
+    private static void CheckExportable(ModelConfig config, string arch)
+    {
+        if (config.GemmaBlock && config.QueryPreAttnScalar != config.HeadDim)
+            throw new NotSupportedException($"query_pre_attn_scalar {config.QueryPreAttnScalar} != head_dim {config.HeadDim}: llama.cpp's {arch} takes the scale from head_dim (or from the 27B size)");
+        if (arch == "gemma2" && (config.AttnLogitSoftcapping is null || config.FinalLogitSoftcapping is null))
+            throw new NotSupportedException("llama.cpp's gemma2 always soft-caps attention scores and logits; this config disables one");
+        if (arch == "gemma3" && config.AttnLogitSoftcapping is not null)
+            throw new NotSupportedException("llama.cpp's gemma3 has no attention soft-capping; this config sets attn_logit_softcapping");
+        if (config.GemmaBlock && config.SlidingLayerTypes is not null)
+        {
+            var pattern = arch == "gemma2" ? 2 : 6;
+            for (var layer = 0; layer < config.NumHiddenLayers; layer++)
+                if (config.IsSlidingLayer(layer) != ((layer + 1) % pattern != 0))
+                    throw new NotSupportedException($"layer_types differ from llama.cpp's fixed {arch} pattern (every {pattern}th layer global) at layer {layer}");
+        }
+        if (arch == "gemma3" && config.SlidingWindowPattern != 6)
+            throw new NotSupportedException($"sliding_window_pattern {config.SlidingWindowPattern}: llama.cpp's gemma3 makes every 6th layer global");
     }
 
     /// <summary>

@@ -6,7 +6,8 @@ namespace Bento.Runtime.Model;
 
 /// <summary>
 /// Managed float32 versions of the small element-wise steps of a decode step (a few rows of a few thousand values):
-/// RMSNorm, rotary embedding, the KV-cache write and SwiGLU's silu(gate) * up. In decode these ops touch kilobytes, so
+/// RMSNorm, rotary embedding, SwiGLU's silu(gate) * up and GeGLU's gelu_tanh(gate) * up (the KV-cache write and decode
+/// attention are in <see cref="PagedAttention"/>). In decode these ops touch kilobytes, so
 /// LibTorch's fixed cost per op (dispatch, TensorIterator setup, a handle for TorchSharp) dominates their run time;
 /// a plain loop over the raw buffers costs a fraction of that. <see cref="LlamaForCausalLM.ForwardStep"/> uses them
 /// when <see cref="Applies"/> (CPU, float32, at most <see cref="Projector.MaxManagedRows"/> rows, contiguous) and the
@@ -40,17 +41,18 @@ internal static unsafe class SmallBatchOps
 
     /// <summary>
     /// Rotary embedding in place on the first <paramref name="headCount"/> heads of each row of
-    /// <paramref name="qkv"/> ([N, columns], heads of <paramref name="headDim"/> side by side), rotate-half layout,
-    /// angles from the [positions, head_dim] cos/sin tables at each row's position.
+    /// <paramref name="qkv"/> ([N, columns], heads of <paramref name="headDim"/> side by side), rotate-half layout over
+    /// the first <paramref name="rotaryDim"/> dimensions of each head (the rest untouched: Phi-4-mini's partial RoPE),
+    /// angles from the [positions, rotary_dim] cos/sin tables at each row's position.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RotaryInPlace(Tensor qkv, int headCount, int headDim, long[] positions, Tensor cos, Tensor sin)
+    public static void RotaryInPlace(Tensor qkv, int headCount, int headDim, int rotaryDim, long[] positions, Tensor cos, Tensor sin)
     {
-        int n = (int)qkv.shape[0], columns = (int)qkv.shape[1], half = headDim / 2;
+        int n = (int)qkv.shape[0], columns = (int)qkv.shape[1], half = rotaryDim / 2;
         float* p = TensorData.Float(qkv), pc = TensorData.Float(cos), ps = TensorData.Float(sin);
         for (var r = 0; r < n; r++)
         {
-            float* c = pc + positions[r] * headDim, s = ps + positions[r] * headDim;
+            float* c = pc + positions[r] * rotaryDim, s = ps + positions[r] * rotaryDim;
             for (var head = 0; head < headCount; head++)
             {
                 var x = p + (long)r * columns + head * headDim;
@@ -75,28 +77,6 @@ internal static unsafe class SmallBatchOps
         }
     }
 
-    /// <summary>
-    /// Copies each row's key and value heads (columns <paramref name="keyColumn"/> and <paramref name="valueColumn"/>
-    /// of <paramref name="qkv"/>) into [slots, kv, L, hd] caches at (slot, position).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void WriteCache(Tensor qkv, int keyColumn, int valueColumn, int kvHeads, int headDim,
-        long[] slots, long[] positions, Tensor keys, Tensor values)
-    {
-        int n = (int)qkv.shape[0], columns = (int)qkv.shape[1];
-        long length = keys.shape[2];
-        float* p = TensorData.Float(qkv), pk = TensorData.Float(keys), pv = TensorData.Float(values);
-        var bytes = headDim * sizeof(float);
-        for (var r = 0; r < n; r++)
-            for (var h = 0; h < kvHeads; h++)
-            {
-                var offset = ((slots[r] * kvHeads + h) * length + positions[r]) * headDim;
-                var row = p + (long)r * columns;
-                Buffer.MemoryCopy(row + keyColumn + h * headDim, pk + offset, bytes, bytes);
-                Buffer.MemoryCopy(row + valueColumn + h * headDim, pv + offset, bytes, bytes);
-            }
-    }
-
     /// <summary>silu(gate) * up for gateUp = [N, 2I] (gate | up) -> new [N, I].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Tensor SiluMul(Tensor gateUp, int inter)
@@ -114,79 +94,25 @@ internal static unsafe class SmallBatchOps
     }
 
     /// <summary>
-    /// Decode attention: for row d (one token of the sequence in slot <paramref name="slots"/>[d], at position
-    /// <paramref name="positions"/>[d]) and each query head, softmax(q . K[0..position] * scale) . V[0..position]
-    /// straight from the [slots, kv, L, hd] caches; query head h reads kv head h / groups. q rows are
-    /// <paramref name="qStride"/> floats apart; returns [D, heads * hd].
+    /// gelu(gate) * up for gateUp = [N, 2I] (gate | up) -> new [N, I], with transformers' gelu_pytorch_tanh:
+    /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static Tensor DecodeAttention(Tensor qkv, int rows, int heads, int kvHeads, int headDim,
-        long[] slots, long[] positions, Tensor keys, Tensor values)
+    public static Tensor GeluTanhMul(Tensor gateUp, int inter)
     {
-        var y = empty([rows, (long)heads * headDim], ScalarType.Float32);
-        int columns = (int)qkv.shape[1], groups = heads / kvHeads;
-        long length = keys.shape[2];
-        float* pq = TensorData.Float(qkv), py = TensorData.Float(y), pk = TensorData.Float(keys), pv = TensorData.Float(values);
-        var scale = 1f / MathF.Sqrt(headDim);
-        var maxKeys = 0;
-        for (var d = 0; d < rows; d++) maxKeys = Math.Max(maxKeys, (int)positions[d] + 1);
-        var scores = maxKeys <= 4096 ? stackalloc float[maxKeys] : new float[maxKeys];
-        for (var d = 0; d < rows; d++)
+        var n = (int)gateUp.shape[0];
+        var y = empty([n, inter], ScalarType.Float32);
+        float* p = TensorData.Float(gateUp), py = TensorData.Float(y);
+        const float sqrt2OverPi = 0.7978845608028654f;
+        for (var r = 0; r < n; r++)
         {
-            var keyCount = (int)positions[d] + 1;
-            for (var head = 0; head < heads; head++)
+            float* g = p + (long)r * 2 * inter, u = g + inter, o = py + (long)r * inter;
+            for (var i = 0; i < inter; i++)
             {
-                var kvHead = head / groups;
-                var q = pq + (long)d * columns + head * headDim;
-                var kBase = pk + (slots[d] * kvHeads + kvHead) * length * headDim;
-                var vBase = pv + (slots[d] * kvHeads + kvHead) * length * headDim;
-                var max = float.NegativeInfinity;
-                for (var t = 0; t < keyCount; t++)
-                {
-                    var s = Dot(q, kBase + (long)t * headDim, headDim) * scale;
-                    scores[t] = s;
-                    if (s > max) max = s;
-                }
-                var sum = 0f;
-                for (var t = 0; t < keyCount; t++)
-                {
-                    var e = MathF.Exp(scores[t] - max);
-                    scores[t] = e;
-                    sum += e;
-                }
-                var o = py + (long)d * heads * headDim + head * headDim;
-                new Span<float>(o, headDim).Clear();
-                var inv = 1f / sum;
-                for (var t = 0; t < keyCount; t++)
-                    Axpy(scores[t] * inv, vBase + (long)t * headDim, o, headDim);
+                var x = g[i];
+                o[i] = 0.5f * x * (1f + MathF.Tanh(sqrt2OverPi * (x + 0.044715f * x * x * x))) * u[i];
             }
         }
         return y;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float Dot(float* a, float* b, int n)
-    {
-        var i = 0;
-        var acc = Vector256<float>.Zero;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= n; i += 8)
-                acc += Vector256.Load(a + i) * Vector256.Load(b + i);
-        var s = Vector256.Sum(acc);
-        for (; i < n; i++) s += a[i] * b[i];
-        return s;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Axpy(float alpha, float* x, float* y, int n)
-    {
-        var i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var a = Vector256.Create(alpha);
-            for (; i + 8 <= n; i += 8)
-                (Vector256.Load(y + i) + a * Vector256.Load(x + i)).Store(y + i);
-        }
-        for (; i < n; i++) y[i] += alpha * x[i];
     }
 }

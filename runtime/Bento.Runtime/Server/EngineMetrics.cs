@@ -16,7 +16,7 @@ public sealed class EngineMetrics : IEngineObserver
 
     private readonly CollectorRegistry _registry = Metrics.NewCustomRegistry();
     private readonly Gauge.Child _running, _waiting, _kvUsage;
-    private readonly Counter.Child _promptTokens, _generationTokens;
+    private readonly Counter.Child _promptTokens, _generationTokens, _prefixQueries, _prefixHits, _preemptions;
     private readonly Counter _success;
     private readonly Histogram.Child _ttft, _interToken, _e2e, _promptHistogram, _generationHistogram;
     private readonly string _model;
@@ -28,10 +28,13 @@ public sealed class EngineMetrics : IEngineObserver
         string[] labels = ["model_name"];
         _running = factory.CreateGauge(Prefix + "num_requests_running", "Number of requests currently running on the engine.", labels).WithLabels(modelName);
         _waiting = factory.CreateGauge(Prefix + "num_requests_waiting", "Number of requests waiting to be processed.", labels).WithLabels(modelName);
-        _kvUsage = factory.CreateGauge(Prefix + "kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels).WithLabels(modelName);
+        _kvUsage = factory.CreateGauge(Prefix + "kv_cache_usage_perc", "KV-cache usage: the fraction of KV-cache blocks in use by requests. 1 means 100 percent usage.", labels).WithLabels(modelName);
         // Counter names carry _total themselves (prometheus-net 8 does not add it), as vLLM's do.
         _promptTokens = factory.CreateCounter(Prefix + "prompt_tokens_total", "Number of prefill tokens processed.", labels).WithLabels(modelName);
         _generationTokens = factory.CreateCounter(Prefix + "generation_tokens_total", "Number of generation tokens processed.", labels).WithLabels(modelName);
+        _prefixQueries = factory.CreateCounter(Prefix + "prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", labels).WithLabels(modelName);
+        _prefixHits = factory.CreateCounter(Prefix + "prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", labels).WithLabels(modelName);
+        _preemptions = factory.CreateCounter(Prefix + "num_preemptions_total", "Cumulative number of preemption from the engine.", labels).WithLabels(modelName);
         _success = factory.CreateCounter(Prefix + "request_success_total", "Count of successfully processed requests.", ["model_name", "finished_reason"]);
         _ttft = factory.CreateHistogram(Prefix + "time_to_first_token_seconds", "Histogram of time to first token in seconds.", new HistogramConfiguration { LabelNames = labels, Buckets = LatencyBuckets }).WithLabels(modelName);
         _interToken = factory.CreateHistogram(Prefix + "inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", new HistogramConfiguration { LabelNames = labels, Buckets = LatencyBuckets }).WithLabels(modelName);
@@ -44,6 +47,14 @@ public sealed class EngineMetrics : IEngineObserver
     public void TokenGenerated() => _generationTokens.Inc();
     public void FirstToken(TimeSpan sinceArrival) => _ttft.Observe(sinceArrival.TotalSeconds);
     public void InterToken(TimeSpan sincePrevious) => _interToken.Observe(sincePrevious.TotalSeconds);
+
+    public void PrefixCacheQueried(int queried, int hits)
+    {
+        _prefixQueries.Inc(queried);
+        _prefixHits.Inc(hits);
+    }
+
+    public void Preempted() => _preemptions.Inc();
 
     public void Finished(FinishReason reason, TimeSpan sinceArrival, int promptTokens, int completionTokens)
     {

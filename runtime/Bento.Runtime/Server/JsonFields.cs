@@ -13,17 +13,44 @@ internal sealed class JsonFields
     public static async Task<JsonFields> ReadAsync(HttpRequest request, CancellationToken ct)
     {
         JsonNode? node;
+        var body = await ReadBodyAsync(request, ct);
         try
         {
-            node = await JsonNode.ParseAsync(request.Body, cancellationToken: ct);
+            // A key given twice is refused while parsing (a JsonException), not when the object is first read.
+            node = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
             throw ApiException.BadRequest($"the request body is not valid JSON: {e.Message}");
         }
+        catch (InvalidOperationException)
+        {
+            // The duplicate-key check reads every key; a key escaping a lone surrogate fails it this way.
+            throw ApiException.BadRequest(@"a key of the request holds a lone UTF-16 surrogate (an escape such as \ud800 with no pair); send valid Unicode text");
+        }
         if (node is not JsonObject obj) throw ApiException.BadRequest("the request body must be a JSON object");
         RequireValidText(obj);
         return new JsonFields(obj);
+    }
+
+    /// <summary>
+    /// The whole body in one array of its own (Kestrel has already bounded it by max_request_bytes). Not pooled on
+    /// purpose: a pooled buffer grown to a large body stays in the pool, per thread, after the request is gone; a
+    /// large one is garbage as soon as the request is parsed, and <see cref="LargeRequestMemory"/> returns it.
+    /// </summary>
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    {
+        if (request.ContentLength is { } length and <= int.MaxValue)
+        {
+            var body = GC.AllocateUninitializedArray<byte>((int)length);
+            await request.Body.ReadExactlyAsync(body, ct);
+            LargeRequestMemory.Noted(body.Length);
+            return body;
+        }
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, ct);
+        LargeRequestMemory.Noted(buffer.Length);
+        return buffer.ToArray();
     }
 
     /// <summary>
@@ -33,20 +60,21 @@ internal sealed class JsonFields
     /// </summary>
     private static void RequireValidText(JsonNode root)
     {
-        var pending = new Stack<JsonNode>();
-        pending.Push(root);
+        // Paths are tracked here, not asked of the node: GetPath itself reads keys, which may be the broken text.
+        var pending = new Stack<(JsonNode Node, string Path)>();
+        pending.Push((root, ""));
         while (pending.Count > 0)
         {
-            var node = pending.Pop();
+            var (node, path) = pending.Pop();
             try
             {
                 switch (node)
                 {
                     case JsonObject o:
-                        foreach (var (_, child) in o) if (child is not null) pending.Push(child);
+                        foreach (var (key, child) in o) if (child is not null) pending.Push((child, path.Length == 0 ? key : $"{path}.{key}"));
                         break;
                     case JsonArray a:
-                        foreach (var child in a) if (child is not null) pending.Push(child);
+                        for (var i = 0; i < a.Count; i++) if (a[i] is { } child) pending.Push((child, $"{path}[{i}]"));
                         break;
                     case JsonValue v when v.GetValueKind() == JsonValueKind.String:
                         v.GetValue<string>();
@@ -55,8 +83,9 @@ internal sealed class JsonFields
             }
             catch (InvalidOperationException)
             {
-                var field = node.GetPath().TrimStart('$', '.');
-                throw ApiException.BadRequest($"'{field}' holds a lone UTF-16 surrogate (an escape such as \\ud800 with no pair); send valid Unicode text", field.Split('.', '[')[0]);
+                var where = node is JsonObject ? (path.Length == 0 ? "a key of the request" : $"a key in '{path}'") : $"'{path}'";
+                throw ApiException.BadRequest($"{where} holds a lone UTF-16 surrogate (an escape such as \\ud800 with no pair); send valid Unicode text",
+                    path.Length == 0 ? null : path.Split('.', '[')[0]);
             }
         }
     }

@@ -19,9 +19,9 @@ public sealed class LogprobsJson(ITextTokenizer tokenizer, bool chat)
     private static JsonArray Bytes(string text) => new(Encoding.UTF8.GetBytes(text).Select(b => (JsonNode)(int)b).ToArray());
 
     /// <summary>The logprobs of <paramref name="tokens"/>; completions' text_offset continues from the previous call.</summary>
-    public JsonObject For(IReadOnlyList<(int Id, TokenLogprobs Logprobs)> tokens) => chat ? Chat(tokens) : Completion(tokens);
+    public JsonObject For(IReadOnlyList<(int Id, TokenLogprobs? Logprobs)> tokens) => chat ? Chat(tokens) : Completion(tokens);
 
-    private JsonObject Chat(IReadOnlyList<(int Id, TokenLogprobs Logprobs)> tokens) => new()
+    private JsonObject Chat(IReadOnlyList<(int Id, TokenLogprobs? Logprobs)> tokens) => new()
     {
         ["content"] = new JsonArray(tokens.Select(t =>
         {
@@ -29,7 +29,7 @@ public sealed class LogprobsJson(ITextTokenizer tokenizer, bool chat)
             return (JsonNode)new JsonObject
             {
                 ["token"] = text,
-                ["logprob"] = t.Logprobs.Logprob,
+                ["logprob"] = t.Logprobs!.Logprob,
                 ["bytes"] = Bytes(text),
                 ["top_logprobs"] = new JsonArray(t.Logprobs.Top.Select(alt =>
                 {
@@ -40,7 +40,7 @@ public sealed class LogprobsJson(ITextTokenizer tokenizer, bool chat)
         }).ToArray()),
     };
 
-    private JsonObject Completion(IReadOnlyList<(int Id, TokenLogprobs Logprobs)> tokens)
+    private JsonObject Completion(IReadOnlyList<(int Id, TokenLogprobs? Logprobs)> tokens)
     {
         var texts = new JsonArray();
         var logprobs = new JsonArray();
@@ -50,10 +50,15 @@ public sealed class LogprobsJson(ITextTokenizer tokenizer, bool chat)
         {
             var text = Text(id);
             texts.Add(text);
-            logprobs.Add(lp.Logprob);
-            var top = new JsonObject();
-            // Keyed by text, so two ids that decode alike share a key; the likelier one (listed first) keeps it.
-            foreach (var alt in lp.Top) top.TryAdd(Text(alt.Id), alt.Logprob);
+            // An echoed prompt's first token has no logprob (nothing precedes it): null, as OpenAI and vLLM send.
+            logprobs.Add(lp is null ? null : (JsonNode)lp.Logprob);
+            JsonObject? top = null;
+            if (lp is not null)
+            {
+                top = new JsonObject();
+                // Keyed by text, so two ids that decode alike share a key; the likelier one (listed first) keeps it.
+                foreach (var alt in lp.Top) top.TryAdd(Text(alt.Id), alt.Logprob);
+            }
             tops.Add(top);
             offsets.Add(_textOffset);
             _textOffset += text.Length;

@@ -9,7 +9,7 @@ namespace Bento.Runtime.Server;
 
 /// <summary>
 /// vLLM's OpenAI-compatible surface: /v1/models, /v1/completions, /v1/chat/completions (with SSE streaming ending in
-/// <c>data: [DONE]</c>), vLLM's /tokenize and /detokenize, /health, /ready and /metrics. A client disconnect cancels the request and frees its KV slot.
+/// <c>data: [DONE]</c>), vLLM's /tokenize and /detokenize, /health, /ready and /metrics. A client disconnect cancels the request and frees its KV blocks.
 /// </summary>
 public static class OpenAiEndpoints
 {
@@ -144,6 +144,15 @@ public static class OpenAiEndpoints
                 ["running"] = stats?.Running ?? 0,
                 ["waiting"] = stats?.Waiting ?? 0,
                 ["kv_cache_usage"] = stats?.KvCacheUsage ?? 0,
+                ["kv_cache"] = new JsonObject
+                {
+                    ["block_size"] = Bento.Runtime.Model.KvCache.BlockSize,
+                    ["blocks"] = runner?.KvBlocks,
+                    ["tokens"] = runner?.KvTokens,
+                    ["blocks_in_use"] = stats?.KvBlocksUsed ?? 0,
+                    ["blocks_cached"] = stats?.KvBlocksCached ?? 0,
+                    ["preemptions"] = stats?.Preemptions ?? 0,
+                },
             },
             ["settings"] = state.Settings.DeepClone(),
         };
@@ -155,12 +164,17 @@ public static class OpenAiEndpoints
         var model = Loaded(state);
         var fields = await JsonFields.ReadAsync(ctx.Request, ctx.RequestAborted);
         var request = chat
-            ? OpenAiRequestParser.Chat(fields, model.Tokenizer, model.Chat, model.Engine.Options.MaxModelLen)
-            : OpenAiRequestParser.Completion(fields, model.Tokenizer, model.Engine.Options.MaxModelLen);
+            ? OpenAiRequestParser.Chat(fields, model.Tokenizer, model.Chat, model.Engine.Options.MaxModelLen, model.Defaults)
+            : OpenAiRequestParser.Completion(fields, model.Tokenizer, model.Engine.Options.MaxModelLen, model.Defaults);
         RequireServedModel(state, request.Model);
 
         if (request.N > model.Engine.Options.MaxNumSeqs)
             throw ApiException.BadRequest($"n is {request.N} but this server decodes at most {model.Engine.Options.MaxNumSeqs} sequences at once (max_num_seqs)", "n");
+        if (request.BestOf > model.Engine.Options.MaxNumSeqs)
+            throw ApiException.BadRequest($"best_of is {request.BestOf} but this server decodes at most {model.Engine.Options.MaxNumSeqs} sequences at once (max_num_seqs)", "best_of");
+        var sequences = Math.Max(request.N, request.BestOf);
+        // best_of ranks sequences by their cumulative logprob, so it needs the chosen tokens' logprobs.
+        var submitted = sequences > request.N && request.Sampling.Logprobs is null ? request.Sampling with { Logprobs = 0 } : request.Sampling;
 
         var id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N")[..24];
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -169,11 +183,11 @@ public static class OpenAiEndpoints
         var choices = new List<System.Threading.Channels.ChannelReader<GenerationEvent>>();
         try
         {
-            for (var i = 0; i < request.N; i++)
+            for (var i = 0; i < sequences; i++)
             {
                 // Choices differ but stay reproducible: choice i samples with seed + i.
-                var sampling = request.Sampling.Seed is { } seed && i > 0 ? request.Sampling with { Seed = unchecked(seed + i) } : request.Sampling;
-                choices.Add(model.Engine.Submit(new GenerationRequest(request.N == 1 ? id : $"{id}-{i}", request.PromptTokens, sampling), cancel.Token));
+                var sampling = submitted.Seed is { } seed && i > 0 ? submitted with { Seed = unchecked(seed + i) } : submitted;
+                choices.Add(model.Engine.Submit(new GenerationRequest(sequences == 1 ? id : $"{id}-{i}", request.PromptTokens, sampling), cancel.Token));
             }
         }
         catch (Exception e) when (e is InvalidRequestException or EngineOverloadedException)
@@ -185,10 +199,11 @@ public static class OpenAiEndpoints
         }
 
         var shape = new ResponseShape(id, created, state.ModelName, chat);
-        var logprobs = request.Sampling.Logprobs is null ? null : Enumerable.Range(0, request.N).Select(_ => new LogprobsJson(model.Tokenizer, chat)).ToArray();
+        var outputs = Enumerable.Range(0, sequences).Select(_ => new ChoiceOutput(request, model.Tokenizer)).ToArray();
+        var logprobs = request.Sampling.Logprobs is null ? null : Enumerable.Range(0, sequences).Select(_ => new LogprobsJson(model.Tokenizer, chat)).ToArray();
         var events = Merge(choices, ctx.RequestAborted);
-        if (request.Stream) await StreamAsync(ctx, events, shape, request.N, request.IncludeUsage, logprobs);
-        else await CompleteAsync(ctx, events, shape, request.N, logprobs);
+        if (request.Stream) await StreamAsync(ctx, events, shape, outputs, request, logprobs);
+        else await CompleteAsync(ctx, events, shape, outputs, request.N, logprobs);
     }
 
     /// <summary>The events of every choice, tagged with the choice's index, in the order they happen.</summary>
@@ -213,36 +228,32 @@ public static class OpenAiEndpoints
             throw new ApiException(404, $"The model '{model}' does not exist; this server serves '{state.ModelName}'", "invalid_request_error", "model", "model_not_found");
     }
 
-    private static async Task CompleteAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<(int Index, GenerationEvent Event)> events, ResponseShape shape, int n, LogprobsJson[]? logprobs)
+    private static async Task CompleteAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<(int Index, GenerationEvent Event)> events, ResponseShape shape,
+        ChoiceOutput[] outputs, int n, LogprobsJson[]? logprobs)
     {
-        var texts = Enumerable.Range(0, n).Select(_ => new StringBuilder()).ToArray();
-        var tokens = Enumerable.Range(0, n).Select(_ => new List<(int, TokenLogprobs)>()).ToArray();
-        var ends = new GenerationFinished?[n];
-        await foreach (var (index, e) in events.ReadAllAsync(ctx.RequestAborted))
-        {
-            if (e is TokenGenerated t)
-            {
-                texts[index].Append(t.TextDelta);
-                if (t.Logprobs is { } lp) tokens[index].Add((t.TokenId, lp));
-            }
-            else if (e is GenerationFinished f) { texts[index].Append(f.TextDelta); ends[index] = f; }
-        }
-        if (ends.Any(f => f is null || f.Reason == FinishReason.Abort)) return;
-        await WriteJson(ctx, 200, shape.Final(Enumerable.Range(0, n)
-            .Select(i => (texts[i].ToString(), ends[i]!, logprobs?[i].For(tokens[i]))).ToList()));
+        await foreach (var (index, e) in events.ReadAllAsync(ctx.RequestAborted)) outputs[index].Add(e);
+        if (outputs.Any(o => o.End is null || o.End.Reason == FinishReason.Abort)) return;
+        // best_of: the n sequences with the highest cumulative logprob, in that order; usage counts every sequence.
+        var returned = outputs.Length > n
+            ? outputs.Select((o, i) => (o, i)).OrderByDescending(x => x.o.CumulativeLogprob).Take(n).ToList()
+            : outputs.Select((o, i) => (o, i)).ToList();
+        await WriteJson(ctx, 200, shape.Final(returned.Select(x => (x.o, logprobs?[x.i].For(x.o.Logprobs))).ToList(), outputs.Select(o => o.End!).ToList()));
     }
 
     /// <summary>
     /// SSE chunks as text becomes safe to send, each for one choice (its index). A token whose text is held back (part
-    /// of a character, or of a possible stop string) sends no chunk; its logprobs ride on that choice's next chunk, so
-    /// none is lost. The usage chunk, when asked for, comes once every choice has finished.
+    /// of a character, of a possible stop string or of a tool-call marker) sends no chunk; its logprobs ride on that
+    /// choice's next chunk, so none is lost. Tool calls go out as OpenAI's tool_calls deltas (a named function's
+    /// arguments as they are generated). The usage chunk, when asked for, comes once every choice has finished.
     /// </summary>
-    private static async Task StreamAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<(int Index, GenerationEvent Event)> events, ResponseShape shape, int n, bool includeUsage, LogprobsJson[]? logprobs)
+    private static async Task StreamAsync(HttpContext ctx, System.Threading.Channels.ChannelReader<(int Index, GenerationEvent Event)> events, ResponseShape shape,
+        ChoiceOutput[] outputs, ParsedRequest request, LogprobsJson[]? logprobs)
     {
-        var pending = Enumerable.Range(0, n).Select(_ => new List<(int, TokenLogprobs)>()).ToArray();
+        var n = outputs.Length;
+        var pending = Enumerable.Range(0, n).Select(_ => new List<(int, TokenLogprobs?)>()).ToArray();
         JsonObject? TakePending(int index)
         {
-            if (logprobs is null) return null;
+            if (logprobs is null || pending[index].Count == 0) return null;
             var node = logprobs[index].For(pending[index]);
             pending[index].Clear();
             return node;
@@ -254,23 +265,36 @@ public static class OpenAiEndpoints
         var ct = ctx.RequestAborted;
         if (shape.Chat)
             for (var i = 0; i < n; i++) await Send(ctx, shape.Chunk(i, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null), ct);
+        else if (request.Echo is { Length: > 0 } echo && request.Sampling.PromptLogprobs is null)
+            for (var i = 0; i < n; i++) await Send(ctx, shape.Chunk(i, null, null, echo), ct);
         var finished = new List<GenerationFinished>();
         await foreach (var (index, e) in events.ReadAllAsync(ct))
         {
             if (e is TokenGenerated { Logprobs: { } lp } withLogprobs) pending[index].Add((withLogprobs.TokenId, lp));
-            switch (e)
+            if (e is GenerationFinished { Reason: FinishReason.Abort }) continue;
+            var output = outputs[index];
+            if (e is PromptScored scored)
             {
-                case TokenGenerated { TextDelta.Length: > 0 } t:
-                    await Send(ctx, shape.Chunk(index, shape.Chat ? new JsonObject { ["content"] = t.TextDelta } : null, null, t.TextDelta, TakePending(index)), ct);
-                    break;
-                case GenerationFinished f when f.Reason != FinishReason.Abort:
-                    await Send(ctx, shape.Chunk(index, shape.Chat ? (f.TextDelta.Length > 0 ? new JsonObject { ["content"] = f.TextDelta } : new JsonObject()) : null, f, f.TextDelta,
-                        pending[index].Count > 0 ? TakePending(index) : null), ct);
-                    finished.Add(f);
-                    break;
+                // The echoed prompt goes out with its logprobs once the prefill has scored it.
+                for (var k = 0; k < scored.Logprobs.Count; k++) pending[index].Add((request.PromptTokens[k], scored.Logprobs[k]));
+                output.Add(e);
+                await Send(ctx, shape.Chunk(index, null, null, request.Echo ?? "", TakePending(index)), ct);
+                continue;
             }
+            var (content, toolCalls) = output.Add(e);
+            var end = e as GenerationFinished;
+            if (end is null && content.Length == 0 && toolCalls is null) continue;
+            JsonObject? delta = null;
+            if (shape.Chat)
+            {
+                delta = new JsonObject();
+                if (content.Length > 0) delta["content"] = content;
+                if (toolCalls is not null) delta["tool_calls"] = toolCalls;
+            }
+            await Send(ctx, shape.Chunk(index, delta, end is null ? null : output.FinishReason, content, TakePending(index)), ct);
+            if (end is not null) finished.Add(end);
         }
-        if (includeUsage && finished.Count == n) await Send(ctx, shape.UsageChunk(finished), ct);
+        if (request.IncludeUsage && finished.Count == n) await Send(ctx, shape.UsageChunk(finished), ct);
         await ctx.Response.WriteAsync("data: [DONE]\n\n", ct);
         await ctx.Response.Body.FlushAsync(ct);
     }
@@ -299,13 +323,6 @@ public static class OpenAiEndpoints
     {
         private string Object(bool chunk) => Chat ? chunk ? "chat.completion.chunk" : "chat.completion" : "text_completion";
 
-        private static string? Reason(GenerationFinished? f) => f?.Reason switch
-        {
-            FinishReason.Stop => "stop",
-            FinishReason.Length => "length",
-            _ => null,
-        };
-
         private JsonObject Envelope(bool chunk, JsonArray choices) => new()
         {
             ["id"] = Id,
@@ -323,32 +340,39 @@ public static class OpenAiEndpoints
             return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion };
         }
 
-        public JsonObject Final(IReadOnlyList<(string Text, GenerationFinished End, JsonObject? Logprobs)> choices)
+        /// <param name="choices">The returned choices, in order, with their logprobs.</param>
+        /// <param name="all">Every sequence generated (best_of may generate more than it returns); usage counts them all.</param>
+        public JsonObject Final(IReadOnlyList<(ChoiceOutput Output, JsonObject? Logprobs)> choices, IReadOnlyList<GenerationFinished> all)
         {
             var array = new JsonArray();
             for (var i = 0; i < choices.Count; i++)
             {
-                var (text, f, logprobs) = choices[i];
+                var (output, logprobs) = choices[i];
                 var choice = new JsonObject { ["index"] = i };
-                if (Chat) choice["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text };
-                else choice["text"] = text;
+                if (Chat)
+                {
+                    var message = new JsonObject { ["role"] = "assistant", ["content"] = output.Content };
+                    if (output.ToolCallsJson() is { } calls) message["tool_calls"] = calls;
+                    choice["message"] = message;
+                }
+                else choice["text"] = output.Content ?? "";
                 choice["logprobs"] = logprobs;
-                choice["finish_reason"] = Reason(f);
-                choice["stop_reason"] = f.MatchedStop;
+                choice["finish_reason"] = output.FinishReason;
+                choice["stop_reason"] = output.End!.MatchedStop;
                 array.Add(choice);
             }
             var body = Envelope(false, array);
-            body["usage"] = Usage(choices.Select(c => c.End).ToList());
+            body["usage"] = Usage(all);
             return body;
         }
 
-        public JsonObject Chunk(int index, JsonObject? delta, GenerationFinished? f, string text = "", JsonObject? logprobs = null)
+        public JsonObject Chunk(int index, JsonObject? delta, string? finishReason, string text = "", JsonObject? logprobs = null)
         {
             var choice = new JsonObject { ["index"] = index };
             if (Chat) choice["delta"] = delta ?? new JsonObject();
             else choice["text"] = text;
             choice["logprobs"] = logprobs;
-            choice["finish_reason"] = Reason(f);
+            choice["finish_reason"] = finishReason;
             return Envelope(true, new JsonArray(choice));
         }
 

@@ -30,12 +30,18 @@ public static class RuntimeHost
                 Console.Error.WriteLine($"error: {problem}");
                 return 1;
             }
-            var manifest = ManifestSerializer.FromYaml(await File.ReadAllTextAsync(Path.Combine(bentoDir, BentoManifest.FileName)), Path.Combine(bentoDir, BentoManifest.FileName));
+            var manifestPath = Path.Combine(bentoDir, BentoManifest.FileName);
+            // The same reader (limits, UTF-8, BentoRules) as build and import: a bento that imports is a bento that starts.
+            var manifest = ManifestSerializer.FromYaml(Bento.Core.IO.InputFile.ReadAllText(manifestPath, Bento.Core.InputLimits.YamlBytes, BentoManifest.FileName), manifestPath);
             var environment = Environment.GetEnvironmentVariables().Cast<DictionaryEntry>()
                 .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
             var settings = SettingsResolver.Resolve(manifest, environment, overrides);
             if (healthcheck) return await HealthcheckProbe.RunAsync(settings, Console.Out);
-            await using var app = Build(manifest, bentoDir, settings);
+            // Weights mounted apart from the bento (a slim image): checked against bento.yaml before anything starts.
+            var modelDir = ModelDirectory.FromEnvironment();
+            if (modelDir is not null)
+                Console.WriteLine((await ModelDirectory.VerifyAsync(manifest, modelDir, ModelDirectory.DefaultHashCachePath())).Describe());
+            await using var app = Build(manifest, bentoDir, settings, modelDirectory: modelDir);
             if (parentPid is { } pid) ParentWatch.StopWhenGone(pid, app.Lifetime, app.Logger);
             await app.RunAsync();
             return 0;
@@ -79,7 +85,8 @@ public static class RuntimeHost
 
     /// <summary>Builds the web application for a bento; the model loads in the background once the app starts.</summary>
     /// <param name="maxWaiting">Requests that may queue beyond max_num_seqs before the server answers 503.</param>
-    public static WebApplication Build(BentoManifest manifest, string bentoDir, EngineSettings settings, int maxWaiting = 256)
+    /// <param name="modelDirectory">Where the model's files are, when not in the bento (<see cref="ModelDirectory"/>, verified first).</param>
+    public static WebApplication Build(BentoManifest manifest, string bentoDir, EngineSettings settings, int maxWaiting = 256, string? modelDirectory = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -89,8 +96,7 @@ public static class RuntimeHost
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            // Kestrel refuses a bigger body (413) while reading it, so no request can make the server buffer more.
-            k.Limits.MaxRequestBodySize = settings.MaxRequestBytes.Value;
+            HttpLimits.Apply(k.Limits, settings.MaxRequestBytes.Value);
         });
         // Kestrel stops listening at once and lets in-flight requests finish until this runs out, then aborts them
         // (which cancels their sequences in the engine).
@@ -101,7 +107,7 @@ public static class RuntimeHost
         log.LogInformation("{Settings}", settings.Describe());
         foreach (var note in settings.Notes) log.LogWarning("{Note}", note);
 
-        var modelDir = Path.Combine(bentoDir, manifest.Model.Path);
+        var modelDir = modelDirectory ?? Path.Combine(bentoDir, manifest.Model.Path);
         var maxModelLen = settings.MaxModelLen.Value ?? manifest.Runtime.MaxModelLen;
         if (maxModelLen <= 0) maxModelLen = manifest.Model.MaxPositionEmbeddings;
         var state = new ServingState
@@ -148,23 +154,31 @@ public static class RuntimeHost
                 foreach (var note in plan.Notes) log.LogWarning("{Note}", note);
                 if (!plan.Fits) throw new Bento.Core.BentoException($"the model does not fit: {plan.Problem}");
                 var tokenizer = HfTokenizer.Load(modelDir);
-                var chat = ChatTemplateRenderer.Load(modelDir, tokenizer);
-                var runner = EagerModelRunner.Open(modelDir, new EagerRunnerOptions
+                var chat = ChatTemplateRenderer.Load(modelDir, tokenizer, settings.ToolCallParser.Value);
+                var defaults = GenerationDefaults.Load(modelDir);
+                log.LogInformation("sampling defaults from generation_config.json: {Defaults}; tool calls: {Parser}", defaults, chat.ToolCallParser);
+                var selection = ModelRunnerFactory.Create(new RunnerRequest
                 {
+                    ModelDirectory = modelDir,
+                    Config = config,
                     Dtype = settings.Dtype.Value,
-                    Slots = plan.Sequences,
-                    MaxSequenceLength = maxModelLen,
-                }, config);
-                var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = plan.Sequences, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
+                    MaxModelLen = maxModelLen,
+                    Plan = plan,
+                });
+                var runner = selection.Runner;
+                var engine = new LlmEngine(runner, tokenizer, new EngineOptions { MaxNumSeqs = settings.MaxNumSeqs.Value, MaxModelLen = maxModelLen, MaxWaiting = maxWaiting }, state.Metrics);
                 // Stopped, not Stopping: the engine must keep decoding while in-flight requests drain.
                 app.Lifetime.ApplicationStopped.Register(() => { engine.Dispose(); runner.Dispose(); });
-                state.Model = new LoadedModel(engine, tokenizer, chat, runner.Info);
+                var info = selection.Info;
+                state.Model = new LoadedModel(engine, tokenizer, chat, info) { Defaults = defaults };
+                // The vocabulary trie constrained decoding walks, built off the request path (about a second at 128k tokens).
+                _ = Task.Run(() => Engine.Guided.GuidedCompiler.Prepare(tokenizer));
                 log.LogInformation(
-                    "model {Model} loaded in {Seconds:0.0}s: {Device} {Dtype} weights ({Quantization}), {Activations} activations, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, KV cache {Kv} MiB for {Seqs} x {Len} tokens",
-                    manifest.Tag, started.Elapsed.TotalSeconds, runner.Info.Device, runner.Info.Dtype, runner.Info.Quantization ?? "not quantized",
-                    runner.Info.ActivationDtype, settings.EnforceEager.Value,
-                    settings.EnforceEager.Source.ToWireName(), runner.Info.GraphState, runner.Info.WeightBytes >> 20, runner.Info.KvCacheBytes >> 20,
-                    runner.Slots, runner.MaxSequenceLength);
+                    "model {Model} loaded in {Seconds:0.0}s: {Runner} runner on {Device} {Dtype} weights ({Quantization}), {Activations} activations, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, paged KV cache {Kv} MiB = {Blocks} blocks of {BlockSize} tokens ({Tokens} tokens), up to {Seqs} sequences of at most {Len} tokens",
+                    manifest.Tag, started.Elapsed.TotalSeconds, selection.Kind, info.Device, info.Dtype, info.Quantization ?? "not quantized",
+                    info.ActivationDtype, settings.EnforceEager.Value.ToWireName(),
+                    settings.EnforceEager.Source.ToWireName(), info.GraphState, info.WeightBytes >> 20, info.KvCacheBytes >> 20,
+                    info.KvBlocks, KvCache.BlockSize, info.KvTokens, engine.Options.MaxNumSeqs, engine.Options.MaxModelLen);
             }
             catch (Exception e)
             {

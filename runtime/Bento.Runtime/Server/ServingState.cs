@@ -30,4 +30,8 @@ public sealed class ServingState
 }
 
 /// <summary>The parts that exist once the model is loaded.</summary>
-public sealed record LoadedModel(LlmEngine Engine, ITextTokenizer Tokenizer, IChatPromptRenderer Chat, Model.RunnerInfo Runner);
+public sealed record LoadedModel(LlmEngine Engine, ITextTokenizer Tokenizer, IChatPromptRenderer Chat, Model.RunnerInfo Runner)
+{
+    /// <summary>generation_config.json's sampling defaults (request fields win).</summary>
+    public GenerationDefaults Defaults { get; init; } = GenerationDefaults.None;
+}

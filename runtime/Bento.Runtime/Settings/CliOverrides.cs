@@ -1,29 +1,32 @@
+using System.Collections.Immutable;
+
 namespace Bento.Runtime.Settings;
 
 /// <summary>
-/// The engine settings given on the command line; null means the flag was not given. Highest precedence: a flag
-/// beats the environment, the bento and the built-in default. Build it with <see cref="CliOverridesParser"/> or
-/// directly (tests, hosts that parse their own arguments); <see cref="SettingsResolver"/> checks ranges either way.
+/// The engine settings given on the command line, by setting (<see cref="SettingName"/>); a setting absent here was
+/// not given. Highest precedence: a flag beats the environment, the bento and the built-in default. A value is either
+/// typed (built in code: tests, hosts that parse their own arguments) or the flag's text, which
+/// <see cref="SettingsResolver"/> parses with the setting's rule; ranges are checked there either way.
 /// </summary>
-public sealed record CliOverrides(
-    bool? EnforceEager = null,
-    int? MaxModelLen = null,
-    int? MaxNumSeqs = null,
-    string? Dtype = null,
-    double? GpuMemoryUtilization = null,
-    int? Port = null,
-    string? Host = null,
-    string? ApiKey = null,
-    string? ApiKeyFile = null,
-    int? ShutdownTimeout = null,
-    int? MaxRequestBytes = null,
-    string? KvCacheMemory = null)
+public sealed class CliOverrides
 {
-    public static readonly CliOverrides None = new();
+    private readonly ImmutableDictionary<SettingName, object> _values;
 
-    /// <summary>Overridden because a record prints every member, and <see cref="ApiKey"/> is a secret.</summary>
+    private CliOverrides(ImmutableDictionary<SettingName, object> values) => _values = values;
+
+    public static readonly CliOverrides None = new(ImmutableDictionary<SettingName, object>.Empty);
+
+    /// <summary>These overrides plus <paramref name="setting"/> = <paramref name="value"/> (replacing an earlier one).</summary>
+    public CliOverrides With<T>(SettingName<T> setting, T value) where T : notnull => new(_values.SetItem(setting, value));
+
+    /// <summary>These overrides plus the text of <paramref name="setting"/>'s flag, parsed when settings resolve.</summary>
+    public CliOverrides WithText(SettingName setting, string text) => new(_values.SetItem(setting, text));
+
+    /// <summary>The typed value or flag text given for <paramref name="setting"/>; null when the flag was not given.</summary>
+    public object? this[SettingName setting] => _values.GetValueOrDefault(setting);
+
+    /// <summary>Overridden so that printing overrides never shows a secret (the API key).</summary>
     public override string ToString() =>
-        $"CliOverrides {{ EnforceEager = {EnforceEager}, MaxModelLen = {MaxModelLen}, MaxNumSeqs = {MaxNumSeqs}, " +
-        $"Dtype = {Dtype}, GpuMemoryUtilization = {GpuMemoryUtilization}, Port = {Port}, Host = {Host}, " +
-        $"ApiKey = {(ApiKey is null ? "unset" : "set")}, ApiKeyFile = {ApiKeyFile}, ShutdownTimeout = {ShutdownTimeout}, MaxRequestBytes = {MaxRequestBytes}, KvCacheMemory = {KvCacheMemory} }}";
+        "CliOverrides { " + string.Join(", ", SettingName.All.Where(_values.ContainsKey)
+            .Select(s => $"{s.Key} = {(s.IsSecret ? "set" : _values[s])}")) + " }";
 }

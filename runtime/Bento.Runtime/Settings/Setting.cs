@@ -21,6 +21,7 @@ public sealed record Setting<T>(T Value, SettingSource Source, string? Origin = 
         {
             null => "unset",
             bool b => b ? "true" : "false",
+            EagerMode e => e.ToWireName(),
             IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
             var v => v.ToString() ?? "",
         };

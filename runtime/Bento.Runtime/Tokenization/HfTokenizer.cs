@@ -208,6 +208,12 @@ public sealed class HfTokenizer : ITextTokenizer
 
     public string? TokenText(int id) => IdToToken(id);
 
+    public byte[]? TokenBytes(int id)
+    {
+        if (IsSpecial(id) || IdToToken(id) is not { } token) return null;
+        return _decoder is null ? Encoding.UTF8.GetBytes(token) : _decoder.TokenBytes(token);
+    }
+
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var token) && token.Special;
 
     /// <summary>Id of a token given by its text (added tokens first, then the vocabulary), or null.</summary>

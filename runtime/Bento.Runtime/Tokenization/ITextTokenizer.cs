@@ -25,5 +25,12 @@ public interface ITextTokenizer
     /// <summary>A token's stored text (byte-level symbols for BPE), as transformers' convert_ids_to_tokens; null if unused.</summary>
     string? TokenText(int id) => null;
     string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = true);
+
+    /// <summary>
+    /// The bytes a token adds to the text in the middle of an output (byte-level symbols mapped back, SentencePiece's
+    /// ▁ as a space, &lt;0xNN&gt; as its byte), which constrained decoding matches against its grammar; null for
+    /// special tokens.
+    /// </summary>
+    byte[]? TokenBytes(int id) => IsSpecial(id) ? null : System.Text.Encoding.UTF8.GetBytes(Decode([id], skipSpecialTokens: false));
     bool IsSpecial(int id);
 }

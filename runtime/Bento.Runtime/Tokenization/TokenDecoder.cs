@@ -13,6 +13,36 @@ internal abstract class TokenDecoder
 {
     public abstract List<string> DecodeChain(List<string> tokens);
 
+    /// <summary>
+    /// The bytes one token contributes in the middle of a text: the chain's per-token steps (Replace, Metaspace,
+    /// ByteFallback, ByteLevel) without the positional ones (Strip, and Metaspace's dropped first marker), as raw
+    /// bytes, so a token holding part of a UTF-8 character keeps it.
+    /// </summary>
+    public byte[] TokenBytes(string token)
+    {
+        var text = token;
+        foreach (var step in this is SequenceDecoder sequence ? sequence.Steps : [this])
+        {
+            switch (step)
+            {
+                case ByteLevelDecoder:
+                    var bytes = new byte[text.Length];
+                    for (var i = 0; i < text.Length; i++)
+                        if (!ByteLevelAlphabet.TryGetByte(text[i], out bytes[i])) return Encoding.UTF8.GetBytes(text);
+                    return bytes;
+                case ByteFallbackDecoder when ByteFallbackDecoder.TryParseByteToken(text, out var value):
+                    return [value];
+                case ReplaceDecoder replace:
+                    text = replace.Apply(text);
+                    break;
+                case MetaspaceDecoder metaspace:
+                    text = metaspace.Apply(text);
+                    break;
+            }
+        }
+        return Encoding.UTF8.GetBytes(text);
+    }
+
     public static TokenDecoder? FromJson(JsonElement? element)
     {
         if (element is not { ValueKind: JsonValueKind.Object } json)
@@ -35,6 +65,8 @@ internal abstract class TokenDecoder
 
     private sealed class SequenceDecoder(TokenDecoder[] steps) : TokenDecoder
     {
+        public TokenDecoder[] Steps => steps;
+
         public override List<string> DecodeChain(List<string> tokens)
         {
             foreach (var step in steps)
@@ -76,6 +108,8 @@ internal abstract class TokenDecoder
 
     private sealed class ReplaceDecoder(TextPattern pattern, string content) : TokenDecoder
     {
+        public string Apply(string token) => pattern.Replace(token, content);
+
         public override List<string> DecodeChain(List<string> tokens) =>
             tokens.Select(token => pattern.Replace(token, content)).ToList();
     }
@@ -114,7 +148,7 @@ internal abstract class TokenDecoder
             }
         }
 
-        private static bool TryParseByteToken(string token, out byte value)
+        public static bool TryParseByteToken(string token, out byte value)
         {
             value = 0;
             return token.Length == 6 && token.StartsWith("<0x", StringComparison.Ordinal) && token[5] == '>'
@@ -150,6 +184,8 @@ internal abstract class TokenDecoder
     /// <summary>"▁" back to spaces, dropping the marker the pre-tokenizer prepended to the first word.</summary>
     private sealed class MetaspaceDecoder(string replacement, bool dropFirstMarker) : TokenDecoder
     {
+        public string Apply(string token) => token.Replace(replacement, " ", StringComparison.Ordinal);
+
         public override List<string> DecodeChain(List<string> tokens)
         {
             var result = new List<string>(tokens.Count);

@@ -43,7 +43,41 @@ public static class BentoCli
         return result;
     }
 
+    /// <summary>
+    /// Runs <c>./bento ARGS</c> under GNU time (the <c>time</c> package tests/run.sh installs) and returns its peak
+    /// resident memory as well: the launcher execs the CLI, so that is the CLI's own peak.
+    /// </summary>
+    public static async Task<(ProcessResult Result, long PeakRssBytes)> RunMeasuredAsync(IEnumerable<string> args, CliOptions options)
+    {
+        var report = Path.Combine(Path.GetTempPath(), $"bento-rss-{Guid.NewGuid():N}");
+        try
+        {
+            var result = await ProcessRunner.RunAsync("/usr/bin/time", ["-f", "%M", "-o", report, Repo.Launcher, .. args],
+                options.WorkingDirectory, ChildEnvironment(options), options.Timeout);
+            // The last line is the peak in KiB ("Command terminated by signal N" may come before it).
+            // Nothing numeric when time itself was killed (the command timed out): -1.
+            var last = File.Exists(report) ? File.ReadAllLines(report).LastOrDefault(l => l.Trim().Length > 0)?.Trim() : null;
+            return (result, long.TryParse(last, out var kib) ? kib * 1024 : -1);
+        }
+        finally
+        {
+            File.Delete(report);
+        }
+    }
+
     public static Task<ProcessResult> RunAsync(IEnumerable<string> args, CliOptions options)
+    {
+        var env = ChildEnvironment(options);
+        if (options.RunAsUser is null)
+            return ProcessRunner.RunAsync(Repo.Launcher, args, options.WorkingDirectory, env, options.Timeout);
+
+        var userHome = options.UserHome ?? throw new ArgumentException("UserHome is required with RunAsUser");
+        var wrapped = new List<string> { "-u", options.RunAsUser, "--", "env", $"HOME={userHome}", $"DOTNET_CLI_HOME={userHome}", $"BENTO_HOME={options.Home}", Repo.Launcher };
+        wrapped.AddRange(args);
+        return ProcessRunner.RunAsync("runuser", wrapped, options.WorkingDirectory, env, options.Timeout);
+    }
+
+    private static Dictionary<string, string?> ChildEnvironment(CliOptions options)
     {
         var env = new Dictionary<string, string?>
         {
@@ -56,13 +90,6 @@ public static class BentoCli
         };
         // (ProcessRunner strips the MSBuild*/VSTEST_ variables `dotnet test` exports, so a launcher rebuild inside a test does not inherit them.)
         foreach (var (key, value) in options.Environment) env[key] = value;
-
-        if (options.RunAsUser is null)
-            return ProcessRunner.RunAsync(Repo.Launcher, args, options.WorkingDirectory, env, options.Timeout);
-
-        var userHome = options.UserHome ?? throw new ArgumentException("UserHome is required with RunAsUser");
-        var wrapped = new List<string> { "-u", options.RunAsUser, "--", "env", $"HOME={userHome}", $"DOTNET_CLI_HOME={userHome}", $"BENTO_HOME={options.Home}", Repo.Launcher };
-        wrapped.AddRange(args);
-        return ProcessRunner.RunAsync("runuser", wrapped, options.WorkingDirectory, env, options.Timeout);
+        return env;
     }
 }

@@ -171,8 +171,37 @@ public sealed class DeployGenerationTests : ImageTestBase
         Assert.Contains("--pull-secret 'Bad Secret'", Usage(() => Request(secrets: ["Bad Secret"])));
         Assert.Contains("--image 'not a ref!' is not a valid image reference", (await Assert.ThrowsAsync<UsageException>(() => ResolveAsync(bento, Request(image: "not a ref!")))).Message);
         Assert.Contains("not pinned by digest and --require-digest", (await Assert.ThrowsAsync<UsageException>(() => ResolveAsync(bento, Request(image: "reg.example/a/alpha:v1", requireDigest: true)))).Message);
-        Assert.Contains("--env BENTO_ENFORCE_EAGER='maybe' is not a boolean", (await Assert.ThrowsAsync<UsageException>(() => ResolveAsync(bento, Request(env: ["BENTO_ENFORCE_EAGER=maybe"])))).Message);
+        Assert.Contains("--env BENTO_ENFORCE_EAGER='maybe' is not true, false or auto", (await Assert.ThrowsAsync<UsageException>(() => ResolveAsync(bento, Request(env: ["BENTO_ENFORCE_EAGER=maybe"])))).Message);
         Assert.Contains("--env BENTO_MAX_NUM_SEQS='0'", (await Assert.ThrowsAsync<UsageException>(() => ResolveAsync(bento, Request(env: ["BENTO_MAX_NUM_SEQS=0"])))).Message);
+    }
+
+    /// <summary>
+    /// Every override is judged by its setting's rule from the one table, with the runtime's own wording, so no
+    /// deployment is generated that the runtime would refuse at start (a crash loop) or that silently ignores a value.
+    /// </summary>
+    [Theory]
+    [InlineData("BENTO_SHUTDOWN_TIMEOUT=soon", "--env BENTO_SHUTDOWN_TIMEOUT='soon' is not an integer; use a whole number of seconds from 0 to 3600")]
+    [InlineData("BENTO_SHUTDOWN_TIMEOUT=7200", "--env BENTO_SHUTDOWN_TIMEOUT='7200' is out of range; use a whole number of seconds from 0 to 3600")]
+    [InlineData("BENTO_DTYPE=int4", "--env BENTO_DTYPE='int4' is not a dtype; use auto, float32, float16, bfloat16")]
+    [InlineData("BENTO_GPU_MEMORY_UTILIZATION=90%", "--env BENTO_GPU_MEMORY_UTILIZATION='90%' is not a number")]
+    [InlineData("BENTO_MAX_REQUEST_BYTES=1", "--env BENTO_MAX_REQUEST_BYTES='1' is out of range; use a whole number of bytes from 1024")]
+    [InlineData("BENTO_HOST=a b", "--env BENTO_HOST='a b' is not a host")]
+    [InlineData("BENTO_KV_CACHE_MEMORY=-1GiB", "--env BENTO_KV_CACHE_MEMORY='-1GiB' is not a memory size")]
+    [InlineData("BENTO_MAX_MODEL_LEN=100000", "--env BENTO_MAX_MODEL_LEN='100000' is out of range; use a whole number from 1 to")]
+    public async Task Every_setting_override_is_judged_as_the_runtime_judges_it(string env, string message)
+    {
+        var bento = await BentoAsync();
+        var e = await Assert.ThrowsAsync<UsageException>(() => ResolveAsync(bento, Request(env: [env])));
+        Assert.StartsWith(message, e.Message);
+    }
+
+    [Fact]
+    public async Task Overrides_that_size_the_pod_are_used_typed()
+    {
+        var bento = await BentoAsync();
+        var spec = await ResolveAsync(bento, Request(env: ["BENTO_SHUTDOWN_TIMEOUT= 40 ", "BENTO_PORT=8123"]));
+        Assert.Equal(45, spec.TerminationGraceSeconds);
+        Assert.Equal(8123, spec.Port);
     }
 
     [Fact]

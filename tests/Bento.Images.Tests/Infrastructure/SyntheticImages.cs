@@ -11,7 +11,8 @@ namespace Bento.Images.Tests.Infrastructure;
 /// </summary>
 public static class SyntheticImages
 {
-    public static async Task<string> BaseLayoutAsync(string directory, string architecture = "amd64", string reference = "base", bool withBash = true)
+    public static async Task<string> BaseLayoutAsync(string directory, string architecture = "amd64", string reference = "base", bool withBash = true,
+        string? dpkgStatus = null)
     {
         var cache = new LayerCache(Path.Combine(directory + ".cache"));
         var entries = new List<LayerEntry>
@@ -21,6 +22,7 @@ public static class SyntheticImages
             LayerEntry.Directory("tmp"),
         };
         if (withBash) entries.Add(LayerEntry.FromBytes("usr/bin/bash", "#!stand-in\n"u8.ToArray(), executable: true));
+        if (dpkgStatus is not null) entries.Add(LayerEntry.FromBytes("var/lib/dpkg/status", System.Text.Encoding.UTF8.GetBytes(dpkgStatus)));
         var built = await new LayerBuilder(cache).BuildAsync(new LayerRecipe("synthetic base", entries, Compress: true, DateTimeOffset.UnixEpoch), default);
         var config = new ImageConfigDocument
         {

@@ -85,7 +85,7 @@ public class LlmEngineTests
     public async Task Requests_join_running_batches_and_decode_together()
     {
         using var hold = new ManualResetEventSlim(false);
-        var runner = new ScriptedRunner(slots: 8) { StepDelay = TimeSpan.FromMilliseconds(2), Hold = hold, HoldAfterSteps = 3 };
+        var runner = new ScriptedRunner() { StepDelay = TimeSpan.FromMilliseconds(2), Hold = hold, HoldAfterSteps = 3 };
         using var engine = new LlmEngine(runner, Tokenizer, new EngineOptions { MaxNumSeqs = 8 });
         // The first request must still be decoding when the others arrive: the runner holds it after 3 steps until
         // they are submitted (a fixed delay, or racing its 60 steps, failed on a loaded machine).
@@ -118,9 +118,9 @@ public class LlmEngineTests
     }
 
     [Fact]
-    public async Task Cancelling_a_request_frees_its_slot()
+    public async Task Cancelling_a_request_frees_its_blocks()
     {
-        var runner = new ScriptedRunner(slots: 1) { StepDelay = TimeSpan.FromMilliseconds(5) };
+        var runner = new ScriptedRunner() { StepDelay = TimeSpan.FromMilliseconds(5) };
         using var engine = new LlmEngine(runner, Tokenizer, new EngineOptions { MaxNumSeqs = 1, MaxModelLen = 128 });
         using var cts = new CancellationTokenSource();
         var reader = engine.Submit(new GenerationRequest("a", Tokenizer.Encode("1", false), Greedy(100)), cts.Token);
@@ -130,16 +130,17 @@ public class LlmEngineTests
         await foreach (var e in reader.ReadAllAsync()) if (e is GenerationFinished f) end = f;
         Assert.Equal(FinishReason.Abort, end!.Reason);
         Assert.True(end.CompletionTokens < 100);
-        // The only slot is free again: the next request completes.
+        // The only place is free again: the next request completes, and no block stays referenced.
         var (_, next, _) = await RunAsync(engine, "1", Greedy(3));
         Assert.Equal(FinishReason.Length, next.Reason);
         Assert.Equal(0, engine.Stats.Running);
+        Assert.Equal(0, engine.Stats.KvBlocksUsed);
     }
 
     [Fact]
     public async Task A_full_queue_rejects_instead_of_growing()
     {
-        var runner = new ScriptedRunner(slots: 1) { StepDelay = TimeSpan.FromMilliseconds(20) };
+        var runner = new ScriptedRunner() { StepDelay = TimeSpan.FromMilliseconds(20) };
         using var engine = new LlmEngine(runner, Tokenizer, new EngineOptions { MaxNumSeqs = 1, MaxWaiting = 1, MaxModelLen = 128 });
         var a = RunAsync(engine, "1", Greedy(5));
         var b = RunAsync(engine, "1", Greedy(5));

@@ -132,6 +132,44 @@ public sealed class LlamaCppCrossCheckTests(ITestOutputHelper output)
         CrossCheck(dir, [507, 40, 41, 42, 43, 300, 301, 5, 6, 7, 8, 9, 60, 61, 62, 63, 200, 201, 202, 17], "qwen3-shaped");
     }
 
+    /// <summary>
+    /// Llama's rope_scaling kinds against llama.cpp, on Llama-3.2-1B's shape (hidden 2048, 32 / 8 heads of 64, tied,
+    /// rope_theta 500000; scaled to hidden 256, 8 / 2 heads of 32) with a 2048-token context: "llama3" as Llama 3.1 /
+    /// 3.2 publish it (factor 32 from original 128 = 8192 / 131072 of 2048; exported as llama.cpp's rope_freqs),
+    /// "linear" (factor 4, as in Llama 2 long-context fine-tunes; exported as rope.scaling.type linear) and "dynamic"
+    /// (factor 2; below its original length it changes nothing, and llama.cpp runs it unscaled). A runner that ignored
+    /// llama3 or linear scaling must fail the comparison.
+    /// </summary>
+    [Theory]
+    [InlineData("llama3")]
+    [InlineData("linear")]
+    [InlineData("dynamic")]
+    public async Task LlamaRopeScalingKindsMatchLlamaCpp(string kind)
+    {
+        using var temp = new TempDirectory("bento-model-tests-");
+        var dir = Path.Combine(temp.Path, $"llama-{kind}");
+        var spec = new RandomModelSpec
+        {
+            Like = "llama-3.2-1b-instruct", HiddenSize = 256, IntermediateSize = 512, Layers = 2, Heads = 8, KeyValueHeads = 2,
+            VocabSize = 1024, MaxPositionEmbeddings = 2048, Seed = 17,
+        };
+        if (kind != "llama3") spec = spec with { RopeScaling = new RopeScalingSpec(kind, kind == "linear" ? 4.0 : 2.0) };
+        await GenerateAsync(dir, spec, initStd: 0.12);
+        var config = ModelConfig.Load(dir);
+        Assert.Equal((kind, true, 500000.0), (config.RopeScaling!.Type, config.TieWordEmbeddings, config.RopeTheta));
+        if (kind == "llama3") Assert.Equal((32.0, 128), (config.RopeScaling.Factor, config.RopeScaling.OriginalMaxPositionEmbeddings));
+        int[] prompt = [507, 40, 41, 42, 43, 300, 301, 5, 6, 7, 8, 9, 60, 61, 62, 63, 200, 201, 202, 17];
+        var result = LlamaCppComparison.Run(dir, prompt, 40);
+        output.WriteLine($"llama ({kind}): {result}");
+        Assert.True(result.WorstRelativeDiff <= 1e-4, result.ToString());
+        Assert.Equal(result.ReferenceTokens, result.OurTokens);
+        if (kind == "dynamic") return;
+        var unscaled = ModelTestSupport.CopyWithConfig(dir, Path.Combine(temp.Path, "unscaled"), c => c["rope_scaling"] = null);
+        var skipped = LlamaCppComparison.Run(unscaled, prompt, 4, referenceModel: dir);
+        output.WriteLine($"llama ({kind}) without the scaling: {skipped}");
+        Assert.True(skipped.WorstRelativeDiff > 1e-3, skipped.ToString());
+    }
+
     [Fact]
     public void GgufFileIsWellFormed()
     {

@@ -311,7 +311,9 @@ public sealed class LlamaModelTests
         Assert.Equal("float32", runner.Info.Dtype);
         Assert.False(runner.Info.CudaGraphs);
         Assert.Equal(918_656L * 4, runner.Info.WeightBytes);
-        Assert.Equal(2L * 4 * 2 * 2 * 32 * 32 * 4, runner.Info.KvCacheBytes); // k+v, layers, slots, kv heads, len, hd, fp32
+        // k+v, layers, (2 slots x 2 blocks of 16 + the scratch block), kv heads, block size, hd, fp32
+        Assert.Equal(2L * 4 * (2 * 2 + 1) * 2 * 16 * 32 * 4, runner.Info.KvCacheBytes);
+        Assert.Equal(4, runner.Info.KvBlocks);
         Assert.Throws<ArgumentOutOfRangeException>(() => runner.Step([new StepInput(0, 30, new[] { 1, 2, 3 })]));
         Assert.Throws<ArgumentOutOfRangeException>(() => runner.Step([new StepInput(5, 0, new[] { 1 })]));
     }

@@ -13,7 +13,8 @@ internal static class ModelTestSupport
     /// normal(0, 0.02) init: with 0.02 the logits of a random model are nearly flat (all within ~1e-2 of each
     /// other), so greedy picks hinge on rounding noise; a larger init gives well-separated logits.
     /// </summary>
-    public static async Task<GeneratedModel> GenerateAsync(string dir, RandomModelSpec spec, double? initStd = null)
+    /// <param name="edit">Changes a tensor's values (by name) after the seeded init: the same model with one difference.</param>
+    public static async Task<GeneratedModel> GenerateAsync(string dir, RandomModelSpec spec, double? initStd = null, Action<string, float[]>? edit = null)
     {
         var options = ModelPresets.Random(spec);
         if (initStd is { } std)
@@ -24,14 +25,28 @@ internal static class ModelTestSupport
             {
                 var data = new float[t.ElementCount];
                 if (t.IsNormWeight)
-                    for (var i = 0; i < data.Length; i++) data[i] = 1f + (float)(0.1 * Gaussian(rng));
+                    for (var i = 0; i < data.Length; i++) data[i] = t.NormIdentity + (float)(0.1 * Gaussian(rng));
                 else
                     for (var i = 0; i < data.Length; i++) data[i] = (float)(std * Gaussian(rng));
+                edit?.Invoke(t.Name, data);
                 values[t.Name] = data;
             }
             options = options with { Weights = LlamaWeights.FromValues(options.Config, values) };
         }
         return await ModelFolderGenerator.GenerateAsync(dir, options);
+    }
+
+    /// <summary>A copy of model folder <paramref name="dir"/> at <paramref name="copy"/> with config.json edited.</summary>
+    public static string CopyWithConfig(string dir, string copy, Action<System.Text.Json.Nodes.JsonObject> edit)
+    {
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.EnumerateFiles(dir))
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        var path = Path.Combine(copy, "config.json");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        edit(config);
+        File.WriteAllText(path, config.ToJsonString());
+        return copy;
     }
 
     private static double Gaussian(Random rng)

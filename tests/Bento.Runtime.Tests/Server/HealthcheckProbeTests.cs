@@ -33,7 +33,7 @@ public sealed class HealthcheckProbeTests
         app.MapGet("/health", () => Results.Json(new { status = "error", error = "loading the model failed" }, statusCode: 503));
         await app.StartAsync();
 
-        var settings = Bento.Runtime.Tests.Settings.SettingsFixture.Resolve(cli: Bento.Runtime.Settings.CliOverrides.None with { Port = port, Host = "0.0.0.0" });
+        var settings = Bento.Runtime.Tests.Settings.SettingsFixture.Resolve(cli: Bento.Runtime.Settings.CliOverrides.None.With(SettingName.Port, port).With(SettingName.Host, "0.0.0.0"));
         var output = new StringWriter();
         Assert.Equal(1, await HealthcheckProbe.RunAsync(settings, output));
         Assert.Contains($"GET http://127.0.0.1:{port}/health: 503", output.ToString());

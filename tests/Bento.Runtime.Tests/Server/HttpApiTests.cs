@@ -353,7 +353,8 @@ public class HttpApiTests(SharedServer shared)
     [InlineData("""{"model":"tiny-llama","prompt":"hi","max_tokens":600}""", 400, "maximum context length is 512 tokens")]
     [InlineData("""{"model":"tiny-llama","prompt":"hi","temperature":-1}""", 400, "'temperature' must be a number from 0 to 2")]
     [InlineData("""{"model":"tiny-llama","prompt":"hi","top_p":"x"}""", 400, "'top_p' must be a number")]
-    [InlineData("""{"model":"tiny-llama","prompt":"hi","best_of":3}""", 400, "best_of > 1 is not supported")]
+    [InlineData("""{"model":"tiny-llama","prompt":"hi","best_of":3,"stream":true}""", 400, "best_of cannot be used with stream")]
+    [InlineData("""{"model":"tiny-llama","prompt":"hi","best_of":2,"n":3}""", 400, "best_of (2) must be at least n (3)")]
     [InlineData("""{"model":"nope","prompt":"hi"}""", 404, "does not exist")]
     public async Task Bad_completion_requests_get_openai_errors_and_the_server_stays_up(string body, int status, string message)
     {

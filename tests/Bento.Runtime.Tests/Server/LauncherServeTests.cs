@@ -67,6 +67,23 @@ public class LauncherServeTests
         Assert.DoesNotContain("from-a-file", server.Output);
     }
 
+    /// <summary>enforce_eager's third value through <c>bento serve</c>: <c>--enforce-eager=auto</c> before or after the
+    /// tag reaches the runtime, and a bare <c>--enforce-eager</c> before the tag still does not swallow the tag.</summary>
+    [Theory]
+    [InlineData("before the tag")]
+    [InlineData("after the tag")]
+    public async Task Enforce_eager_auto_is_passed_on_by_the_launcher(string where)
+    {
+        var port = FreeTcpPort.Pick();
+        string[] options = ["--enforce-eager=auto", "--port", port.ToString(), "--host", "127.0.0.1"];
+        await using var server = await LauncherServer.StartAsync(where == "before the tag" ? [.. options, "{tag}"] : ["{tag}", .. options]);
+        await server.WaitReadyAsync(Base(port));
+        var engine = (await HealthAsync(server, port))["engine"]!;
+        Assert.Equal("auto", engine["enforce_eager"]!["value"]!.GetValue<string>());
+        Assert.Equal("cli", engine["enforce_eager"]!["source"]!.GetValue<string>());
+        Assert.StartsWith("unavailable on CPU", engine["cuda_graphs"]!["state"]!.GetValue<string>());
+    }
+
     [Fact]
     public async Task Sigterm_to_the_launcher_drains_in_flight_requests_exits_0_and_leaves_nothing_running()
     {

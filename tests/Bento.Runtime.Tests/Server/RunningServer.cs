@@ -30,7 +30,7 @@ public sealed class RunningServer : IAsyncDisposable
         var (_, bento) = await ExampleBento.BuildAsync(home, bentofile, projectDirectory);
 
         var port = FreeTcpPort.Pick();
-        var settings = SettingsResolver.Resolve(bento.Manifest, environment ?? new Dictionary<string, string>(), (cli ?? CliOverrides.None) with { Port = port, Host = "127.0.0.1" });
+        var settings = SettingsResolver.Resolve(bento.Manifest, environment ?? new Dictionary<string, string>(), (cli ?? CliOverrides.None).With(SettingName.Port, port).With(SettingName.Host, "127.0.0.1"));
         var app = RuntimeHost.Build(bento.Manifest, bento.Directory, settings, maxWaiting);
         await app.StartAsync();
         var server = new RunningServer(app, home, port, bento.Directory);

@@ -24,10 +24,25 @@ public class ServerSettingsTests
     public async Task Cli_flag_beats_the_environment()
     {
         await using var server = await RunningServer.StartAsync(
-            new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "true" }, CliOverrides.None with { EnforceEager = false });
+            new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "true" }, CliOverrides.None.With(SettingName.EnforceEager, EagerMode.False));
         var health = JsonNode.Parse(await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health")))!;
         Assert.False(health["engine"]!["enforce_eager"]!["value"]!.GetValue<bool>());
         Assert.Equal("cli", health["engine"]!["enforce_eager"]!["source"]!.GetValue<string>());
+    }
+
+    /// <summary>enforce_eager auto from the deployment: resolved and reported as auto, and on a CPU /health says graphs
+    /// do not apply whatever the value, with the planner's reason.</summary>
+    [Fact]
+    public async Task Enforce_eager_auto_is_reported_and_a_cpu_says_graphs_do_not_apply()
+    {
+        await using var server = await RunningServer.StartAsync(new Dictionary<string, string> { ["BENTO_ENFORCE_EAGER"] = "auto" });
+        var engine = JsonNode.Parse(await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health")))!["engine"]!;
+        Assert.Equal("auto", engine["enforce_eager"]!["value"]!.GetValue<string>());
+        Assert.Equal("env", engine["enforce_eager"]!["source"]!.GetValue<string>());
+        Assert.False(engine["cuda_graphs"]!["enabled"]!.GetValue<bool>());
+        Assert.Equal("unavailable on CPU: a CPU has no CUDA graphs (enforce_eager auto has no effect here)", engine["cuda_graphs"]!["state"]!.GetValue<string>());
+        Assert.False(engine["memory_plan"]!["cuda_graphs_enabled"]!.GetValue<bool>());
+        Assert.Contains("a CPU has no CUDA graphs", engine["memory_plan"]!["cuda_graph_decision"]!.GetValue<string>());
     }
 
     [Fact]
@@ -53,7 +68,8 @@ public class ServerSettingsTests
         Assert.Equal(HttpStatusCode.OK, (await server.Http.SendAsync(request)).StatusCode);
     }
 
-    /// <summary>The memory plan sizes the engine: a KV budget of 3 full sequences serves 3 at once, whatever max_num_seqs says.</summary>
+    /// <summary>The memory plan sizes the KV cache: 3 MiB are 96 blocks, 3 full-length sequences; max_num_seqs still
+    /// bounds how many shorter ones run together.</summary>
     [Fact]
     public async Task Kv_cache_memory_sizes_the_engine_from_the_memory_plan()
     {
@@ -66,7 +82,11 @@ public class ServerSettingsTests
         Assert.Equal(96, plan["kv_blocks"]!.GetValue<int>());
         Assert.Equal(3, plan["sequences"]!.GetValue<int>());
         Assert.Equal(8, plan["max_num_seqs"]!.GetValue<int>());
-        Assert.Equal(3L << 20, engine["kv_cache_bytes"]!.GetValue<long>());
+        Assert.Equal(3L << 20, plan["kv_cache_bytes"]!.GetValue<long>());
+        // The runner holds the plan's 96 blocks plus its scratch block (where padded rows of a graph bucket write).
+        Assert.Equal((3L << 20) + 16 * 2048, engine["kv_cache_bytes"]!.GetValue<long>());
+        Assert.Equal(96, engine["kv_cache"]!["blocks"]!.GetValue<int>());
+        Assert.Equal(96 * 16, engine["kv_cache"]!["tokens"]!.GetValue<long>());
         Assert.Equal("cpu", plan["device"]!["kind"]!.GetValue<string>());
         Assert.True(plan["weight_bytes"]!.GetValue<long>() > 0);
     }
@@ -91,7 +111,7 @@ public class ServerSettingsTests
     [Fact]
     public async Task More_requests_than_the_queue_allows_get_503_not_a_crash()
     {
-        await using var server = await RunningServer.StartAsync(cli: CliOverrides.None with { MaxNumSeqs = 1 }, maxWaiting: 1);
+        await using var server = await RunningServer.StartAsync(cli: CliOverrides.None.With(SettingName.MaxNumSeqs, 1), maxWaiting: 1);
         var requests = Enumerable.Range(0, 8).Select(_ => server.Http.PostAsync(new Uri(server.BaseUri, "/v1/completions"),
             new StringContent("""{"model":"tiny-llama","prompt":"1","max_tokens":40,"ignore_eos":true}""", Encoding.UTF8, "application/json"))).ToList();
         var responses = await Task.WhenAll(requests);

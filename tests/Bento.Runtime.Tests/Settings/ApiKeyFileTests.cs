@@ -23,7 +23,7 @@ public sealed class ApiKeyFileTests : IDisposable
     [Fact]
     public void A_key_file_from_the_flag_is_read_and_its_trailing_newline_dropped()
     {
-        var settings = SettingsResolver.Resolve(Manifest(), Env(), CliOverrides.None with { ApiKeyFile = KeyFile("s3cret\n") });
+        var settings = SettingsResolver.Resolve(Manifest(), Env(), CliOverrides.None.With(SettingName.ApiKeyFile, KeyFile("s3cret\n")));
         Assert.Equal("s3cret", settings.ApiKey.Value);
         Assert.Equal("cli --api-key-file", settings.ApiKey.DisplaySource);
         Assert.DoesNotContain("s3cret", settings.Describe());
@@ -34,14 +34,14 @@ public sealed class ApiKeyFileTests : IDisposable
     {
         var env = Env(("BENTO_API_KEY_FILE", KeyFile("from-env")));
         Assert.Equal("from-env", SettingsResolver.Resolve(Manifest(), env, CliOverrides.None).ApiKey.Value);
-        Assert.Equal("flag", SettingsResolver.Resolve(Manifest(), env, CliOverrides.None with { ApiKey = "flag" }).ApiKey.Value);
+        Assert.Equal("flag", SettingsResolver.Resolve(Manifest(), env, CliOverrides.None.With(SettingName.ApiKey, "flag")).ApiKey.Value);
     }
 
     [Fact]
     public void A_key_and_a_key_file_in_the_same_layer_are_refused()
     {
         Assert.Contains("both BENTO_API_KEY and BENTO_API_KEY_FILE", Fails(Env(("BENTO_API_KEY", "a"), ("BENTO_API_KEY_FILE", KeyFile("b"))), CliOverrides.None));
-        Assert.Contains("both --api-key and --api-key-file", Fails(Env(), CliOverrides.None with { ApiKey = "a", ApiKeyFile = KeyFile("b") }));
+        Assert.Contains("both --api-key and --api-key-file", Fails(Env(), CliOverrides.None.With(SettingName.ApiKey, "a").With(SettingName.ApiKeyFile, KeyFile("b"))));
     }
 
     [Theory]
@@ -50,7 +50,7 @@ public sealed class ApiKeyFileTests : IDisposable
     [InlineData("two words", "whitespace inside it")]
     public void A_bad_key_file_is_refused_without_quoting_it(string content, string expected)
     {
-        var message = Fails(Env(), CliOverrides.None with { ApiKeyFile = KeyFile(content) });
+        var message = Fails(Env(), CliOverrides.None.With(SettingName.ApiKeyFile, KeyFile(content)));
         Assert.Contains(expected, message);
         Assert.Contains("--api-key-file", message);
         if (content.Trim().Length > 0) Assert.DoesNotContain(content.Trim(), message);
@@ -59,10 +59,10 @@ public sealed class ApiKeyFileTests : IDisposable
     [Fact]
     public void Devices_directories_missing_and_oversized_files_are_refused_at_once()
     {
-        Assert.Contains("not a regular file", Fails(Env(), CliOverrides.None with { ApiKeyFile = "/dev/zero" }));
-        Assert.Contains("not a regular file", Fails(Env(), CliOverrides.None with { ApiKeyFile = _dir.Path }));
-        Assert.Contains("no such file", Fails(Env(), CliOverrides.None with { ApiKeyFile = Path.Combine(_dir.Path, "nope") }));
-        Assert.Contains("at most 4096", Fails(Env(), CliOverrides.None with { ApiKeyFile = KeyFile(new string('k', 5000)) }));
+        Assert.Contains("not a regular file", Fails(Env(), CliOverrides.None.With(SettingName.ApiKeyFile, "/dev/zero")));
+        Assert.Contains("not a regular file", Fails(Env(), CliOverrides.None.With(SettingName.ApiKeyFile, _dir.Path)));
+        Assert.Contains("no such file", Fails(Env(), CliOverrides.None.With(SettingName.ApiKeyFile, Path.Combine(_dir.Path, "nope"))));
+        Assert.Contains("at most 4096", Fails(Env(), CliOverrides.None.With(SettingName.ApiKeyFile, KeyFile(new string('k', 5000)))));
     }
 
     [Fact]

@@ -15,7 +15,7 @@ public sealed class BooleanSpellingTests
     public void TrueSpellings(string text)
     {
         var settings = Resolve(Manifest(enforceEager: false), Env(("BENTO_ENFORCE_EAGER", text)));
-        Assert.True(settings.EnforceEager.Value);
+        Assert.Equal(EagerMode.True, settings.EnforceEager.Value);
         Assert.Equal(SettingSource.Env, settings.EnforceEager.Source);
     }
 
@@ -28,7 +28,7 @@ public sealed class BooleanSpellingTests
     public void FalseSpellings(string text)
     {
         var settings = Resolve(Manifest(enforceEager: true), Env(("BENTO_ENFORCE_EAGER", text)));
-        Assert.False(settings.EnforceEager.Value);
+        Assert.Equal(EagerMode.False, settings.EnforceEager.Value);
         Assert.Equal(SettingSource.Env, settings.EnforceEager.Source);
     }
 
@@ -47,14 +47,14 @@ public sealed class BooleanSpellingTests
     public void OtherSpellingsStopStartUpNamingVariableValueAndWhatIsAccepted(string text)
     {
         var message = Fails(Manifest(), Env(("BENTO_ENFORCE_EAGER", text)));
-        Assert.Equal($"BENTO_ENFORCE_EAGER='{text}' is not a boolean; use true/false, 1/0, yes/no or on/off", message);
+        Assert.Equal($"BENTO_ENFORCE_EAGER='{text}' is not true, false or auto; use true/false, 1/0, yes/no, on/off or auto", message);
     }
 
     [Fact]
     public void TheExactMessageForMaybe()
     {
         Assert.Equal(
-            "BENTO_ENFORCE_EAGER='maybe' is not a boolean; use true/false, 1/0, yes/no or on/off",
+            "BENTO_ENFORCE_EAGER='maybe' is not true, false or auto; use true/false, 1/0, yes/no, on/off or auto",
             Fails(null, Env(("BENTO_ENFORCE_EAGER", "maybe"))));
     }
 
@@ -62,7 +62,7 @@ public sealed class BooleanSpellingTests
     public void TheMessageShowsTheValueTrimmed()
     {
         Assert.Equal(
-            "BENTO_ENFORCE_EAGER='maybe' is not a boolean; use true/false, 1/0, yes/no or on/off",
+            "BENTO_ENFORCE_EAGER='maybe' is not true, false or auto; use true/false, 1/0, yes/no, on/off or auto",
             Fails(null, Env(("BENTO_ENFORCE_EAGER", "  maybe \n"))));
     }
 
@@ -70,15 +70,15 @@ public sealed class BooleanSpellingTests
     public void ABadVariableStopsStartUpEvenWhenAFlagWouldOverrideIt()
     {
         // A broken deployment value is reported now rather than when the flag that hides it goes away.
-        var message = Fails(Manifest(), Env(("BENTO_ENFORCE_EAGER", "maybe")), new CliOverrides(EnforceEager: true));
-        Assert.StartsWith("BENTO_ENFORCE_EAGER='maybe' is not a boolean", message);
+        var message = Fails(Manifest(), Env(("BENTO_ENFORCE_EAGER", "maybe")), CliOverrides.None.With(SettingName.EnforceEager, EagerMode.True));
+        Assert.StartsWith("BENTO_ENFORCE_EAGER='maybe' is not true, false or auto", message);
     }
 
     [Fact]
     public void ABadValueInTheBentosChosenVariableNamesThatVariable()
     {
         Assert.Equal(
-            "MY_EAGER='sure' is not a boolean; use true/false, 1/0, yes/no or on/off",
+            "MY_EAGER='sure' is not true, false or auto; use true/false, 1/0, yes/no, on/off or auto",
             Fails(Manifest(env: "MY_EAGER"), Env(("MY_EAGER", "sure"))));
     }
 }

@@ -10,7 +10,7 @@ public sealed class CustomEnforceEagerEnvTests
     public void TheChosenVariableOverridesTheBento()
     {
         var settings = Resolve(Manifest(enforceEager: false, env: "MY_EAGER"), Env(("MY_EAGER", "true")));
-        Assert.Equal(new Setting<bool>(true, SettingSource.Env, "MY_EAGER"), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.True, SettingSource.Env, "MY_EAGER"), settings.EnforceEager);
         Assert.Equal("MY_EAGER", settings.EnforceEagerEnv);
         Assert.Empty(settings.Notes);
     }
@@ -19,7 +19,7 @@ public sealed class CustomEnforceEagerEnvTests
     public void TheDefaultVariableIsNotConsultedAndItsSettingIsNoted()
     {
         var settings = Resolve(Manifest(enforceEager: false, env: "MY_EAGER"), Env(("BENTO_ENFORCE_EAGER", "true")));
-        Assert.Equal(new Setting<bool>(false, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.False, SettingSource.Bento), settings.EnforceEager);
         Assert.Equal(
             "BENTO_ENFORCE_EAGER is set but ignored: this bento reads enforce_eager from MY_EAGER",
             Assert.Single(settings.Notes));
@@ -29,21 +29,21 @@ public sealed class CustomEnforceEagerEnvTests
     public void TheDefaultVariableIsNotEvenParsed()
     {
         var settings = Resolve(Manifest(enforceEager: true, env: "MY_EAGER"), Env(("BENTO_ENFORCE_EAGER", "maybe")));
-        Assert.Equal(new Setting<bool>(true, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.True, SettingSource.Bento), settings.EnforceEager);
     }
 
     [Fact]
     public void TheChosenVariableWinsWhenBothAreSet()
     {
         var settings = Resolve(Manifest(enforceEager: false, env: "MY_EAGER"), Env(("BENTO_ENFORCE_EAGER", "false"), ("MY_EAGER", "on")));
-        Assert.Equal(new Setting<bool>(true, SettingSource.Env, "MY_EAGER"), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.True, SettingSource.Env, "MY_EAGER"), settings.EnforceEager);
     }
 
     [Fact]
     public void TheDefaultVariableCannotTripALockedBentoThatChoseAnotherName()
     {
         var settings = Resolve(Manifest(enforceEager: true, overridable: false, env: "MY_EAGER"), Env(("BENTO_ENFORCE_EAGER", "false")));
-        Assert.Equal(new Setting<bool>(true, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.True, SettingSource.Bento), settings.EnforceEager);
         Assert.Single(settings.Notes);
     }
 
@@ -57,8 +57,8 @@ public sealed class CustomEnforceEagerEnvTests
     [Fact]
     public void TheFlagStillBeatsTheChosenVariable()
     {
-        var settings = Resolve(Manifest(env: "MY_EAGER"), Env(("MY_EAGER", "true")), new CliOverrides(EnforceEager: false));
-        Assert.Equal(new Setting<bool>(false, SettingSource.Cli, "--no-enforce-eager"), settings.EnforceEager);
+        var settings = Resolve(Manifest(env: "MY_EAGER"), Env(("MY_EAGER", "true")), CliOverrides.None.With(SettingName.EnforceEager, EagerMode.False));
+        Assert.Equal(new Setting<EagerMode>(EagerMode.False, SettingSource.Cli, "--no-enforce-eager"), settings.EnforceEager);
     }
 
     [Fact]

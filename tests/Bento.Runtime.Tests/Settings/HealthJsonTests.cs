@@ -23,7 +23,8 @@ public sealed class HealthJsonTests
               "api_key": {"set": false, "source": "default", "env": "BENTO_API_KEY"},
               "shutdown_timeout": {"value": 25, "source": "default", "env": "BENTO_SHUTDOWN_TIMEOUT"},
               "max_request_bytes": {"value": 8388608, "source": "default", "env": "BENTO_MAX_REQUEST_BYTES"},
-              "kv_cache_memory": {"value": null, "source": "default", "env": "BENTO_KV_CACHE_MEMORY"}
+              "kv_cache_memory": {"value": null, "source": "default", "env": "BENTO_KV_CACHE_MEMORY"},
+              "tool_call_parser": {"value": "auto", "source": "default", "env": "BENTO_TOOL_CALL_PARSER"}
             }
             """);
         Assert.True(JsonNode.DeepEquals(expected, json), json.ToJsonString());
@@ -33,7 +34,7 @@ public sealed class HealthJsonTests
     public void FlagsAreNamedAndTheApiKeyIsOnlySaidToBeSet()
     {
         var json = Resolve(Manifest(enforceEager: true, overridable: false, env: "MY_EAGER"), NoEnv,
-            new CliOverrides(Port: 8080, ApiKey: "hunter2", EnforceEager: true)).ToHealthJson();
+            CliOverrides.None.With(SettingName.Port, 8080).With(SettingName.ApiKey, "hunter2").With(SettingName.EnforceEager, EagerMode.True)).ToHealthJson();
         Assert.True(JsonNode.DeepEquals(
             JsonNode.Parse("""{"value": true, "source": "bento", "env": "MY_EAGER", "overridable": false}"""), json["enforce_eager"]));
         Assert.True(JsonNode.DeepEquals(
@@ -56,7 +57,7 @@ public sealed class HealthJsonTests
     {
         var json = Resolve().ToHealthJson();
         Assert.Equal(
-            ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "host", "port", "api_key", "shutdown_timeout", "max_request_bytes", "kv_cache_memory"],
+            ["enforce_eager", "max_model_len", "max_num_seqs", "dtype", "gpu_memory_utilization", "host", "port", "api_key", "shutdown_timeout", "max_request_bytes", "kv_cache_memory", "tool_call_parser"],
             json.Select(p => p.Key).ToArray());
     }
 

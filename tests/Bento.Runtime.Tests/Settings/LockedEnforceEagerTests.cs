@@ -13,7 +13,7 @@ public sealed class LockedEnforceEagerTests
     public void NothingSetGivesTheLockedValueFromTheBento()
     {
         var settings = Resolve(Manifest(enforceEager: true, overridable: false));
-        Assert.Equal(new Setting<bool>(true, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.True, SettingSource.Bento), settings.EnforceEager);
         Assert.False(settings.EnforceEagerOverridable);
         Assert.Empty(settings.Notes);
     }
@@ -51,17 +51,17 @@ public sealed class LockedEnforceEagerTests
         Assert.Equal(
             "--no-enforce-eager conflicts with this bento: enforce_eager is locked to true by its builder (overridable: false); " +
             "drop the flag or rebuild the bento with overridable: true",
-            Fails(Manifest(enforceEager: true, overridable: false), cli: new CliOverrides(EnforceEager: false)));
+            Fails(Manifest(enforceEager: true, overridable: false), cli: CliOverrides.None.With(SettingName.EnforceEager, EagerMode.False)));
         Assert.Equal(
             "--enforce-eager conflicts with this bento: enforce_eager is locked to false by its builder (overridable: false); " +
             "drop the flag or rebuild the bento with overridable: true",
-            Fails(Manifest(enforceEager: false, overridable: false), cli: new CliOverrides(EnforceEager: true)));
+            Fails(Manifest(enforceEager: false, overridable: false), cli: CliOverrides.None.With(SettingName.EnforceEager, EagerMode.True)));
     }
 
     [Fact]
     public void AFlagThatTriesToChangeItStopsStartUpEvenWhenTheVariableAgrees()
     {
-        var message = Fails(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", "true")), new CliOverrides(EnforceEager: false));
+        var message = Fails(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", "true")), CliOverrides.None.With(SettingName.EnforceEager, EagerMode.False));
         Assert.StartsWith("--no-enforce-eager conflicts with this bento", message);
     }
 
@@ -74,7 +74,7 @@ public sealed class LockedEnforceEagerTests
     public void AVariableEqualToTheLockedValueIsAcceptedAndNoted(bool locked, string text)
     {
         var settings = Resolve(Manifest(enforceEager: locked, overridable: false), Env(("BENTO_ENFORCE_EAGER", text)));
-        Assert.Equal(new Setting<bool>(locked, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerModes.FromBool(locked), SettingSource.Bento), settings.EnforceEager);
         var note = Assert.Single(settings.Notes);
         Assert.Equal(
             $"BENTO_ENFORCE_EAGER={text} matches enforce_eager={(locked ? "true" : "false")}, which this bento's builder locked (overridable: false); it has nothing to override",
@@ -86,8 +86,8 @@ public sealed class LockedEnforceEagerTests
     [InlineData(false, "--no-enforce-eager")]
     public void AFlagEqualToTheLockedValueIsAcceptedAndNoted(bool locked, string flag)
     {
-        var settings = Resolve(Manifest(enforceEager: locked, overridable: false), cli: new CliOverrides(EnforceEager: locked));
-        Assert.Equal(new Setting<bool>(locked, SettingSource.Bento), settings.EnforceEager);
+        var settings = Resolve(Manifest(enforceEager: locked, overridable: false), cli: CliOverrides.None.With(SettingName.EnforceEager, EagerModes.FromBool(locked)));
+        Assert.Equal(new Setting<EagerMode>(EagerModes.FromBool(locked), SettingSource.Bento), settings.EnforceEager);
         Assert.StartsWith($"{flag} matches enforce_eager=", Assert.Single(settings.Notes));
     }
 
@@ -95,7 +95,7 @@ public sealed class LockedEnforceEagerTests
     public void AnEmptyVariableDoesNotConflict()
     {
         var settings = Resolve(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", " ")));
-        Assert.Equal(new Setting<bool>(true, SettingSource.Bento), settings.EnforceEager);
+        Assert.Equal(new Setting<EagerMode>(EagerMode.True, SettingSource.Bento), settings.EnforceEager);
         Assert.Empty(settings.Notes);
     }
 
@@ -103,14 +103,14 @@ public sealed class LockedEnforceEagerTests
     public void AnUnparsableVariableIsReportedAsSuchNotAsAConflict()
     {
         Assert.Equal(
-            "BENTO_ENFORCE_EAGER='maybe' is not a boolean; use true/false, 1/0, yes/no or on/off",
+            "BENTO_ENFORCE_EAGER='maybe' is not true, false or auto; use true/false, 1/0, yes/no, on/off or auto",
             Fails(Manifest(enforceEager: true, overridable: false), Env(("BENTO_ENFORCE_EAGER", "maybe"))));
     }
 
     [Fact]
     public void TheLockOnlyCoversEnforceEager()
     {
-        var settings = Resolve(Manifest(enforceEager: true, overridable: false), Env(("BENTO_MAX_NUM_SEQS", "4")), new CliOverrides(Port: 8080));
+        var settings = Resolve(Manifest(enforceEager: true, overridable: false), Env(("BENTO_MAX_NUM_SEQS", "4")), CliOverrides.None.With(SettingName.Port, 8080));
         Assert.Equal(new Setting<int>(4, SettingSource.Env, "BENTO_MAX_NUM_SEQS"), settings.MaxNumSeqs);
         Assert.Equal(new Setting<int>(8080, SettingSource.Cli, "--port"), settings.Port);
     }

@@ -7,7 +7,8 @@ namespace Bento.Runtime.Tests.Settings;
 public sealed class NumericSettingsTests
 {
     private const string PortAccepts = "use a whole number from 1 to 65535";
-    private const string AtLeastOne = "use a whole number of at least 1";
+    private const string SeqsAccepts = "use a whole number from 1 to 65536";
+    private const string LenAccepts = "use a whole number from 1 to 16777216";
     private const string FractionAccepts = "use a number greater than 0 and at most 1, e.g. 0.9";
 
     [Fact]
@@ -55,7 +56,7 @@ public sealed class NumericSettingsTests
     {
         var settings = Resolve(Manifest(),
             Env(("BENTO_MAX_MODEL_LEN", "256"), ("BENTO_MAX_NUM_SEQS", "2"), ("BENTO_GPU_MEMORY_UTILIZATION", "0.75"), ("BENTO_PORT", "8080")),
-            new CliOverrides(MaxModelLen: 128, MaxNumSeqs: 1, GpuMemoryUtilization: 1.0, Port: 9000));
+            CliOverrides.None.With(SettingName.MaxModelLen, 128).With(SettingName.MaxNumSeqs, 1).With(SettingName.GpuMemoryUtilization, 1.0).With(SettingName.Port, 9000));
         Assert.Equal(new Setting<int?>(128, SettingSource.Cli, "--max-model-len"), settings.MaxModelLen);
         Assert.Equal(new Setting<int>(1, SettingSource.Cli, "--max-num-seqs"), settings.MaxNumSeqs);
         Assert.Equal(new Setting<double>(1.0, SettingSource.Cli, "--gpu-memory-utilization"), settings.GpuMemoryUtilization);
@@ -65,7 +66,7 @@ public sealed class NumericSettingsTests
     [Fact]
     public void FlagsWorkWithoutABento()
     {
-        var settings = Resolve(null, NoEnv, new CliOverrides(MaxModelLen: 64, Port: 1));
+        var settings = Resolve(null, NoEnv, CliOverrides.None.With(SettingName.MaxModelLen, 64).With(SettingName.Port, 1));
         Assert.Equal(new Setting<int?>(64, SettingSource.Cli, "--max-model-len"), settings.MaxModelLen);
         Assert.Equal(new Setting<int>(1, SettingSource.Cli, "--port"), settings.Port);
     }
@@ -109,7 +110,7 @@ public sealed class NumericSettingsTests
     [InlineData(-80)]
     [InlineData(65536)]
     public void PortFlagOutOfRange(int port) =>
-        Assert.Equal($"--port='{port}' is out of range; {PortAccepts}", Fails(Manifest(), cli: new CliOverrides(Port: port)));
+        Assert.Equal($"--port='{port}' is out of range; {PortAccepts}", Fails(Manifest(), cli: CliOverrides.None.With(SettingName.Port, port)));
 
     [Fact]
     public void PortOutOfRangeInTheBento() =>
@@ -121,15 +122,15 @@ public sealed class NumericSettingsTests
     [InlineData("four", "is not an integer")]
     [InlineData("1.5", "is not an integer")]
     public void MaxNumSeqsVariableErrors(string text, string reason) =>
-        Assert.Equal($"BENTO_MAX_NUM_SEQS='{text}' {reason}; {AtLeastOne}", Fails(Manifest(), Env(("BENTO_MAX_NUM_SEQS", text))));
+        Assert.Equal($"BENTO_MAX_NUM_SEQS='{text}' {reason}; {SeqsAccepts}", Fails(Manifest(), Env(("BENTO_MAX_NUM_SEQS", text))));
 
     [Fact]
     public void MaxNumSeqsFlagOutOfRange() =>
-        Assert.Equal($"--max-num-seqs='0' is out of range; {AtLeastOne}", Fails(Manifest(), cli: new CliOverrides(MaxNumSeqs: 0)));
+        Assert.Equal($"--max-num-seqs='0' is out of range; {SeqsAccepts}", Fails(Manifest(), cli: CliOverrides.None.With(SettingName.MaxNumSeqs, 0)));
 
     [Fact]
     public void MaxNumSeqsNegativeInTheBento() =>
-        Assert.Equal($"bento.yaml runtime.max_num_seqs='-2' is out of range; {AtLeastOne}", Fails(Manifest(maxNumSeqs: -2)));
+        Assert.Equal($"bento.yaml runtime.max_num_seqs='-2' is out of range; {SeqsAccepts}", Fails(Manifest(maxNumSeqs: -2)));
 
     [Theory]
     [InlineData("0", "is out of range")]
@@ -137,11 +138,11 @@ public sealed class NumericSettingsTests
     [InlineData("512k", "is not an integer")]
     [InlineData("auto", "is not an integer")]
     public void MaxModelLenVariableErrors(string text, string reason) =>
-        Assert.Equal($"BENTO_MAX_MODEL_LEN='{text}' {reason}; {AtLeastOne}", Fails(Manifest(), Env(("BENTO_MAX_MODEL_LEN", text))));
+        Assert.Equal($"BENTO_MAX_MODEL_LEN='{text}' {reason}; {LenAccepts}", Fails(Manifest(), Env(("BENTO_MAX_MODEL_LEN", text))));
 
     [Fact]
     public void MaxModelLenFlagOutOfRange() =>
-        Assert.Equal($"--max-model-len='0' is out of range; {AtLeastOne}", Fails(null, cli: new CliOverrides(MaxModelLen: 0)));
+        Assert.Equal($"--max-model-len='0' is out of range; {LenAccepts}", Fails(null, cli: CliOverrides.None.With(SettingName.MaxModelLen, 0)));
 
     [Fact]
     public void MaxModelLenMayNotExceedTheModelsPositions()
@@ -153,7 +154,7 @@ public sealed class NumericSettingsTests
             Fails(bento, Env(("BENTO_MAX_MODEL_LEN", "4096"))));
         Assert.Equal(
             "--max-model-len='2049' is out of range; use a whole number from 1 to 2048 (the model's max_position_embeddings)",
-            Fails(bento, cli: new CliOverrides(MaxModelLen: 2049)));
+            Fails(bento, cli: CliOverrides.None.With(SettingName.MaxModelLen, 2049)));
     }
 
     [Theory]
@@ -186,7 +187,7 @@ public sealed class NumericSettingsTests
     [InlineData(double.NaN, "NaN")]
     public void GpuMemoryUtilizationFlagOutOfRange(double value, string shown) =>
         Assert.Equal($"--gpu-memory-utilization='{shown}' is out of range; {FractionAccepts}",
-            Fails(Manifest(), cli: new CliOverrides(GpuMemoryUtilization: value)));
+            Fails(Manifest(), cli: CliOverrides.None.With(SettingName.GpuMemoryUtilization, value)));
 
     [Fact]
     public void GpuMemoryUtilizationOutOfRangeInTheBento() =>
@@ -196,5 +197,5 @@ public sealed class NumericSettingsTests
     [Fact]
     public void ABadVariableStopsStartUpEvenWhenAFlagOverridesIt() =>
         Assert.StartsWith("BENTO_PORT='http' is not an integer",
-            Fails(Manifest(), Env(("BENTO_PORT", "http")), new CliOverrides(Port: 8080)));
+            Fails(Manifest(), Env(("BENTO_PORT", "http")), CliOverrides.None.With(SettingName.Port, 8080)));
 }

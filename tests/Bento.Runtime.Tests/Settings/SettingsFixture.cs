@@ -9,14 +9,14 @@ internal static class SettingsFixture
     public static BentoManifest Manifest(
         bool enforceEager = false, bool overridable = true, string env = "BENTO_ENFORCE_EAGER",
         int maxModelLen = 512, int maxNumSeqs = 8, string dtype = "float32", double gpuMemoryUtilization = 0.9,
-        int port = 3000, int maxPositionEmbeddings = 0) => new()
+        int port = 3000, int maxPositionEmbeddings = 0, EagerMode? eagerMode = null) => new()
     {
         Name = "x",
         Version = "0123456789abcdef",
         Model = new ManifestModel { MaxPositionEmbeddings = maxPositionEmbeddings },
         Runtime = new ManifestRuntime
         {
-            EnforceEager = new ManifestEnforceEager { Value = enforceEager, Overridable = overridable, Env = env },
+            EnforceEager = new ManifestEnforceEager { Value = eagerMode ?? EagerModes.FromBool(enforceEager), Overridable = overridable, Env = env },
             MaxModelLen = maxModelLen,
             MaxNumSeqs = maxNumSeqs,
             Dtype = dtype,

@@ -25,7 +25,7 @@ public sealed class TextSettingsTests
         Assert.Equal(new Setting<string>("bfloat16", SettingSource.Env, "BENTO_DTYPE"),
             Resolve(Manifest(dtype: "float32"), Env(("BENTO_DTYPE", "bfloat16"))).Dtype);
         Assert.Equal(new Setting<string>("float16", SettingSource.Cli, "--dtype"),
-            Resolve(Manifest(dtype: "float32"), Env(("BENTO_DTYPE", "bfloat16")), new CliOverrides(Dtype: "float16")).Dtype);
+            Resolve(Manifest(dtype: "float32"), Env(("BENTO_DTYPE", "bfloat16")), CliOverrides.None.With(SettingName.Dtype, "float16")).Dtype);
     }
 
     [Fact]
@@ -48,7 +48,7 @@ public sealed class TextSettingsTests
     public void DtypeSpellingsAndAliases(string text, string dtype)
     {
         Assert.Equal(dtype, Resolve(Manifest(), Env(("BENTO_DTYPE", text))).Dtype.Value);
-        Assert.Equal(dtype, Resolve(Manifest(), cli: new CliOverrides(Dtype: text)).Dtype.Value);
+        Assert.Equal(dtype, Resolve(Manifest(), cli: CliOverrides.None.With(SettingName.Dtype, text)).Dtype.Value);
         Assert.Equal(dtype, Resolve(Manifest(dtype: text)).Dtype.Value);
     }
 
@@ -60,13 +60,13 @@ public sealed class TextSettingsTests
     public void DtypeTyposStopStartUp(string text)
     {
         Assert.Equal($"BENTO_DTYPE='{text}' is not a dtype; {DtypeAccepts}", Fails(Manifest(), Env(("BENTO_DTYPE", text))));
-        Assert.Equal($"--dtype='{text}' is not a dtype; {DtypeAccepts}", Fails(Manifest(), cli: new CliOverrides(Dtype: text)));
+        Assert.Equal($"--dtype='{text}' is not a dtype; {DtypeAccepts}", Fails(Manifest(), cli: CliOverrides.None.With(SettingName.Dtype, text)));
         Assert.Equal($"bento.yaml runtime.dtype='{text}' is not a dtype; {DtypeAccepts}", Fails(Manifest(dtype: text)));
     }
 
     [Fact]
     public void AnEmptyDtypeFlagIsATypo() =>
-        Assert.Equal($"--dtype='' is not a dtype; {DtypeAccepts}", Fails(Manifest(), cli: new CliOverrides(Dtype: "")));
+        Assert.Equal($"--dtype='' is not a dtype; {DtypeAccepts}", Fails(Manifest(), cli: CliOverrides.None.With(SettingName.Dtype, "")));
 
     [Fact]
     public void AnEmptyDtypeVariableCountsAsUnset() =>
@@ -79,7 +79,7 @@ public sealed class TextSettingsTests
         Assert.Equal(new Setting<string>("127.0.0.1", SettingSource.Env, "BENTO_HOST"),
             Resolve(Manifest(), Env(("BENTO_HOST", " 127.0.0.1 "))).Host);
         Assert.Equal(new Setting<string>("::", SettingSource.Cli, "--host"),
-            Resolve(Manifest(), Env(("BENTO_HOST", "127.0.0.1")), new CliOverrides(Host: "::")).Host);
+            Resolve(Manifest(), Env(("BENTO_HOST", "127.0.0.1")), CliOverrides.None.With(SettingName.Host, "::")).Host);
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public sealed class TextSettingsTests
     [InlineData("my host")]
     public void HostFlagErrors(string text) =>
         Assert.Equal($"--host='{text}' is not a host; use an address or host name such as 0.0.0.0, :: or 127.0.0.1",
-            Fails(null, cli: new CliOverrides(Host: text)));
+            Fails(null, cli: CliOverrides.None.With(SettingName.Host, text)));
 
     [Fact]
     public void HostVariableWithInnerSpaceIsAnError() =>
@@ -107,7 +107,7 @@ public sealed class TextSettingsTests
         Assert.Equal(SettingSource.Env, fromEnv.ApiKey.Source);
         Assert.Equal("BENTO_API_KEY", fromEnv.ApiKey.Origin);
 
-        var fromFlag = Resolve(Manifest(), Env(("BENTO_API_KEY", "env-secret")), new CliOverrides(ApiKey: "cli-secret"));
+        var fromFlag = Resolve(Manifest(), Env(("BENTO_API_KEY", "env-secret")), CliOverrides.None.With(SettingName.ApiKey, "cli-secret"));
         Assert.Equal("cli-secret", fromFlag.ApiKey.Value);
         Assert.Equal(SettingSource.Cli, fromFlag.ApiKey.Source);
         Assert.Equal("--api-key", fromFlag.ApiKey.Origin);
@@ -127,12 +127,12 @@ public sealed class TextSettingsTests
     [InlineData(" ")]
     public void AnEmptyApiKeyFlagIsRefused(string text) =>
         Assert.Equal("--api-key is empty; give the key, or leave the flag out to use BENTO_API_KEY or no key",
-            Fails(null, Env(("BENTO_API_KEY", "k")), new CliOverrides(ApiKey: text)));
+            Fails(null, Env(("BENTO_API_KEY", "k")), CliOverrides.None.With(SettingName.ApiKey, text)));
 
     [Fact]
     public void ApiKeyNeverPrintsThroughTheSettingOrTheOverrides()
     {
-        var cli = new CliOverrides(ApiKey: "cli-secret");
+        var cli = CliOverrides.None.With(SettingName.ApiKey, "cli-secret");
         var settings = Resolve(null, Env(("BENTO_API_KEY", "env-secret")), cli);
         Assert.True(settings.ApiKey.IsSecret);
         Assert.Equal("set (cli --api-key)", settings.ApiKey.ToString());
@@ -140,7 +140,22 @@ public sealed class TextSettingsTests
         Assert.DoesNotContain("secret", settings.Describe());
         Assert.DoesNotContain("secret", settings.ToHealthJson().ToJsonString());
         Assert.DoesNotContain("cli-secret", cli.ToString());
-        Assert.Contains("ApiKey = set", cli.ToString());
+        Assert.Contains("api_key = set", cli.ToString());
         Assert.Equal("unset (default)", Resolve().ApiKey.ToString());
+    }
+
+    [Fact]
+    public void ToolCallParserPrecedenceAndSpellings()
+    {
+        Assert.Equal(new Setting<string>("auto", SettingSource.Default), Resolve().ToolCallParser);
+        var manifest = Manifest();
+        manifest.Runtime.ToolCallParser = "mistral";
+        Assert.Equal(new Setting<string>("mistral", SettingSource.Bento), Resolve(manifest).ToolCallParser);
+        Assert.Equal(new Setting<string>("hermes", SettingSource.Env, "BENTO_TOOL_CALL_PARSER"), Resolve(manifest, Env(("BENTO_TOOL_CALL_PARSER", " Hermes "))).ToolCallParser);
+        Assert.Equal(new Setting<string>("llama3_json", SettingSource.Cli, "--tool-call-parser"),
+            Resolve(manifest, Env(("BENTO_TOOL_CALL_PARSER", "hermes")), CliOverrides.None.WithText(SettingName.ToolCallParser, "llama3_json")).ToolCallParser);
+        var error = Assert.Throws<SettingsException>(() => Resolve(null, Env(("BENTO_TOOL_CALL_PARSER", "qwen"))));
+        Assert.Equal("BENTO_TOOL_CALL_PARSER='qwen' is not a tool-call parser; use auto, hermes, llama3_json, mistral or none", error.Message);
+        Assert.Equal("mistral", Resolve(manifest, cli: CliOverridesParser.Parse(["--tool-call-parser", "MISTRAL"]).Overrides).ToolCallParser.Value);
     }
 }

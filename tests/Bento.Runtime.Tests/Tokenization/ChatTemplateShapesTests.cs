@@ -4,8 +4,10 @@ namespace Bento.Runtime.Tests.Tokenization;
 
 /// <summary>
 /// Templates written here in the shapes the popular model families use (Llama 3 headers, Mistral [INST]
-/// with role alternation, Qwen ChatML with a default system prompt and namespace state), rendered to exact
-/// strings as transformers would.
+/// with role alternation, Qwen ChatML with a default system prompt and namespace state, Phi-4-mini's tools in the
+/// system turn), rendered to exact strings as transformers would (the expected strings of the Phi-4-mini shape were
+/// rendered with @huggingface/jinja). Gemma's and Phi-3's published templates are checked on their real files in
+/// RealTokenizerFilesTests.
 /// </summary>
 public sealed class ChatTemplateShapesTests
 {
@@ -64,6 +66,27 @@ public sealed class ChatTemplateShapesTests
             {{- '<|im_start|>assistant\n' }}
         {%- endif %}
         """;
+
+    /// <summary>Phi-4-mini-instruct's chat_template: tools ride on the system message, no newlines between turns.</summary>
+    private const string Phi4MiniTemplate =
+        "{% for message in messages %}{% if message['role'] == 'system' and 'tools' in message and message['tools'] is not none %}" +
+        "{{ '<|' + message['role'] + '|>' + message['content'] + '<|tool|>' + message['tools'] + '<|/tool|>' + '<|end|>' }}" +
+        "{% else %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}{% endif %}{% endfor %}" +
+        "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}";
+
+    [Fact]
+    public void Phi4MiniShapePutsToolsInTheSystemTurn()
+    {
+        var template = ChatTemplate.Compile(Phi4MiniTemplate);
+        var system = new ChatMessage("system", "You are helpful.")
+        {
+            Fields = new Dictionary<string, object?> { ["tools"] = """[{"name": "get_weather"}]""" },
+        };
+        Assert.Equal("""<|system|>You are helpful.<|tool|>[{"name": "get_weather"}]<|/tool|><|end|><|user|>Weather in Paris?<|end|><|assistant|>""",
+            template.Render([system, new ChatMessage("user", "Weather in Paris?")], addGenerationPrompt: true, eosToken: "<|endoftext|>"));
+        Assert.Equal("<|user|>Hi<|end|><|assistant|>Hello<|end|><|endoftext|>",
+            template.Render([new ChatMessage("user", "Hi"), new ChatMessage("assistant", "Hello")], addGenerationPrompt: false, eosToken: "<|endoftext|>"));
+    }
 
     [Fact]
     public void ExampleModelTemplateRendersATwoMessageChat()

@@ -8,27 +8,34 @@ using static Bento.Runtime.Tests.Model.ModelTestSupport;
 namespace Bento.Runtime.Tests.Server;
 
 /// <summary>
-/// A Qwen2 and a Qwen3 bento built by the real builder and served by the real runtime: a greedy completion over HTTP
-/// is exactly the runner's own greedy continuation of the same prompt tokens (the runner itself is checked against
-/// llama.cpp in LlamaCppCrossCheckTests).
+/// A bento of each family other than Llama (Qwen2, Qwen3, Phi-3, Phi-4-mini, Gemma 2, Gemma 3), built by the real
+/// builder and served by the real runtime: a greedy completion over HTTP is exactly the runner's own greedy
+/// continuation of the same prompt tokens (the runner itself is checked against llama.cpp in LlamaCppCrossCheckTests,
+/// PhiCrossCheckTests and GemmaCrossCheckTests).
 /// </summary>
-public sealed class QwenServeTests
+public sealed class FamilyServeTests
 {
     private const int MaxTokens = 12;
 
+    /// <param name="like">The published config the model copies (null: the family's built-in keys).</param>
     [Theory]
-    [InlineData(ModelFamily.Qwen2, null)]
-    [InlineData(ModelFamily.Qwen3, 48)]
-    public async Task A_served_greedy_completion_is_the_runners_greedy_continuation(ModelFamily family, int? headDim)
+    [InlineData(ModelFamily.Qwen2, null, null)]
+    [InlineData(ModelFamily.Qwen3, 48, null)]
+    [InlineData(ModelFamily.Phi3, null, "phi-3-mini-4k-instruct")]
+    [InlineData(ModelFamily.Phi3, null, "phi-4-mini-instruct")]
+    [InlineData(ModelFamily.Gemma2, 48, "gemma-2-2b-it")]
+    [InlineData(ModelFamily.Gemma3, 48, "gemma-3-1b-it")]
+    public async Task A_served_greedy_completion_is_the_runners_greedy_continuation(ModelFamily family, int? headDim, string? like)
     {
-        using var temp = new TempDirectory("bento-qwen-serve-");
-        var project = Path.Combine(temp.Path, family.ModelType());
+        using var temp = new TempDirectory("bento-family-serve-");
+        var project = Path.Combine(temp.Path, like ?? family.ModelType());
         var generated = await GenerateAsync(project, new RandomModelSpec
         {
-            Family = family, HiddenSize = 128, IntermediateSize = 256, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = headDim,
-            TiedEmbeddings = true, RopeTheta = 1e6, MaxPositionEmbeddings = 256, Seed = 21,
+            Family = family, Like = like, HiddenSize = 128, IntermediateSize = 256, Layers = family == ModelFamily.Gemma3 ? 6 : 2,
+            Heads = 4, KeyValueHeads = 2, HeadDim = headDim, TiedEmbeddings = true, RopeTheta = 1e6, MaxPositionEmbeddings = 256, Seed = 21,
         }, initStd: 0.15);
-        var name = $"tiny-{family.ModelType()}";
+        Assert.Equal(family.ArchitectureName(), ModelConfig.Load(project).Architecture);
+        var name = $"tiny-{(like ?? family.ModelType()).Replace('.', '-')}";
         await File.WriteAllTextAsync(Path.Combine(project, "bentofile.yaml"),
             $"name: {name}\nmodel: .\nruntime:\n  max_model_len: 256\n  dtype: float32\n");
 

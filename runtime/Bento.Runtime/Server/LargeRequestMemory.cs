@@ -1,0 +1,39 @@
+using System.Runtime;
+
+namespace Bento.Runtime.Server;
+
+/// <summary>
+/// Gives the memory of large requests back to the operating system once a burst of them is over. A multi-megabyte
+/// prompt costs the server its body, the parsed JSON and the prompt as text (tens of megabytes each, mostly on the
+/// large object heap); refused or served, that is garbage at once, but nothing makes the GC collect and release it
+/// while the server is otherwise idle, so six concurrent 7 MiB prompts left it hundreds of megabytes bigger for good.
+/// Two seconds after the last large body, one compacting, aggressive collection (milliseconds: model weights live in
+/// native memory, not on the managed heap) returns it.
+/// </summary>
+internal static class LargeRequestMemory
+{
+    /// <summary>Bodies from this size on count as large.</summary>
+    public const int LargeBodyBytes = 1 << 20;
+
+    public static readonly TimeSpan Quiet = TimeSpan.FromSeconds(2);
+
+    private static readonly Lock Gate = new();
+    private static Timer? _timer;
+
+    /// <summary>Notes a request body of <paramref name="bytes"/> bytes; a large one (re)arms the collection.</summary>
+    public static void Noted(long bytes)
+    {
+        if (bytes < LargeBodyBytes) return;
+        lock (Gate)
+        {
+            _timer ??= new Timer(_ => Release());
+            _timer.Change(Quiet, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private static void Release()
+    {
+        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
+}
