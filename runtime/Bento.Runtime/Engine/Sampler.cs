@@ -4,52 +4,152 @@ namespace Bento.Runtime.Engine;
 /// Picks the next token from one row of logits: greedy, or temperature + top-k + top-p sampling with the request's
 /// own random stream (a seed makes it repeatable). Stop tokens are masked while min_tokens is not reached.
 /// </summary>
+/// <remarks>
+/// Nothing here sorts the whole vocabulary: at 128k tokens that cost ~100 ms a token, as much as a decode step of a
+/// 1B model. Top-k keeps the logits at or above the k-th largest (found by selection; ties at the k-th value stay, as
+/// vLLM's mask keeps them); top-p sorts only the tokens above a probability threshold that already carry the nucleus's
+/// mass, which is every token the nucleus can contain. Without top-p no sort happens at all. The scratch buffers are
+/// per thread (the engine samples on its one loop thread), so a step allocates nothing.
+/// </remarks>
 public static class Sampler
 {
+    [ThreadStatic] private static int[]? t_ids;
+    [ThreadStatic] private static double[]? t_probs;
+    [ThreadStatic] private static float[]? t_values;
+
     public static int Sample(ReadOnlySpan<float> logits, SamplingParams p, Random random, IReadOnlySet<int>? suppressed)
     {
         if (p.IsGreedy) return ArgMax(logits, suppressed);
 
-        // Candidates: top-k first (cheap partial selection), then softmax with temperature, then the top-p nucleus.
-        var k = p.TopK > 0 ? Math.Min(p.TopK, logits.Length) : logits.Length;
-        var ids = new int[logits.Length];
+        var ids = Scratch(ref t_ids, logits.Length);
         var count = 0;
+        var max = float.NegativeInfinity;
         for (var i = 0; i < logits.Length; i++)
-            if ((suppressed is null || !suppressed.Contains(i)) && !float.IsNegativeInfinity(logits[i]) && !float.IsNaN(logits[i]))
-                ids[count++] = i;
+        {
+            var v = logits[i];
+            if (float.IsNegativeInfinity(v) || float.IsNaN(v) || suppressed is not null && suppressed.Contains(i)) continue;
+            ids[count++] = i;
+            if (v > max) max = v;
+        }
         if (count == 0) return ArgMax(logits, null);
-        var logitsCopy = logits.ToArray();
-        var candidates = ids.AsSpan(0, count);
-        candidates.Sort((a, b) => logitsCopy[b].CompareTo(logitsCopy[a]));
-        candidates = candidates[..Math.Min(k, count)];
 
-        var max = logitsCopy[candidates[0]];
-        var probs = new double[candidates.Length];
+        if (p.TopK > 0 && p.TopK < count)
+        {
+            var values = Scratch(ref t_values, count);
+            for (var j = 0; j < count; j++) values[j] = logits[ids[j]];
+            var kth = KthLargest(values.AsSpan(0, count), p.TopK);
+            var kept = 0;
+            for (var j = 0; j < count; j++)
+                if (logits[ids[j]] >= kth) ids[kept++] = ids[j];
+            count = kept;
+        }
+
+        // Probabilities relative to the largest (which every filter keeps): exp((l - max) / T), the largest is 1.
+        var probs = Scratch(ref t_probs, count);
         double total = 0;
-        for (var i = 0; i < candidates.Length; i++)
+        for (var j = 0; j < count; j++)
         {
-            probs[i] = Math.Exp((logitsCopy[candidates[i]] - max) / p.Temperature);
-            total += probs[i];
+            probs[j] = Math.Exp((logits[ids[j]] - max) / p.Temperature);
+            total += probs[j];
         }
-        var keep = candidates.Length;
-        if (p.TopP < 1)
+        if (p.TopP < 1) count = Nucleus(ids, probs, count, total, p.TopP, out total);
+
+        var target = random.NextDouble() * total;
+        for (var j = 0; j < count; j++)
         {
-            double cumulative = 0;
-            for (var i = 0; i < candidates.Length; i++)
+            target -= probs[j];
+            if (target <= 0) return ids[j];
+        }
+        return ids[count - 1];
+    }
+
+    /// <summary>
+    /// Reorders the first <paramref name="count"/> tokens so that the nucleus (the most probable tokens, descending,
+    /// up to the first whose cumulative share reaches <paramref name="topP"/>) comes first; returns its size and mass.
+    /// </summary>
+    private static int Nucleus(int[] ids, double[] probs, int count, double total, float topP, out double kept)
+    {
+        // Lower the threshold until the tokens at or above it carry topP of the mass: sorted descending, the nucleus
+        // then ends inside that set, so only the set is sorted.
+        var needed = topP * total;
+        double threshold = 1, mass;
+        var size = 0;
+        do
+        {
+            threshold /= 16;
+            mass = 0;
+            size = 0;
+            for (var j = 0; j < count; j++)
+                if (probs[j] >= threshold) { mass += probs[j]; size++; }
+        } while (mass < needed && threshold > 0);
+
+        var front = 0;
+        for (var j = 0; j < count; j++)
+        {
+            if (probs[j] < threshold) continue;
+            (ids[front], ids[j]) = (ids[j], ids[front]);
+            (probs[front], probs[j]) = (probs[j], probs[front]);
+            front++;
+        }
+        // Descending by probability; equal probabilities by token id, so a seed always gives the same token.
+        var keys = new (double Prob, int Id)[size];
+        for (var j = 0; j < size; j++) keys[j] = (probs[j], ids[j]);
+        Array.Sort(keys, (a, b) => a.Prob != b.Prob ? b.Prob.CompareTo(a.Prob) : a.Id.CompareTo(b.Id));
+
+        double cumulative = 0;
+        var keep = size;
+        for (var j = 0; j < size; j++)
+        {
+            ids[j] = keys[j].Id;
+            probs[j] = keys[j].Prob;
+            cumulative += probs[j] / total;
+            if (cumulative >= topP && keep == size) keep = j + 1;
+        }
+        kept = 0;
+        for (var j = 0; j < keep; j++) kept += probs[j];
+        return keep;
+    }
+
+    /// <summary>The k-th largest of <paramref name="values"/> (1-based), by quickselect; reorders the span.</summary>
+    internal static float KthLargest(Span<float> values, int k)
+    {
+        int lo = 0, hi = values.Length - 1, target = k - 1;
+        while (lo < hi)
+        {
+            // Median of three as the pivot, then a three-way partition (many equal logits are common after biases).
+            var mid = lo + (hi - lo) / 2;
+            var pivot = Median(values[lo], values[mid], values[hi]);
+            int lt = lo, i = lo, gt = hi;
+            while (i <= gt)
             {
-                cumulative += probs[i] / total;
-                if (cumulative >= p.TopP) { keep = i + 1; break; }
+                if (values[i] > pivot)
+                {
+                    (values[lt], values[i]) = (values[i], values[lt]);
+                    lt++;
+                    i++;
+                }
+                else if (values[i] < pivot)
+                {
+                    (values[i], values[gt]) = (values[gt], values[i]);
+                    gt--;
+                }
+                else i++;
             }
+            // [lo, lt) larger than the pivot, [lt, gt] equal, (gt, hi] smaller.
+            if (target < lt) hi = lt - 1;
+            else if (target > gt) lo = gt + 1;
+            else return pivot;
         }
-        double kept = 0;
-        for (var i = 0; i < keep; i++) kept += probs[i];
-        var target = random.NextDouble() * kept;
-        for (var i = 0; i < keep; i++)
-        {
-            target -= probs[i];
-            if (target <= 0) return candidates[i];
-        }
-        return candidates[keep - 1];
+        return values[target];
+    }
+
+    private static float Median(float a, float b, float c) =>
+        a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
+
+    private static T[] Scratch<T>(ref T[]? buffer, int length)
+    {
+        if (buffer is null || buffer.Length < length) buffer = new T[Math.Max(length, buffer?.Length * 2 ?? 0)];
+        return buffer;
     }
 
     public static int ArgMax(ReadOnlySpan<float> logits, IReadOnlySet<int>? suppressed)
