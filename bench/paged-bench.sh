@@ -37,7 +37,7 @@ if [[ ! -f $base/BentoBuilder.sln ]]; then
   git archive "$commit" | tar -x -C "$base"
 fi
 echo "==> building the benchmark against $baseline ($commit)'s runtime" >&2
-rm -rf "$base/bench/Bento.PagedBench" && cp -r bench/Bento.PagedBench "$base/bench/"
+rm -rf "$base/bench/Bento.PagedBench" && cp -r bench/Bento.PagedBench "$base/bench/" && mkdir -p "$base/bench/lib" && cp bench/lib/BenchArgs.cs "$base/bench/lib/"
 (cd "$base" && dotnet build bench/Bento.PagedBench -c Release -o .build/paged-bench/bin -p:BentoBenchBaseline=true --nologo -v quiet -clp:ErrorsOnly)
 for i in $(seq 1 "$pairs"); do
   echo "==> pair $i: $commit" >&2

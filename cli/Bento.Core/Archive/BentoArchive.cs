@@ -180,11 +180,7 @@ public static class BentoArchive
             }
             finally
             {
-                if (!committed && damaged is null)
-                {
-                    var referenced = store.ReferencedBlobs();
-                    foreach (var sha in added.Where(s => !referenced.Contains(s))) AtomicFile.TryDelete(store.BlobPath(sha));
-                }
+                if (!committed && damaged is null) store.RemoveUnreferenced(added);
             }
         }
         finally

@@ -333,6 +333,14 @@ public sealed class BentoStore
         return removed;
     }
 
+    /// <summary>Deletes those of <paramref name="added"/> that no bento references: the blobs an import or pull stored
+    /// before it failed (best effort; call with the lock held).</summary>
+    public void RemoveUnreferenced(IEnumerable<string> added)
+    {
+        var referenced = ReferencedBlobs();
+        foreach (var sha in added.Where(s => !referenced.Contains(s))) AtomicFile.TryDelete(BlobPath(sha));
+    }
+
     public HashSet<string> ReferencedBlobs() =>
         List().SelectMany(b => b.Manifest.AllFiles().Select(f => f.File.Sha256)).ToHashSet(StringComparer.Ordinal);
 

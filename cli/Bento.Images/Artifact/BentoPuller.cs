@@ -97,11 +97,7 @@ public sealed class BentoPuller(RegistryClient client, BentoStore store)
             }
             finally
             {
-                if (!committed && damaged is null)
-                {
-                    var referenced = store.ReferencedBlobs();
-                    foreach (var sha in added.Where(s => !referenced.Contains(s))) AtomicFile.TryDelete(store.BlobPath(sha));
-                }
+                if (!committed && damaged is null) store.RemoveUnreferenced(added);
             }
         }
         finally

@@ -18,52 +18,11 @@ public sealed class LlamaCppCrossCheckTests(ITestOutputHelper output)
 
     private void CrossCheck(string modelDir, int[] prompt, string name)
     {
-        using var temp = new TempDirectory("bento-model-tests-");
-        var gguf = Path.Combine(temp.Path, "model-f32.gguf");
-        LlamaGgufExporter.Export(modelDir, gguf, GgmlType.F32);
-
-        using var ours = EagerModelRunner.Open(modelDir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 256 });
-        using var reference = new LlamaCppReference(gguf, contextSize: 256);
-        Assert.Equal(ours.VocabSize, reference.VocabSize);
-
-        var ourRow = ours.Step([new StepInput(0, 0, prompt)]);
-        var refRow = reference.Decode(prompt, 0);
-        var position = prompt.Length;
-        var worst = 0f;
-        var minMargin = float.MaxValue;
-        var ourTokens = new List<int>();
-        var refTokens = new List<int>();
-        for (var step = 0; step < Steps; step++)
-        {
-            var diff = MaxAbsDiff(ourRow, refRow);
-            var scale = MaxAbs(refRow);
-            worst = Math.Max(worst, diff / (1 + scale));
-            Assert.True(diff <= 1e-4 * (1 + scale), $"{name} step {step}: max |diff| {diff} with logit scale {scale}");
-            var ourNext = ArgMax(ourRow);
-            var refNext = ArgMax(refRow);
-            ourTokens.Add(ourNext);
-            refTokens.Add(refNext);
-            minMargin = Math.Min(minMargin, Margin(refRow));
-            // Both continue with the reference's token so one near-tie could not derail the rest of the comparison;
-            // the token equality is asserted below over all steps.
-            ourRow = ours.Step([new StepInput(0, position, new[] { refNext })]);
-            refRow = reference.Decode([refNext], position);
-            position++;
-        }
-        output.WriteLine($"{name}: {Steps} greedy steps, worst max|diff|/(1+scale) = {worst:E2}, smallest top-1 margin {minMargin:E2}");
-        output.WriteLine($"{name}: tokens {string.Join(' ', refTokens)}");
-        Assert.Equal(refTokens, ourTokens);
-    }
-
-    private static float Margin(float[] row)
-    {
-        float best = float.MinValue, second = float.MinValue;
-        foreach (var v in row)
-        {
-            if (v > best) { second = best; best = v; }
-            else if (v > second) second = v;
-        }
-        return best - second;
+        var result = LlamaCppComparison.Run(modelDir, prompt, Steps);
+        output.WriteLine($"{name}: {result}");
+        output.WriteLine($"{name}: tokens {string.Join(' ', result.ReferenceTokens)}");
+        Assert.True(result.WorstRelativeDiff <= 1e-4, $"{name}: {result}");
+        Assert.Equal(result.ReferenceTokens, result.OurTokens);
     }
 
     [Fact]

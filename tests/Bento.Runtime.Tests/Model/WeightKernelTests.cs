@@ -19,6 +19,8 @@ public sealed unsafe class WeightKernelTests
         foreach (var format in new[] { "float32", "bfloat16", "float16", "int8", "uint8" })
         {
             data.Add(format, 1, 37, 64, 0, 0);     // batch 1, a row tail
+            data.Add(format, 1, 33, 528, 0, 3);    // batch 1, rows sharing an alignment: scalar head, vector body, tail
+            data.Add(format, 1, 19, 200, 0, 5);    // batch 1, rows not a multiple of 32 bytes: unaligned loads
             data.Add(format, 2, 40, 96, 0, 3);     // two token rows, data starting 3 elements in
             data.Add(format, 5, 13, 70, 0, 1);     // columns not a multiple of 8
             data.Add(format, 16, 64, 256, 0, 5);   // the largest managed batch
