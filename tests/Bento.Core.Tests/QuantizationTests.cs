@@ -102,6 +102,42 @@ public class QuantizationTests : StoreTestBase
         }
     }
 
+    /// <summary>
+    /// Rows whose largest value is a tiny subnormal: max / 127 underflows to zero (row 0) or to one ulp (row 1, where
+    /// w / scale would reach 190 and wrap past int8). Such rows are zero at int8 precision: scale 1, every value 0.
+    /// </summary>
+    [Fact]
+    public async Task Rows_of_tiny_subnormals_quantize_to_zero_instead_of_wrapping()
+    {
+        var dir = await ModelFixture.BuildDirectoryAsync(Temp, QuantizedBentofile, "tiny");
+        const string name = "model.layers.0.mlp.down_proj.weight";
+        long columns = 0;
+        RewriteTensors(dir, tensors => tensors.Select(t =>
+        {
+            if (t.Name != name) return t;
+            Assert.Equal("F32", t.DType);
+            columns = t.Shape[1];
+            var data = (byte[])t.Data.Clone();
+            for (var c = 0; c < columns; c++)
+            {
+                BitConverter.TryWriteBytes(data.AsSpan((int)(c * 4)), BitConverter.Int32BitsToSingle(1 + c % 60));                // row 0: <= 60 ulp
+                BitConverter.TryWriteBytes(data.AsSpan((int)((columns + c) * 4)), -BitConverter.Int32BitsToSingle(100 + c % 90)); // row 1: up to 189 ulp
+            }
+            return t with { Data = data };
+        }));
+        var result = await BuildAsync(dir);
+        var written = Tensors(Path.Combine(result.Bento.Directory, "model", "model.safetensors"));
+        var stem = name[..^".weight".Length];
+        var packed = written[stem + ".weight_packed"].Data;
+        var scales = CompressedTensorsCheckpoint.ToFloats(written[stem + ".weight_scale"].Data, "F32");
+        for (var row = 0; row < 2; row++)
+        {
+            Assert.Equal(1f, scales[row]);
+            Assert.All(packed.Skip((int)(row * columns)).Take((int)columns), b => Assert.Equal(128, b));
+        }
+        Assert.True(float.IsNormal(scales[2]), "the other rows keep their max / 127");
+    }
+
     [Fact]
     public async Task Quantized_builds_are_deterministic()
     {

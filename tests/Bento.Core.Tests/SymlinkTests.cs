@@ -85,10 +85,12 @@ public class SymlinkTests : StoreTestBase
         await AssertVerifiesAndExportsAsync(result.Bento);
     }
 
-    [Fact]
-    public async Task A_model_file_linking_outside_the_model_folder_is_refused_naming_it_and_stores_nothing()
+    [Theory]
+    [InlineData("name: fixture\n")]
+    [InlineData("name: fixture\nmodel: {path: ., quantize: int8}\n")] // the quantizer reads through links too
+    public async Task A_model_file_linking_outside_the_model_folder_is_refused_naming_it_and_stores_nothing(string bentofile)
     {
-        var dir = await ModelFixture.BuildDirectoryAsync(Temp);
+        var dir = await ModelFixture.BuildDirectoryAsync(Temp, bentofile);
         var outside = Temp.Combine("elsewhere.safetensors");
         File.Move(Path.Combine(dir, "model.safetensors"), outside);
         File.CreateSymbolicLink(Path.Combine(dir, "model.safetensors"), outside);

@@ -45,6 +45,10 @@ public sealed class BentoBuilder
         try
         {
             if (spec.Quantize is not { } scheme) return await BuildAsync(spec, model, modelPaths, ct);
+            // The quantizer reads the model folder's files through their links: the link policy judges them first,
+            // as it would the files themselves (its copies in the store are the build's own).
+            var modelLinks = new SymlinkPolicy(spec.ModelDirectory, "model folder", FollowExternalSymlinks);
+            foreach (var file in model.Files) modelLinks.Resolve(file.FullPath);
             // The int8 files are written to a work directory and stored like any input (then the directory goes);
             // a rebuild from unchanged sources reuses the stored ones.
             var cache = QuantizedWeightsCache.Load(_store);

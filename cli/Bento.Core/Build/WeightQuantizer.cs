@@ -280,11 +280,15 @@ public static class WeightQuantizer
                             throw new BentoException($"{Spec.BentofileParser.DisplayPath(sourcePath)}: tensor '{t.Name}' holds {v} in row {first + r}: weights must be finite to be quantized");
                         max = Math.Max(max, Math.Abs(v));
                     }
-                    var scale = max > 0 ? max / 127f : 1f;
+                    // A group of (sub)normal values so small that max / 127 is not a normal float would divide by zero
+                    // or by one ulp: such a group is zero at int8 precision (scale 1, every q 0). The clamp keeps
+                    // |q| <= 127 where max / 127 rounds down.
+                    var scale = max / 127f;
+                    if (!float.IsNormal(scale)) scale = 1f;
                     BinaryPrimitives.WriteSingleLittleEndian(scales.AsSpan((r * groups + g) * 4), scale);
                     var q = packed.AsSpan(r * columns + g * groupSize, groupSize);
                     for (var i = 0; i < groupSize; i++)
-                        q[i] = (byte)((int)MathF.Round(group[i] / scale, MidpointRounding.ToEven) + 128);
+                        q[i] = (byte)(Math.Clamp((int)MathF.Round(group[i] / scale, MidpointRounding.ToEven), -127, 127) + 128);
                 }
                 return values;
             }, _ => { });

@@ -16,10 +16,11 @@ public static class Sampler
     [ThreadStatic] private static int[]? t_ids;
     [ThreadStatic] private static double[]? t_probs;
     [ThreadStatic] private static float[]? t_values;
+    [ThreadStatic] private static double[]? t_keys;
 
     public static int Sample(ReadOnlySpan<float> logits, SamplingParams p, Random random, IReadOnlySet<int>? suppressed)
     {
-        if (p.IsGreedy) return ArgMax(logits, suppressed);
+        if (p.IsGreedy) return ArgMax(logits, suppressed) is >= 0 and var greedy ? greedy : LastResort(logits);
 
         var ids = Scratch(ref t_ids, logits.Length);
         var count = 0;
@@ -31,7 +32,12 @@ public static class Sampler
             ids[count++] = i;
             if (v > max) max = v;
         }
-        if (count == 0) return ArgMax(logits, null);
+        // Nothing finite left (every token masked or suppressed): the best unsuppressed token, else the best of all.
+        if (count == 0) return ArgMax(logits, suppressed) is >= 0 and var best ? best : LastResort(logits);
+        // A +inf logit (a bias or constraint gone to the limit) outweighs everything: it is the pick.
+        if (float.IsPositiveInfinity(max))
+            for (var j = 0; j < count; j++)
+                if (float.IsPositiveInfinity(logits[ids[j]])) return ids[j];
 
         if (p.TopK > 0 && p.TopK < count)
         {
@@ -91,17 +97,17 @@ public static class Sampler
             (probs[front], probs[j]) = (probs[j], probs[front]);
             front++;
         }
-        // Descending by probability; equal probabilities by token id, so a seed always gives the same token.
-        var keys = new (double Prob, int Id)[size];
-        for (var j = 0; j < size; j++) keys[j] = (probs[j], ids[j]);
-        Array.Sort(keys, (a, b) => a.Prob != b.Prob ? b.Prob.CompareTo(a.Prob) : a.Id.CompareTo(b.Id));
+        // Descending by probability (sorted ascending on the negated value; the same input always sorts the same way,
+        // so a seed always gives the same token).
+        var keys = Scratch(ref t_keys, size);
+        for (var j = 0; j < size; j++) keys[j] = -probs[j];
+        Array.Sort(keys, ids, 0, size);
 
         double cumulative = 0;
         var keep = size;
         for (var j = 0; j < size; j++)
         {
-            ids[j] = keys[j].Id;
-            probs[j] = keys[j].Prob;
+            probs[j] = -keys[j];
             cumulative += probs[j] / total;
             if (cumulative >= topP && keep == size) keep = j + 1;
         }
@@ -152,14 +158,23 @@ public static class Sampler
         return buffer;
     }
 
+    /// <summary>
+    /// A row where every token is NaN or suppressed: the best token ignoring suppression, or token 0 for a row of NaNs
+    /// (a broken model has no right answer; failing here would stop the engine for every other sequence too).
+    /// </summary>
+    private static int LastResort(ReadOnlySpan<float> logits) => Math.Max(0, ArgMax(logits, null));
+
+    /// <summary>The largest logit's token, NaNs and <paramref name="suppressed"/> tokens skipped (first of equals);
+    /// when everything else is NaN or -inf, the first token that is neither suppressed nor NaN; -1 when none is.</summary>
     public static int ArgMax(ReadOnlySpan<float> logits, IReadOnlySet<int>? suppressed)
     {
         var best = -1;
         var bestValue = float.NegativeInfinity;
         for (var i = 0; i < logits.Length; i++)
         {
-            if (suppressed is not null && suppressed.Contains(i)) continue;
-            if (logits[i] > bestValue || best < 0) { best = i; bestValue = logits[i]; }
+            var v = logits[i];
+            if (float.IsNaN(v) || suppressed is not null && suppressed.Contains(i)) continue;
+            if (v > bestValue || best < 0) { best = i; bestValue = v; }
         }
         return best;
     }

@@ -140,7 +140,7 @@ public sealed class EagerModelRunner : IModelRunner
         return ToScalarType(ModelDtype.Resolve(requested, checkpoint));
     }
 
-    private static ScalarType ToScalarType(ModelDtype d) =>
+    internal static ScalarType ToScalarType(ModelDtype d) =>
         d == ModelDtype.BFloat16 ? ScalarType.BFloat16 : d == ModelDtype.Float16 ? ScalarType.Float16 : ScalarType.Float32;
 
     private static ModelDtype FromScalarType(ScalarType t) =>

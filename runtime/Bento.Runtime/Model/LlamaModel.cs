@@ -67,8 +67,15 @@ public sealed class LlamaLinear : nn.Module<Tensor, Tensor>
     public static LlamaLinear Load(Func<string, Tensor> w, string name, bool requiresGrad, bool bias = false)
     {
         var weight = w(name + ".weight");
-        return new LlamaLinear(weight, requiresGrad, bias ? w(name + ".bias") : null,
-            WeightMatrix.IsQuantizedData(weight) ? w(name + ".weight_scale") : null);
+        try
+        {
+            return new LlamaLinear(weight, requiresGrad, bias ? w(name + ".bias") : null,
+                WeightMatrix.IsQuantizedData(weight) ? w(name + ".weight_scale") : null);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"{name}: {e.Message}", e);
+        }
     }
 
     public WeightMatrix Matrix { get; }
@@ -134,28 +141,32 @@ public sealed class LlamaEmbedding : nn.Module<Tensor, Tensor>
     public readonly Parameter weight;
     public readonly Parameter? weight_scale;
 
-    /// <summary>sqrt(hidden_size) rounded to the weights' dtype (float32 for int8 rows), as transformers' Gemma does;
-    /// null for other families.</summary>
+    /// <summary>sqrt(hidden_size) rounded to the model's dtype, as transformers' Gemma does (the weights' dtype, or
+    /// for int8 rows the dtype the checkpoint declares); null for other families.</summary>
     private readonly double? _scale;
 
-    public LlamaEmbedding(Tensor weight, bool requiresGrad, Tensor? weightScale = null, bool scaled = false) : base(nameof(LlamaEmbedding))
+    /// <param name="scaled">Gemma: multiply rows by sqrt(hidden_size).</param>
+    /// <param name="quantizedModelDtype">The model's float dtype when the rows are int8 (they have none of their own).</param>
+    public LlamaEmbedding(Tensor weight, bool requiresGrad, Tensor? weightScale = null, bool scaled = false,
+        ScalarType quantizedModelDtype = ScalarType.Float32) : base(nameof(LlamaEmbedding))
     {
         this.weight = new Parameter(weight, requiresGrad && weightScale is null);
         if (weightScale is not null) weight_scale = new Parameter(weightScale, false);
         Matrix = WeightMatrix.From(this.weight, weight_scale);
         if (scaled)
         {
-            var rounding = Matrix.IsQuantized ? ScalarType.Float32 : this.weight.dtype;
+            var rounding = Matrix.IsQuantized ? quantizedModelDtype : this.weight.dtype;
             using var s = tensor(Math.Sqrt(this.weight.shape[1]), ScalarType.Float64).to(rounding);
             _scale = s.to(ScalarType.Float64).item<double>();
         }
         RegisterComponents();
     }
 
-    public static LlamaEmbedding Load(Func<string, Tensor> w, string name, bool requiresGrad, bool scaled = false)
+    public static LlamaEmbedding Load(Func<string, Tensor> w, string name, bool requiresGrad, bool scaled = false,
+        ScalarType quantizedModelDtype = ScalarType.Float32)
     {
         var weight = w(name + ".weight");
-        return new LlamaEmbedding(weight, requiresGrad, WeightMatrix.IsQuantizedData(weight) ? w(name + ".weight_scale") : null, scaled);
+        return new LlamaEmbedding(weight, requiresGrad, WeightMatrix.IsQuantizedData(weight) ? w(name + ".weight_scale") : null, scaled, quantizedModelDtype);
     }
 
     public WeightMatrix Matrix { get; }
@@ -439,7 +450,8 @@ public sealed class LlamaBackbone : nn.Module
 
     public LlamaBackbone(ModelConfig c, Func<string, Tensor> w, bool requiresGrad) : base("model")
     {
-        embed_tokens = LlamaEmbedding.Load(w, "embed_tokens", requiresGrad, scaled: c.GemmaBlock);
+        embed_tokens = LlamaEmbedding.Load(w, "embed_tokens", requiresGrad, scaled: c.GemmaBlock,
+            quantizedModelDtype: EagerModelRunner.ToScalarType(c.TorchDtype ?? ModelDtype.Float32));
         layers = new ModuleList<LlamaDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers)
             .Select(i => new LlamaDecoderLayer(c, i, n => w($"layers.{i}.{n}"), requiresGrad)).ToArray());
         norm = new LlamaRmsNorm(w("norm.weight"), c.RmsNormEps, requiresGrad, c.GemmaBlock);

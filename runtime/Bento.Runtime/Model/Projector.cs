@@ -17,7 +17,7 @@ namespace Bento.Runtime.Model;
 /// bfloat16, float16 or int8 weights with float32 activations; so this class runs its own kernel: row dot products
 /// straight on the stored [out, in] weights (memory-mapped or copied, never transposed, never widened in memory),
 /// each element widened to float32 as it is read, the rows of all matrices of one call shared between the calling
-/// thread and one helper thread. Activations are float32.
+/// thread and threads - 1 helper threads. Activations are float32.
 /// </summary>
 public sealed unsafe class Projector : IDisposable
 {
@@ -26,8 +26,8 @@ public sealed unsafe class Projector : IDisposable
 
     private readonly RowSplitter? _splitter;
 
-    /// <param name="threads">Threads for the managed kernel (1 or 2; the helper thread spins briefly between calls
-    /// and then sleeps). 0 disables the managed kernel (LibTorch everywhere).</param>
+    /// <param name="threads">Threads for the managed kernel, the calling one included (helper threads spin briefly
+    /// between calls and then sleep). 0 disables the managed kernel (LibTorch everywhere).</param>
     public Projector(int threads)
     {
         Threads = threads;

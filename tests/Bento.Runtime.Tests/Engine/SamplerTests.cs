@@ -125,6 +125,30 @@ public sealed class SamplerTests
     }
 
     [Fact]
+    public void NaN_and_infinite_logits_pick_sensibly()
+    {
+        var logits = RandomLogits(5, vocab: 100);
+        logits[0] = float.NaN; // a NaN first must not win the greedy pick
+        var best = Enumerable.Range(1, 99).MaxBy(i => logits[i]);
+        Assert.Equal(best, Sampler.Sample(logits, new SamplingParams { Temperature = 0 }, new Random(1), null));
+
+        logits[42] = float.PositiveInfinity; // outweighs everything, sampled or not
+        Assert.Equal(42, Sampler.Sample(logits, new SamplingParams { Temperature = 1, TopP = 0.9f, TopK = 5 }, new Random(1), null));
+
+        // Everything finite suppressed: min_tokens' suppression still holds over the NaN/-inf tokens left.
+        var masked = Enumerable.Repeat(float.NegativeInfinity, 10).ToArray();
+        masked[3] = 1;
+        masked[7] = float.NaN;
+        Assert.Equal(0, Sampler.Sample(masked, new SamplingParams { Temperature = 1 }, new Random(1), new HashSet<int> { 3 }));
+        Assert.Equal(1, Sampler.Sample(masked, new SamplingParams { Temperature = 1 }, new Random(1), new HashSet<int> { 0, 3 }));
+
+        // A row of NaNs has no answer; the sampler still returns a token id, not -1.
+        var broken = Enumerable.Repeat(float.NaN, 10).ToArray();
+        Assert.Equal(0, Sampler.Sample(broken, new SamplingParams { Temperature = 1 }, new Random(1), null));
+        Assert.Equal(0, Sampler.Sample(broken, new SamplingParams { Temperature = 0 }, new Random(1), null));
+    }
+
+    [Fact]
     public void The_same_seed_draws_the_same_tokens()
     {
         var logits = RandomLogits(21, scale: 1);

@@ -104,6 +104,35 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// The families whose layers differ from Llama's, quantized from bfloat16 checkpoints: Phi-3's fused qkv_proj and
+    /// gate_up_proj become single int8 matrices, Gemma's int8 embedding keeps its sqrt(hidden) row scale rounded to
+    /// bfloat16 (the checkpoint's dtype) and its tied head. Each tracks its bfloat16 model as the Llama one does.
+    /// </summary>
+    [Theory]
+    [InlineData(ModelFamily.Phi3)]
+    [InlineData(ModelFamily.Gemma2)]
+    [InlineData(ModelFamily.Gemma3)]
+    public async Task OtherFamiliesTrackTheirBfloat16ModelWhenQuantized(ModelFamily family)
+    {
+        using var temp = new TempDirectory("bento-quant-tests-");
+        var dense = temp.Combine("dense");
+        await GenerateAsync(dense, new RandomModelSpec
+        {
+            Family = family, HiddenSize = 256, IntermediateSize = 512, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = 64,
+            VocabSize = 1024, TiedEmbeddings = family != ModelFamily.Phi3, MaxPositionEmbeddings = 256, TorchDtype = "bfloat16", Seed = 23,
+        }, initStd: 0.1);
+        var dir = await QuantizeAsync(dense, temp.Combine("int8"), QuantizationScheme.Int8);
+        using var reference = EagerModelRunner.Open(dense, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 128 });
+        using var quantized = EagerModelRunner.Open(dir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 128 });
+        Assert.Equal("bfloat16", reference.Info.Dtype);
+        Assert.StartsWith("int8 per-channel", quantized.Info.Quantization);
+        Assert.DoesNotContain("not quantized", quantized.Info.Quantization);
+        var (agreement, worst, _) = Compare(reference, quantized, Prompt[..6], $"{family} 256x2 bfloat16 -> int8");
+        Assert.True(agreement >= 0.85, $"agreement {agreement:P0}");
+        Assert.True(worst < 0.1, $"worst relative logit error {worst:P2}");
+    }
+
+    /// <summary>
     /// The managed int8 kernel (decode) and the LibTorch path (prefill: blocks of rows widened, GEMM) are two
     /// implementations of the same arithmetic: they must agree to float32 rounding, and the cached decode must equal
     /// the full-sequence forward.
@@ -115,6 +144,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
         var dir = await QuantizeAsync(TinyLlama, temp.Combine("q"), QuantizationScheme.Int8);
         using var fast = EagerModelRunner.Open(dir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64 });
         using var slow = EagerModelRunner.Open(dir, new EagerRunnerOptions { Slots = 1, MaxSequenceLength = 64, ManagedDecodeKernel = false });
+        Assert.StartsWith("managed", fast.Info.DecodeKernel); // else both sides would be LibTorch and agree trivially
         var a = Greedy(fast, Prompt[..3], 12);
         var b = Greedy(slow, Prompt[..3], 12);
         Assert.Equal(b.Tokens, a.Tokens);

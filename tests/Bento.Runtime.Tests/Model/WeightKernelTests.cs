@@ -30,6 +30,7 @@ public sealed unsafe class WeightKernelTests
                 data.Add(format, 3, 21, 256, 64, 2);   // group scales
                 data.Add(format, 1, 8, 96, 32, 0);
                 data.Add(format, 2, 9, 60, 12, 7);     // groups smaller than a vector
+                data.Add(format, 1, 11, 256, 64, 3);   // batch 1 with group scales and a scalar head in every group
                 data.Add(format, 7, 23, 192, 64, 3);   // batched decode (4 weight rows a pass) with group scales, a row and a token left over
             }
         }
