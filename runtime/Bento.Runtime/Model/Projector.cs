@@ -171,8 +171,7 @@ public sealed unsafe class Projector : IDisposable
     internal static void RowDots<T>(float* x, int n, int inDim, byte* w, int rowCount, float* y, int yStride, float* scales, int groupSize)
         where T : struct, IWeightElements
     {
-        if (n == 1 && typeof(T) == typeof(BFloat16Elements) && scales is null) RowDotsBFloat16(x, inDim, w, rowCount, y);
-        else if (n <= 2) RowDotsStreaming<T>(x, n, inDim, w, rowCount, y, yStride, scales, groupSize);
+        if (n <= 2) RowDotsStreaming<T>(x, n, inDim, w, rowCount, y, yStride, scales, groupSize);
         else RowDotsInterleaved<T>(x, n, inDim, w, rowCount, y, yStride, scales, groupSize);
     }
 
@@ -273,67 +272,6 @@ public sealed unsafe class Projector : IDisposable
         var head = (long)groupSize * size % block == 0 && (nint)w % size == 0 ? (int)((block - (nint)w % block) % block / size) : 0;
         if (head >= groupSize) head = 0;
         return (head, head + ((groupSize - head) & ~7));
-    }
-
-    [ThreadStatic] private static float[]? t_pairedX;
-
-    /// <summary>
-    /// One token row against bfloat16 weights without widening loads: 16 weights are one 32-byte load whose 32-bit
-    /// lanes each hold an even element (low half) and an odd one (high half); a shift left by 16 makes the even ones
-    /// float32 and masking off the low half the odd ones. x is reordered once per call to match (per block of 16:
-    /// its 8 even elements, then its 8 odd ones). Per 16 weights that is one load, a shift, an AND and two FMAs,
-    /// against two widening loads, two shifts and two FMAs: fewer instructions per weight byte, which is what bounds
-    /// a thread on bfloat16.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowDotsBFloat16(float* x, int inDim, byte* w, int rowCount, float* y)
-    {
-        const int size = 2;
-        var rowBytes = (long)inDim * size;
-        // Weight loads aligned to 32 bytes when every row shares the alignment (rows a multiple of 32 bytes).
-        var head = rowBytes % 32 == 0 && (nint)w % size == 0 ? (int)((32 - (nint)w % 32) % 32 / size) : 0;
-        if (head >= inDim) head = 0;
-        var vecEnd = head + ((inDim - head) & ~15);
-
-        var paired = t_pairedX is { } buffer && buffer.Length >= inDim ? buffer : t_pairedX = GC.AllocateUninitializedArray<float>(Math.Max(inDim, 4096), pinned: true);
-        fixed (float* xp = paired)
-        {
-            for (var i = head; i < vecEnd; i += 16)
-                for (var j = 0; j < 8; j++)
-                {
-                    xp[i + j] = x[i + 2 * j];
-                    xp[i + 8 + j] = x[i + 2 * j + 1];
-                }
-            var odd = Vector256.Create(unchecked((int)0xFFFF0000));
-            for (var r = 0; r < rowCount; r++)
-            {
-                var wr = w + r * rowBytes;
-                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                var i = head;
-                for (; i + 32 <= vecEnd; i += 32)
-                {
-                    var l0 = Vector256.Load((int*)(wr + (long)i * size));
-                    var l1 = Vector256.Load((int*)(wr + (long)i * size + 32));
-                    a0 = Fma256(Avx2.ShiftLeftLogical(l0, 16).AsSingle(), Vector256.Load(xp + i), a0);
-                    a1 = Fma256((l0 & odd).AsSingle(), Vector256.Load(xp + i + 8), a1);
-                    a2 = Fma256(Avx2.ShiftLeftLogical(l1, 16).AsSingle(), Vector256.Load(xp + i + 16), a2);
-                    a3 = Fma256((l1 & odd).AsSingle(), Vector256.Load(xp + i + 24), a3);
-                }
-                for (; i < vecEnd; i += 16)
-                {
-                    var l = Vector256.Load((int*)(wr + (long)i * size));
-                    a0 = Fma256(Avx2.ShiftLeftLogical(l, 16).AsSingle(), Vector256.Load(xp + i), a0);
-                    a1 = Fma256((l & odd).AsSingle(), Vector256.Load(xp + i + 8), a1);
-                }
-                var sum = Vector256.Sum((a0 + a1) + (a2 + a3));
-                for (i = 0; i < inDim; i++)
-                {
-                    if (i == head) { i = vecEnd; if (i >= inDim) break; }
-                    sum += BFloat16Elements.Load1(wr + (long)i * size) * x[i];
-                }
-                y[r] = sum;
-            }
-        }
     }
 
     /// <summary>
