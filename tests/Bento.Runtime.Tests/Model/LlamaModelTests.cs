@@ -226,6 +226,32 @@ public sealed class LlamaModelTests
         Assert.False(checkpoint.IsMapped(bf16.model.norm.weight));
     }
 
+    /// <summary>The weight mapping is advised for huge pages (smaps' VmFlags "hg"), so decode does not pay a TLB miss
+    /// per 4 KiB of weights where the kernel and the filesystem can map the page cache with 2 MiB entries.</summary>
+    [Fact]
+    public unsafe void TheWeightMappingIsAdvisedForHugePages()
+    {
+        var config = ModelConfig.Load(TinyLlama);
+        using var checkpoint = SafetensorsCheckpoint.Open(TinyLlama);
+        using var model = LlamaForCausalLM.FromCheckpoint(config, checkpoint, ScalarType.Float32);
+        var address = (ulong)(nint)TensorData.Pointer(model.model.embed_tokens.weight);
+        string? flags = null;
+        var inRegion = false;
+        foreach (var line in File.ReadLines("/proc/self/smaps"))
+        {
+            var dash = line.IndexOf('-');
+            if (dash > 0 && line.IndexOf(' ') > dash && ulong.TryParse(line[..dash], System.Globalization.NumberStyles.HexNumber, null, out var start))
+            {
+                var end = ulong.Parse(line[(dash + 1)..line.IndexOf(' ')], System.Globalization.NumberStyles.HexNumber);
+                inRegion = address >= start && address < end;
+                if (inRegion) Assert.Contains("tiny-llama", line); // the file's own mapping, not a copy
+            }
+            else if (inRegion && line.StartsWith("VmFlags:", StringComparison.Ordinal)) flags = line;
+        }
+        Assert.NotNull(flags);
+        Assert.Contains(" hg", flags);
+    }
+
     [Fact]
     public void CopiedWeightsLeaveTheMappingAndGiveTheSameLogits()
     {
