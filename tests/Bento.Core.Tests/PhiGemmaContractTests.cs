@@ -12,14 +12,6 @@ namespace Bento.Core.Tests;
 /// </summary>
 public class PhiGemmaContractTests : StoreTestBase
 {
-    private async Task<string> RefusedAsync(string dir)
-    {
-        var e = await Assert.ThrowsAsync<BentoException>(() => BuildAsync(dir));
-        Assert.Empty(StoreContents());
-        Assert.DoesNotContain("internal error", e.Message);
-        return e.Message;
-    }
-
     [Theory]
     [InlineData(ModelFamily.Phi3, "Phi3ForCausalLM")]
     [InlineData(ModelFamily.Gemma2, "Gemma2ForCausalLM")]
@@ -40,7 +32,7 @@ public class PhiGemmaContractTests : StoreTestBase
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: ModelFamily.Phi3);
         EditHeader(dir, h => { h["model.layers.0.self_attn.q_proj.weight"] = h["model.layers.0.self_attn.qkv_proj.weight"]!.DeepClone(); h.Remove("model.layers.0.self_attn.qkv_proj.weight"); });
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains("unexpected tensor 'model.layers.0.self_attn.q_proj.weight' for Phi3ForCausalLM", message);
     }
 
@@ -49,7 +41,7 @@ public class PhiGemmaContractTests : StoreTestBase
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: ModelFamily.Phi3);
         EditHeader(dir, h => h["model.layers.1.mlp.gate_up_proj.weight"]!["shape"] = new JsonArray(128, 256));
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains("tensor 'model.layers.1.mlp.gate_up_proj.weight' has shape [128, 256] but", message);
         Assert.Contains("implies [256, 128]", message);
     }
@@ -59,7 +51,7 @@ public class PhiGemmaContractTests : StoreTestBase
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: ModelFamily.Phi3);
         EditConfig(dir, c => c["partial_rotary_factor"] = 1.0); // 32 rotated dimensions need 16 factors; the config has 12
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains("config.json: rope_scaling.short_factor: has 12 values but the rotated part of a head (32 dimensions) needs 16", message);
     }
 
@@ -70,7 +62,7 @@ public class PhiGemmaContractTests : StoreTestBase
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: family);
         RemoveTensor(dir, tensor);
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains($"1 tensor(s) that", message);
         Assert.Contains($"'{tensor}'", message);
     }
@@ -81,7 +73,7 @@ public class PhiGemmaContractTests : StoreTestBase
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: ModelFamily.Gemma2);
         Assert.False(JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!.AsObject().ContainsKey("tie_word_embeddings"));
         EditConfig(dir, c => c["tie_word_embeddings"] = false);
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains("'lm_head.weight'", message);
         Assert.Contains("set tie_word_embeddings: true", message);
     }
@@ -97,7 +89,7 @@ public class PhiGemmaContractTests : StoreTestBase
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: family);
         EditConfig(dir, c => c[key] = JsonNode.Parse(json));
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains("config.json: ", message);
         Assert.Contains(expected, message);
     }

@@ -13,14 +13,6 @@ namespace Bento.Core.Tests;
 /// </summary>
 public class QwenContractTests : StoreTestBase
 {
-    private async Task<string> RefusedAsync(string dir)
-    {
-        var e = await Assert.ThrowsAsync<BentoException>(() => BuildAsync(dir));
-        Assert.Empty(StoreContents());
-        Assert.DoesNotContain("internal error", e.Message);
-        return e.Message;
-    }
-
     [Theory]
     [InlineData(ModelFamily.Qwen2, "Qwen2ForCausalLM")]
     [InlineData(ModelFamily.Qwen3, "Qwen3ForCausalLM")]
@@ -42,7 +34,7 @@ public class QwenContractTests : StoreTestBase
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: ModelFamily.Qwen2);
         RemoveTensor(dir, "model.layers.1.self_attn.q_proj.bias");
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains("1 tensor(s) that", message);
         Assert.Contains("'model.layers.1.self_attn.q_proj.bias'", message);
     }
@@ -53,7 +45,7 @@ public class QwenContractTests : StoreTestBase
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: ModelFamily.Qwen3);
         // Same byte count, other shape: the header stays self-consistent, only the contract can object.
         EditHeader(dir, h => h["model.layers.0.self_attn.q_norm.weight"]!["shape"] = new JsonArray(2, 16));
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains("tensor 'model.layers.0.self_attn.q_norm.weight' has shape [2, 16] but", message);
         Assert.Contains("implies [32]", message);
         Assert.Contains("head_dim=32", message);
@@ -64,7 +56,7 @@ public class QwenContractTests : StoreTestBase
     {
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: ModelFamily.Qwen2);
         EditConfig(dir, c => { c["architectures"] = new JsonArray("LlamaForCausalLM"); c["model_type"] = "llama"; });
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains("unexpected tensor 'model.layers.", message);
         Assert.Contains("_proj.bias' for LlamaForCausalLM", message);
     }
@@ -75,7 +67,7 @@ public class QwenContractTests : StoreTestBase
         // A Qwen2-shaped folder relabelled Qwen3: no q_norm/k_norm (and biases Qwen3 does not have).
         var dir = await ModelFixture.BuildDirectoryAsync(Temp, family: ModelFamily.Qwen2);
         EditConfig(dir, c => { c["architectures"] = new JsonArray("Qwen3ForCausalLM"); c["model_type"] = "qwen3"; });
-        var message = await RefusedAsync(dir);
+        var message = await BuildRefusedAsync(dir);
         Assert.Contains("_proj.bias' for Qwen3ForCausalLM", message);
     }
 

@@ -18,6 +18,16 @@ public abstract class StoreTestBase : IDisposable
     protected Task<BuildResult> BuildAsync(string directory) =>
         new BentoBuilder(Store).BuildAsync(Path.Combine(directory, "bentofile.yaml"));
 
+    /// <summary>Builds <paramref name="directory"/> expecting a refusal: a BentoException that is not an internal error,
+    /// with the store untouched. Returns the message.</summary>
+    protected async Task<string> BuildRefusedAsync(string directory)
+    {
+        var e = await Assert.ThrowsAsync<BentoException>(() => BuildAsync(directory));
+        Assert.Empty(StoreContents());
+        Assert.DoesNotContain("internal error", e.Message);
+        return e.Message;
+    }
+
     /// <summary>Every file under the store except the lock and hash cache, for "the store is untouched" checks.</summary>
     protected IReadOnlyList<string> StoreContents() =>
         !Directory.Exists(Store.Root) ? [] :
