@@ -24,18 +24,7 @@ record=0; [[ "${1:-}" == "--record" ]] && record=1
 for tool in skopeo python3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "error: $tool is required (apt-get install skopeo python3 time)" >&2; exit 1; }
 done
-work="$repo/.build/containerize-push-bench"
-rm -rf "$work"; mkdir -p "$work"
-registry_pids=(); proxy_pid=""
-cleanup() {
-  [[ -n "$proxy_pid" ]] && kill "$proxy_pid" 2>/dev/null || true
-  for pid in "${registry_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export BENTO_HOME="$work/home"
-unset SOURCE_DATE_EPOCH
+bench_workspace containerize-push-bench
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 # shellcheck source=lib/containerize.sh

@@ -17,18 +17,7 @@ record=0; [[ "${1:-}" == "--record" ]] && record=1
 for tool in skopeo python3 curl; do
   command -v "$tool" >/dev/null || { echo "error: $tool is required (apt-get install skopeo python3 curl)" >&2; exit 1; }
 done
-work="$repo/.build/push-pull-bench"
-rm -rf "$work"; mkdir -p "$work"
-registry_pids=(); proxy_pid=""
-cleanup() {
-  [[ -n "$proxy_pid" ]] && kill "$proxy_pid" 2>/dev/null || true
-  for pid in "${registry_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-export BENTO_HOME="$work/home"
-unset SOURCE_DATE_EPOCH
+bench_workspace push-pull-bench
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

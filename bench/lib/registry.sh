@@ -28,3 +28,23 @@ YAML
   for _ in $(seq 100); do curl -fs "http://$registry_host/v2/" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "error: docker-registry did not start; its log:" >&2; cat "$dir/registry.log" >&2; exit 1
 }
+
+# The work folder .build/NAME of a registry benchmark: emptied now, removed on exit together with the registries and
+# the counting proxy the benchmark started (registry_pids, proxy_pid). Sets work and BENTO_HOME; builds ignore
+# SOURCE_DATE_EPOCH.
+#   bench_workspace NAME
+bench_workspace() {
+  work="$repo/.build/$1"
+  rm -rf "$work"; mkdir -p "$work"
+  registry_pids=(); proxy_pid=""
+  trap bench_cleanup EXIT
+  export BENTO_HOME="$work/home"
+  unset SOURCE_DATE_EPOCH
+}
+
+bench_cleanup() {
+  [[ -n "$proxy_pid" ]] && kill "$proxy_pid" 2>/dev/null || true
+  for pid in "${registry_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}

@@ -39,16 +39,14 @@ public sealed class BentoBuilder
     {
         var spec = BentofileParser.Load(bentofilePath);
         var model = await ModelInspector.InspectAsync(spec.ModelDirectory, ct);
-        // The model folder's own files never go to src/, also when the bento carries quantized copies instead.
-        var modelPaths = model.Files.Select(f => Path.GetFullPath(f.FullPath)).ToHashSet(StringComparer.Ordinal);
+        // The model folder's links are resolved (and those leaving it refused) before a byte is read, hashed or
+        // stored: the quantizer reads through them too.
+        var modelLinks = new SymlinkPolicy(spec.ModelDirectory, "model folder", FollowExternalSymlinks);
+        var modelTargets = model.Files.ToDictionary(f => f.FullPath, f => modelLinks.Resolve(f.FullPath), StringComparer.Ordinal);
         string? quantized = null;
         try
         {
-            if (spec.Quantize is not { } scheme) return await BuildAsync(spec, model, modelPaths, ct);
-            // The quantizer reads the model folder's files through their links: the link policy judges them first,
-            // as it would the files themselves (its copies in the store are the build's own).
-            var modelLinks = new SymlinkPolicy(spec.ModelDirectory, "model folder", FollowExternalSymlinks);
-            foreach (var file in model.Files) modelLinks.Resolve(file.FullPath);
+            if (spec.Quantize is not { } scheme) return await BuildAsync(spec, model, modelTargets, ct);
             // The int8 files are written to a work directory and stored like any input (then the directory goes);
             // a rebuild from unchanged sources reuses the stored ones.
             var cache = QuantizedWeightsCache.Load(_store);
@@ -56,12 +54,12 @@ public sealed class BentoBuilder
             if (cache.Lookup(key, _store) is { } stored && WeightQuantizer.Reuse(model, scheme, stored) is { } reused)
             {
                 _observer.Message($"reusing the {scheme.Name} weights of an earlier build");
-                return await BuildAsync(spec, reused, modelPaths, ct);
+                return await BuildAsync(spec, reused, modelTargets, ct);
             }
             _store.EnsureCreated();
             quantized = _store.CreateTempDirectory("quantize");
             model = await WeightQuantizer.QuantizeAsync(model, scheme, quantized, _observer, ct);
-            var result = await BuildAsync(spec, model, modelPaths, ct);
+            var result = await BuildAsync(spec, model, modelTargets, ct);
             var outputs = model.Files.Where(QuantizedWeightsCache.IsRewritten)
                 .Select(f => (f.RelativePath, result.Manifest.Model.Files.Single(m => m.Path == f.RelativePath).Sha256));
             try { await cache.RememberAsync(key, outputs, _store, ct); }
@@ -74,17 +72,18 @@ public sealed class BentoBuilder
         }
     }
 
-    private async Task<BuildResult> BuildAsync(Bentofile spec, ModelFolder model, HashSet<string> modelPaths, CancellationToken ct)
+    /// <param name="modelTargets">The model folder's files (full path to resolved target); the model's files that are
+    /// not among them are the quantizer's own outputs in the store.</param>
+    private async Task<BuildResult> BuildAsync(Bentofile spec, ModelFolder model, IReadOnlyDictionary<string, string> modelTargets, CancellationToken ct)
     {
+        // The model folder's own files never go to src/, also when the bento carries quantized copies instead.
+        var modelPaths = modelTargets.Keys.Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
         var sources = SourceSelector.ForDirectory(spec.Directory, spec.Include, spec.Exclude).Select(spec.Directory, modelPaths);
 
         // Links are resolved (and those leaving their folder refused) before a byte is hashed or stored.
-        var modelLinks = new SymlinkPolicy(spec.ModelDirectory, "model folder", FollowExternalSymlinks);
         var sourceLinks = new SymlinkPolicy(spec.Directory, "build folder", FollowExternalSymlinks);
-        // Quantized copies are the build's own files in the store (its work directory or stored blobs), not links
-        // the user made: only the model folder's files go through the link policy.
         string ResolveModelFile(ModelFile f) =>
-            IsInStore(f.FullPath) ? Path.GetFullPath(f.FullPath) : modelLinks.Resolve(f.FullPath);
+            modelTargets.TryGetValue(f.FullPath, out var target) ? target : Path.GetFullPath(f.FullPath);
         var inputs = model.Files.Select(f => new Input(f.FullPath, ResolveModelFile(f), BentoManifest.ModelDirectory, f.RelativePath))
             .Concat(sources.Select(s => (Full: Path.Combine(spec.Directory, s), Relative: s))
                 .Select(s => new Input(s.Full, sourceLinks.Resolve(s.Full), BentoManifest.SourceDirectory, s.Relative)))
@@ -104,9 +103,6 @@ public sealed class BentoBuilder
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or BentoException) { }
         }
     }
-
-    private bool IsInStore(string path) =>
-        Path.GetFullPath(path).StartsWith(Path.GetFullPath(_store.Root).TrimEnd('/') + "/", StringComparison.Ordinal);
 
     private async Task<BuildResult> CommitAsync(Bentofile spec, ModelFolder model, List<Input> inputs, int hashed, int fromCache, HashCache cache, CancellationToken ct)
     {

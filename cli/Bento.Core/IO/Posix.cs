@@ -61,6 +61,18 @@ public static partial class Posix
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int KillNative(int pid, int signal);
 
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int MadviseNative(nint address, nint length, int advice);
+
+    /// <summary>madvise(MADV_HUGEPAGE) over [address, address + length), widened to whole 4 KiB pages; false when the
+    /// kernel refused (transparent huge pages compiled out, or not a mapping).</summary>
+    public static bool AdviseHugePages(nint address, long length)
+    {
+        const int MadvHugepage = 14;
+        var page = address & ~(nint)4095;
+        return MadviseNative(page, (nint)(length + (address - page)), MadvHugepage) == 0;
+    }
+
     /// <summary>This process's parent; changes (to 1 or a subreaper) when the parent dies.</summary>
     public static int ParentProcessId() => GetParentPidNative();
 

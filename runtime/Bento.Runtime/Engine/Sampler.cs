@@ -20,7 +20,7 @@ public static class Sampler
 
     public static int Sample(ReadOnlySpan<float> logits, SamplingParams p, Random random, IReadOnlySet<int>? suppressed)
     {
-        if (p.IsGreedy) return ArgMax(logits, suppressed) is >= 0 and var greedy ? greedy : LastResort(logits);
+        if (p.IsGreedy) return Best(logits, suppressed);
 
         var ids = Scratch(ref t_ids, logits.Length);
         var count = 0;
@@ -32,8 +32,8 @@ public static class Sampler
             ids[count++] = i;
             if (v > max) max = v;
         }
-        // Nothing finite left (every token masked or suppressed): the best unsuppressed token, else the best of all.
-        if (count == 0) return ArgMax(logits, suppressed) is >= 0 and var best ? best : LastResort(logits);
+        // Nothing finite left (every token masked or suppressed).
+        if (count == 0) return Best(logits, suppressed);
         // A +inf logit (a bias or constraint gone to the limit) outweighs everything: it is the pick.
         if (float.IsPositiveInfinity(max))
             for (var j = 0; j < count; j++)
@@ -159,10 +159,12 @@ public static class Sampler
     }
 
     /// <summary>
-    /// A row where every token is NaN or suppressed: the best token ignoring suppression, or token 0 for a row of NaNs
-    /// (a broken model has no right answer; failing here would stop the engine for every other sequence too).
+    /// The largest unsuppressed logit's token; where every token is NaN or suppressed, the best ignoring suppression,
+    /// or token 0 for a row of NaNs (a broken model has no right answer; failing here would stop the engine for every
+    /// other sequence too).
     /// </summary>
-    private static int LastResort(ReadOnlySpan<float> logits) => Math.Max(0, ArgMax(logits, null));
+    private static int Best(ReadOnlySpan<float> logits, IReadOnlySet<int>? suppressed) =>
+        ArgMax(logits, suppressed) is >= 0 and var best ? best : Math.Max(0, ArgMax(logits, null));
 
     /// <summary>The largest logit's token, NaNs and <paramref name="suppressed"/> tokens skipped (first of equals);
     /// when everything else is NaN or -inf, the first token that is neither suppressed nor NaN; -1 when none is.</summary>

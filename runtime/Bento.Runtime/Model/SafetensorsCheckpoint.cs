@@ -170,14 +170,8 @@ public sealed class SafetensorsCheckpoint : IDisposable
     private static unsafe void AdviseHugePages(Tensor mapping, long bytes)
     {
         if (!OperatingSystem.IsLinux() || bytes < 2 << 20) return;
-        const int MadvHugepage = 14;
-        var start = (nint)TensorData.Pointer(mapping);
-        var page = start & ~(nint)4095;
-        _ = madvise(page, (nint)(bytes + (start - page)), MadvHugepage);
+        _ = Bento.Core.IO.Posix.AdviseHugePages((nint)TensorData.Pointer(mapping), bytes);
     }
-
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int madvise(nint addr, nint length, int advice);
 
     /// <summary>Drops this object's references to the mappings; tensors handed out keep theirs.</summary>
     public void Dispose()
