@@ -69,7 +69,7 @@ if (opts.Int("prefill", 0) == 1)
 }
 if (opts.Int("kernels", 0) == 1)
 {
-    KernelBench(opts.Int("threads", 2), opts.Int("rows", 1));
+    KernelBench(opts.Int("threads", 2), opts.Int("rows", 1), opts.Int("out", 8192), opts.Int("in", 2048));
     return 0;
 }
 if (opts.Int("profile", 0) == 1)
@@ -243,9 +243,9 @@ static void Profile(string modelDir, int threads, bool copy)
     }
 }
 
-// `--kernels 1`: the decode kernel alone per storage format: ~512 MB of [8192, 2048] matrices (out of cache), a
+// `--kernels 1`: the decode kernel alone per storage format: ~512 MB of [--out 8192, --in 2048] matrices (out of cache), a
 // batch of `--rows` token rows, wall time and the calling thread's CPU time per byte.
-static void KernelBench(int threads, int rows)
+static void KernelBench(int threads, int rows, int outDim, int inDim)
 {
     using var mode = TorchSharp.torch.inference_mode();
     var formats = new (string Name, Func<TorchSharp.torch.Tensor, WeightMatrix> Make, int Bytes)[]
@@ -253,18 +253,18 @@ static void KernelBench(int threads, int rows)
         ("float32", w => WeightMatrix.Dense(w), 4),
         ("bfloat16", w => WeightMatrix.Dense(w.to(TorchSharp.torch.ScalarType.BFloat16)), 2),
         ("float16", w => WeightMatrix.Dense(w.to(TorchSharp.torch.ScalarType.Float16)), 2),
-        ("int8", w => WeightMatrix.Quantized((w * 50).clamp(-127, 127).to(TorchSharp.torch.ScalarType.Int8), TorchSharp.torch.full(8192, 1, 0.02f)), 1),
-        ("uint8+128", w => WeightMatrix.Quantized((w * 50 + 128).clamp(1, 255).to(TorchSharp.torch.ScalarType.Byte), TorchSharp.torch.full(8192, 1, 0.02f)), 1),
+        ("int8", w => WeightMatrix.Quantized((w * 50).clamp(-127, 127).to(TorchSharp.torch.ScalarType.Int8), TorchSharp.torch.full(outDim, 1, 0.02f)), 1),
+        ("uint8+128", w => WeightMatrix.Quantized((w * 50 + 128).clamp(1, 255).to(TorchSharp.torch.ScalarType.Byte), TorchSharp.torch.full(outDim, 1, 0.02f)), 1),
     };
-    var x = TorchSharp.torch.randn(rows, 2048);
+    var x = TorchSharp.torch.randn(rows, inDim);
     foreach (var (name, make, bytes) in formats)
     {
         // Weights must outlive the projector (a late helper may still read them): one projector per format.
         var projector = new Projector(threads);
-        var count = (int)(512L << 20) / (8192 * 2048 * bytes);
-        var matrices = Enumerable.Range(0, count).Select(_ => make(TorchSharp.torch.randn(8192, 2048))).ToArray();
+        var count = (int)((512L << 20) / ((long)outDim * inDim * bytes));
+        var matrices = Enumerable.Range(0, count).Select(_ => make(TorchSharp.torch.randn(outDim, inDim))).ToArray();
         foreach (var m in matrices) using (projector.Project(x, m)) { }
-        var total = (double)count * 8192 * 2048 * bytes;
+        var total = (double)count * outDim * inDim * bytes;
         for (var round = 0; round < 3; round++)
         {
             var cpu0 = ThreadCpu();
@@ -273,8 +273,8 @@ static void KernelBench(int threads, int rows)
                 foreach (var m in matrices) using (projector.Project(x, m)) { }
             var wall = sw.Elapsed.TotalSeconds / 4;
             var cpu = (ThreadCpu() - cpu0) / 4;
-            Log($"{name,-10} {rows} row(s), {threads} thread(s): {total / wall / 1e9:F1} GB/s wall (" +
-                $"{count * 8192.0 * 2048 / wall / 1e9:F2} G weights/s), calling thread {total / cpu / 1e9:F1} GB per CPU-second; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+            Log($"{name,-10} [{outDim}, {inDim}] {rows} row(s), {threads} thread(s): {total / wall / 1e9:F1} GB/s wall (" +
+                $"{count * (double)outDim * inDim / wall / 1e9:F2} G weights/s), calling thread {total / cpu / 1e9:F1} GB per CPU-second; load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
         }
         Log($"{name}: {projector.TakeOvers} chunk(s) taken over from a preempted helper");
         projector.Dispose();

@@ -656,6 +656,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         var localRows = small || c.RopeLocalBaseFreq is null ? default : RopeRows(true);
         Tensor Norm(LlamaRmsNorm norm, Tensor input) =>
             small ? SmallBatchOps.RmsNorm(input, norm.ManagedScale, norm.Eps) : norm.forward(input);
+        // residual + branch; managed, the branch output (this step's own tensor) takes the sum.
+        Tensor Residual(Tensor residual, Tensor branch) => small ? SmallBatchOps.AddInPlace(branch, residual) : residual + branch;
 
         for (var l = 0; l < c.NumHiddenLayers; l++)
         {
@@ -683,13 +685,13 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
             var y = Attend(batch, cache, l, qkv, spec, threads);                        // [N, heads * hd]
             var attended = projector.Project(y, attn.o_proj.Matrix);
-            var h = x + (layer.AttentionOutputNorm is { } attentionOutputNorm ? Norm(attentionOutputNorm, attended) : attended);
+            var h = Residual(x, layer.AttentionOutputNorm is { } attentionOutputNorm ? Norm(attentionOutputNorm, attended) : attended);
             var gateUp = projector.Project(Norm(layer.MlpInputNorm, h), layer.mlp.GateUpWeights);
             var act = !small ? layer.mlp.GatedActivation(gateUp)
                 : layer.mlp.UsesGelu ? SmallBatchOps.GeluTanhMul(gateUp, c.IntermediateSize)
                 : SmallBatchOps.SiluMul(gateUp, c.IntermediateSize);
             var mlpOut = projector.Project(act, layer.mlp.down_proj.Matrix);
-            x = (h + (layer.MlpOutputNorm is { } mlpOutputNorm ? Norm(mlpOutputNorm, mlpOut) : mlpOut)).MoveToOuterDisposeScope();
+            x = Residual(h, layer.MlpOutputNorm is { } mlpOutputNorm ? Norm(mlpOutputNorm, mlpOut) : mlpOut).MoveToOuterDisposeScope();
         }
         // Only each sequence's last row needs logits.
         var last = batch.AllLastRows ? x : x.index_select(0, batch.LastRows);

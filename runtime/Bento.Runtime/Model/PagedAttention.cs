@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
 
 namespace Bento.Runtime.Model;
@@ -102,33 +103,40 @@ internal static unsafe class PagedAttention
             var scores = need <= 8192 ? stackalloc float[need] : (rented = ArrayPool<float>.Shared.Rent(need)).AsSpan(0, need);
             try
             {
-                // Scores, block by block: keys [t0, t1) of block b are contiguous for this kv head.
-                for (var b = first / B; b <= last / B; b++)
+                // Scores, block by block: keys [t0, t1) of block b are contiguous for this kv head; eight keys at a
+                // time per query head (eight independent dot products in flight, one reduction for all eight).
+                fixed (float* sp = scores)
                 {
-                    var kBlock = pk + ((long)table[b] * KvHeads + kvHead) * B * hd;
-                    int t0 = Math.Max(first, b * B), t1 = Math.Min(last + 1, (b + 1) * B);
-                    for (var t = t0; t < t1; t++)
+                    for (var b = first / B; b <= last / B; b++)
                     {
-                        var k = kBlock + (long)(t - b * B) * hd;
+                        var kBlock = pk + ((long)table[b] * KvHeads + kvHead) * B * hd;
+                        int t0 = Math.Max(first, b * B), t1 = Math.Min(last + 1, (b + 1) * B);
+                        // The blocks of one kv head are a few KiB each, far apart: too short for the hardware
+                        // prefetchers to find. Ask for the next block's keys and this block's values now.
+                        if (b < last / B) Prefetch(pk + ((long)table[b + 1] * KvHeads + kvHead) * B * hd, B * hd);
+                        Prefetch(pv + ((long)table[b] * KvHeads + kvHead) * B * hd, B * hd);
                         for (var g = 0; g < groups; g++)
                         {
-                            var score = Dot(q + g * hd, k, hd) * Scale;
-                            scores[g * count + t - first] = Softcap == 0 ? score : Softcap * MathF.Tanh(score / Softcap);
+                            var qg = q + g * hd;
+                            var sg = sp + g * count - first;
+                            var t = t0;
+                            for (; t + 8 <= t1; t += 8)
+                                Dot8(qg, kBlock + (long)(t - b * B) * hd, hd).Store(sg + t);
+                            for (; t < t1; t++)
+                                sg[t] = Dot(qg, kBlock + (long)(t - b * B) * hd, hd);
                         }
                     }
-                }
-                for (var g = 0; g < groups; g++)
-                    Softmax(scores.Slice(g * count, count));
-                new Span<float>(o, groups * hd).Clear();
-                for (var b = first / B; b <= last / B; b++)
-                {
-                    var vBlock = pv + ((long)table[b] * KvHeads + kvHead) * B * hd;
-                    int t0 = Math.Max(first, b * B), t1 = Math.Min(last + 1, (b + 1) * B);
-                    for (var t = t0; t < t1; t++)
+                    ScaleAndCap(sp, need, Scale, Softcap);
+                    for (var g = 0; g < groups; g++)
+                        Softmax(sp + g * count, count);
+                    // Values, block by block: each query head's output accumulates in registers over the block's keys.
+                    new Span<float>(o, groups * hd).Clear();
+                    for (var b = first / B; b <= last / B; b++)
                     {
-                        var v = vBlock + (long)(t - b * B) * hd;
+                        var vBlock = pv + ((long)table[b] * KvHeads + kvHead) * B * hd;
+                        int t0 = Math.Max(first, b * B), t1 = Math.Min(last + 1, (b + 1) * B);
                         for (var g = 0; g < groups; g++)
-                            Axpy(scores[g * count + t - first], v, o + g * hd, hd);
+                            WeightedSum(sp + g * count + t0 - first, vBlock + (long)(t0 - b * B) * hd, t1 - t0, hd, o + g * hd);
                     }
                 }
             }
@@ -139,20 +147,151 @@ internal static unsafe class PagedAttention
         }
     }
 
-    private static void Softmax(Span<float> s)
+    /// <summary>Prefetches <paramref name="floats"/> floats from <paramref name="p"/> into the cache, line by line.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch(float* p, int floats)
     {
+        if (!Sse.IsSupported) return;
+        for (var i = 0; i < floats; i += 16) Sse.Prefetch0(p + i);
+    }
+
+    /// <summary>s[i] = cap * tanh(s[i] * scale / cap), or s[i] * scale without a cap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScaleAndCap(float* s, int count, float scale, float cap)
+    {
+        var i = 0;
+        if (cap == 0)
+        {
+            for (; i + 8 <= count; i += 8) (Vector256.Load(s + i) * scale).Store(s + i);
+            for (; i < count; i++) s[i] *= scale;
+            return;
+        }
+        float inner = scale / cap;
+        for (; i + 8 <= count; i += 8) (VectorMath.Tanh(Vector256.Load(s + i) * inner) * cap).Store(s + i);
+        for (; i < count; i++) s[i] = cap * MathF.Tanh(s[i] * inner);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Softmax(float* s, int count)
+    {
+        var i = 0;
+        var maxV = Vector256.Create(float.NegativeInfinity);
+        for (; i + 8 <= count; i += 8) maxV = Vector256.Max(maxV, Vector256.Load(s + i));
         var max = float.NegativeInfinity;
-        foreach (var v in s) if (v > max) max = v;
-        var sum = 0f;
-        for (var i = 0; i < s.Length; i++)
+        for (var l = 0; l < 8; l++) max = MathF.Max(max, maxV[l]);
+        for (; i < count; i++) max = MathF.Max(max, s[i]);
+        var sumV = Vector256<float>.Zero;
+        var m = Vector256.Create(max);
+        for (i = 0; i + 8 <= count; i += 8)
+        {
+            var e = VectorMath.Exp(Vector256.Load(s + i) - m);
+            e.Store(s + i);
+            sumV += e;
+        }
+        var sum = Vector256.Sum(sumV);
+        for (; i < count; i++)
         {
             var e = MathF.Exp(s[i] - max);
             s[i] = e;
             sum += e;
         }
-        var inv = 1f / sum;
-        for (var i = 0; i < s.Length; i++) s[i] *= inv;
+        var inv = Vector256.Create(1f / sum);
+        for (i = 0; i + 8 <= count; i += 8) (Vector256.Load(s + i) * inv).Store(s + i);
+        for (; i < count; i++) s[i] *= inv[0];
     }
+
+    /// <summary>q . k for the eight keys k, k + hd, ..., k + 7 hd: [8] sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Vector256<float> Dot8(float* q, float* k, int hd)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        var i = 0;
+        for (; i + 8 <= hd; i += 8)
+        {
+            var qv = Vector256.Load(q + i);
+            var p = k + i;
+            a0 = MulAdd(qv, Vector256.Load(p), a0);
+            a1 = MulAdd(qv, Vector256.Load(p + hd), a1);
+            a2 = MulAdd(qv, Vector256.Load(p + 2 * hd), a2);
+            a3 = MulAdd(qv, Vector256.Load(p + 3 * hd), a3);
+            a4 = MulAdd(qv, Vector256.Load(p + 4 * hd), a4);
+            a5 = MulAdd(qv, Vector256.Load(p + 5 * hd), a5);
+            a6 = MulAdd(qv, Vector256.Load(p + 6 * hd), a6);
+            a7 = MulAdd(qv, Vector256.Load(p + 7 * hd), a7);
+        }
+        Vector256<float> sums;
+        if (Avx.IsSupported)
+        {
+            // hadd pairs: [a0 a1 a2 a3 sums of the lower halves | the same of the upper halves], likewise a4..a7.
+            var low = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+            var high = Avx.HorizontalAdd(Avx.HorizontalAdd(a4, a5), Avx.HorizontalAdd(a6, a7));
+            sums = Avx.Permute2x128(low, high, 0x20) + Avx.Permute2x128(low, high, 0x31);
+        }
+        else
+            sums = Vector256.Create(Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3),
+                Vector256.Sum(a4), Vector256.Sum(a5), Vector256.Sum(a6), Vector256.Sum(a7));
+        if (i == hd) return sums;
+        for (var j = 0; j < 8; j++)
+        {
+            var extra = 0f;
+            for (var c = i; c < hd; c++) extra += q[c] * k[(long)j * hd + c];
+            sums = sums.WithElement(j, sums[j] + extra);
+        }
+        return sums;
+    }
+
+    /// <summary>o[0, hd) += sum over t &lt; count of p[t] * v[t hd .. t hd + hd): 32 columns at a time in registers,
+    /// even and odd keys in separate accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedSum(float* p, float* v, int count, int hd, float* o)
+    {
+        var c = 0;
+        for (; c + 32 <= hd; c += 32)
+        {
+            Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+            var t = 0;
+            for (; t + 2 <= count; t += 2)
+            {
+                var pe = Vector256.Create(p[t]);
+                var po = Vector256.Create(p[t + 1]);
+                float* ve = v + (long)t * hd + c, vo = ve + hd;
+                e0 = MulAdd(pe, Vector256.Load(ve), e0); d0 = MulAdd(po, Vector256.Load(vo), d0);
+                e1 = MulAdd(pe, Vector256.Load(ve + 8), e1); d1 = MulAdd(po, Vector256.Load(vo + 8), d1);
+                e2 = MulAdd(pe, Vector256.Load(ve + 16), e2); d2 = MulAdd(po, Vector256.Load(vo + 16), d2);
+                e3 = MulAdd(pe, Vector256.Load(ve + 24), e3); d3 = MulAdd(po, Vector256.Load(vo + 24), d3);
+            }
+            if (t < count)
+            {
+                var pe = Vector256.Create(p[t]);
+                var ve = v + (long)t * hd + c;
+                e0 = MulAdd(pe, Vector256.Load(ve), e0);
+                e1 = MulAdd(pe, Vector256.Load(ve + 8), e1);
+                e2 = MulAdd(pe, Vector256.Load(ve + 16), e2);
+                e3 = MulAdd(pe, Vector256.Load(ve + 24), e3);
+            }
+            (Vector256.Load(o + c) + (e0 + d0)).Store(o + c);
+            (Vector256.Load(o + c + 8) + (e1 + d1)).Store(o + c + 8);
+            (Vector256.Load(o + c + 16) + (e2 + d2)).Store(o + c + 16);
+            (Vector256.Load(o + c + 24) + (e3 + d3)).Store(o + c + 24);
+        }
+        for (; c + 8 <= hd; c += 8)
+        {
+            var acc = Vector256<float>.Zero;
+            for (var t = 0; t < count; t++)
+                acc = MulAdd(Vector256.Create(p[t]), Vector256.Load(v + (long)t * hd + c), acc);
+            (Vector256.Load(o + c) + acc).Store(o + c);
+        }
+        for (; c < hd; c++)
+        {
+            var acc = 0f;
+            for (var t = 0; t < count; t++) acc += p[t] * v[(long)t * hd + c];
+            o[c] += acc;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
+        Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Dot(float* a, float* b, int n)
@@ -165,18 +304,5 @@ internal static unsafe class PagedAttention
         var s = Vector256.Sum(acc);
         for (; i < n; i++) s += a[i] * b[i];
         return s;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Axpy(float alpha, float* x, float* y, int n)
-    {
-        var i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var a = Vector256.Create(alpha);
-            for (; i + 8 <= n; i += 8)
-                (Vector256.Load(y + i) + a * Vector256.Load(x + i)).Store(y + i);
-        }
-        for (; i < n; i++) y[i] += alpha * x[i];
     }
 }

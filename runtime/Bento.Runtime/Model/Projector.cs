@@ -157,9 +157,10 @@ public sealed unsafe class Projector : IDisposable
     /// have no scales (null) and one group (groupSize = inDim); per-channel scales are one group too.
     /// </summary>
     /// <remarks>
-    /// One or two token rows (decode of one or two sequences): one weight row at a time, 32 columns per pass in 4
-    /// independent accumulators per token row, two token rows per pass (each weight element loaded and widened once
-    /// for both). More token rows: <see cref="RowDotsInterleaved{T}"/>. Reading the rows one after the other makes the
+    /// One or two token rows (decode of one or two sequences) that fit in L1 (<see cref="StreamingXBytes"/>): one
+    /// weight row at a time, 32 columns per pass in 4 independent accumulators per token row, two token rows per pass
+    /// (each weight element loaded and widened once for both). More or longer token rows:
+    /// <see cref="RowDotsInterleaved{T}"/>. Reading the rows one after the other makes the
     /// whole matrix one sequential stream, which the hardware prefetchers follow; four rows interleaved (the first
     /// version) were four short streams, and with int8 rows of only 2 KiB that halved the bytes per second.
     /// safetensors data is only 8-byte aligned (it starts at 8 + header length), so a mapped weight row typically
@@ -168,10 +169,18 @@ public sealed unsafe class Projector : IDisposable
     /// elements are therefore done one by one (all rows and groups share that boundary when a group is a whole number
     /// of blocks), the rest with aligned weight loads; x, small and in L1, takes the unaligned ones.
     /// </remarks>
+    /// <summary>
+    /// The most bytes of token rows (x) the streaming loop takes: half of a 32 KiB L1 data cache, so that x stays there
+    /// while the weights stream past. Beyond it (one token row over 4096 columns, as down_proj's 8192 are) every x
+    /// load missed L1 in the streaming loop, a third of all misses, and such matrices decoded at half the bytes per
+    /// second of the others; four weight rows a pass load x a quarter as often.
+    /// </summary>
+    private const int StreamingXBytes = 16 << 10;
+
     internal static void RowDots<T>(float* x, int n, int inDim, byte* w, int rowCount, float* y, int yStride, float* scales, int groupSize)
         where T : struct, IWeightElements
     {
-        if (n <= 2) RowDotsStreaming<T>(x, n, inDim, w, rowCount, y, yStride, scales, groupSize);
+        if (n <= 2 && (long)n * inDim * sizeof(float) <= StreamingXBytes) RowDotsStreaming<T>(x, n, inDim, w, rowCount, y, yStride, scales, groupSize);
         else RowDotsInterleaved<T>(x, n, inDim, w, rowCount, y, yStride, scales, groupSize);
     }
 
@@ -275,7 +284,8 @@ public sealed unsafe class Projector : IDisposable
     }
 
     /// <summary>
-    /// Three or more token rows (batched decode): four weight rows by two token rows per pass. With many token rows
+    /// Three or more token rows (batched decode), or token rows too long for L1: four weight rows by two token rows
+    /// per pass (by one for an odd token row left over). With many token rows
     /// the pass re-reads each weight row from L1 once per pair of token rows, and loading x becomes the cost: four
     /// weight rows share each pair of x loads (2 x loads and 4 weight loads for 8 FMAs, against 2 for 2 in the
     /// streaming loop), which keeps 8 streams at 4-5x the tokens/s of one.
@@ -347,10 +357,58 @@ public sealed unsafe class Projector : IDisposable
                 yb[0] = rb0; yb[1] = rb1; yb[2] = rb2; yb[3] = rb3;
             }
             if (t < n)
-                RowDotsStreaming<T>(x + (long)t * inDim, 1, inDim, w0, 4, y + (long)t * yStride + r, yStride, s, groupSize);
+                FourRowsOneToken<T>(x + (long)t * inDim, inDim, w0, rowBytes, y + (long)t * yStride + r, s, groups, groupSize, head, vecEnd);
         }
         if (r < rowCount)
             RowDotsStreaming<T>(x, n, inDim, w + r * rowBytes, rowCount - r, y + r, yStride, scales is null ? null : scales + (long)r * groups, groupSize);
+    }
+
+    /// <summary>Four weight rows (<paramref name="rowBytes"/> apart from <paramref name="w0"/>) against one token row:
+    /// y[0..4). Each x load serves four weight rows, two accumulators per row keep eight FMA chains in flight.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FourRowsOneToken<T>(float* x, int inDim, byte* w0, long rowBytes, float* y, float* s, int groups, int groupSize, int head, int vecEnd)
+        where T : struct, IWeightElements
+    {
+        var size = T.Size;
+        byte* w1 = w0 + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+        float r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+        for (var g = 0; g < groups; g++)
+        {
+            int start = g * groupSize, end = start + vecEnd, i = start + head;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+            for (; i + 16 <= end; i += 16)
+            {
+                var xv = Vector256.Load(x + i);
+                var xw = Vector256.Load(x + i + 8);
+                var o = (long)i * size;
+                var o8 = o + 8 * size;
+                a0 = Fma256(T.Load8(w0 + o), xv, a0); c0 = Fma256(T.Load8(w0 + o8), xw, c0);
+                a1 = Fma256(T.Load8(w1 + o), xv, a1); c1 = Fma256(T.Load8(w1 + o8), xw, c1);
+                a2 = Fma256(T.Load8(w2 + o), xv, a2); c2 = Fma256(T.Load8(w2 + o8), xw, c2);
+                a3 = Fma256(T.Load8(w3 + o), xv, a3); c3 = Fma256(T.Load8(w3 + o8), xw, c3);
+            }
+            for (; i < end; i += 8)
+            {
+                var xv = Vector256.Load(x + i);
+                var o = (long)i * size;
+                a0 = Fma256(T.Load8(w0 + o), xv, a0);
+                a1 = Fma256(T.Load8(w1 + o), xv, a1);
+                a2 = Fma256(T.Load8(w2 + o), xv, a2);
+                a3 = Fma256(T.Load8(w3 + o), xv, a3);
+            }
+            float s0 = Vector256.Sum(a0 + c0), s1 = Vector256.Sum(a1 + c1), s2 = Vector256.Sum(a2 + c2), s3 = Vector256.Sum(a3 + c3);
+            for (i = start; i < start + groupSize; i++)
+            {
+                if (i == start + head) { i = end; if (i >= start + groupSize) break; }
+                var o = (long)i * size;
+                var xi = x[i];
+                s0 += T.Load1(w0 + o) * xi; s1 += T.Load1(w1 + o) * xi; s2 += T.Load1(w2 + o) * xi; s3 += T.Load1(w3 + o) * xi;
+            }
+            if (s is null) { r0 += s0; r1 += s1; r2 += s2; r3 += s3; }
+            else { r0 += s0 * s[g]; r1 += s1 * s[groups + g]; r2 += s2 * s[2 * groups + g]; r3 += s3 * s[3 * groups + g]; }
+        }
+        y[0] = r0; y[1] = r1; y[2] = r2; y[3] = r3;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -6,7 +6,7 @@ namespace Bento.Runtime.Model;
 
 /// <summary>
 /// Managed float32 versions of the small element-wise steps of a decode step (a few rows of a few thousand values):
-/// RMSNorm, rotary embedding, SwiGLU's silu(gate) * up and GeGLU's gelu_tanh(gate) * up (the KV-cache write and decode
+/// RMSNorm, rotary embedding, the residual add, SwiGLU's silu(gate) * up and GeGLU's gelu_tanh(gate) * up (the KV-cache write and decode
 /// attention are in <see cref="PagedAttention"/>). In decode these ops touch kilobytes, so
 /// LibTorch's fixed cost per op (dispatch, TensorIterator setup, a handle for TorchSharp) dominates their run time;
 /// a plain loop over the raw buffers costs a fraction of that. <see cref="LlamaForCausalLM.ForwardStep"/> uses them
@@ -28,15 +28,41 @@ internal static unsafe class SmallBatchOps
         float* px = TensorData.Float(x), py = TensorData.Float(y), pw = TensorData.Float(weight);
         for (var r = 0; r < n; r++)
         {
-            var xr = new ReadOnlySpan<float>(px + (long)r * h, h);
-            double sum = 0;
-            foreach (var v in xr) sum += v * v;
+            float* xr = px + (long)r * h, yr = py + (long)r * h;
+            Vector256<float> a0 = default, a1 = default;
+            var i = 0;
+            for (; i + 16 <= h; i += 16)
+            {
+                var v0 = Vector256.Load(xr + i);
+                var v1 = Vector256.Load(xr + i + 8);
+                a0 += v0 * v0;
+                a1 += v1 * v1;
+            }
+            double sum = Vector256.Sum(a0 + a1);
+            for (; i < h; i++) sum += xr[i] * xr[i];
             var scale = (float)(1.0 / Math.Sqrt(sum / h + eps));
-            var yr = py + (long)r * h;
-            for (var i = 0; i < h; i++)
+            var scaleV = Vector256.Create(scale);
+            i = 0;
+            for (; i + 8 <= h; i += 8)
+                (Vector256.Load(pw + i) * (Vector256.Load(xr + i) * scaleV)).Store(yr + i);
+            for (; i < h; i++)
                 yr[i] = pw[i] * (xr[i] * scale);
         }
         return y;
+    }
+
+    /// <summary>a += b for float32 tensors of the same shape, both contiguous (the residual adds).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static Tensor AddInPlace(Tensor a, Tensor b)
+    {
+        if (!a.is_contiguous() || !b.is_contiguous() || a.numel() != b.numel())
+            throw new ArgumentException("AddInPlace needs two contiguous tensors of one size");
+        float* pa = TensorData.Float(a), pb = TensorData.Float(b);
+        long count = a.numel(), i = 0;
+        for (; i + 8 <= count; i += 8)
+            (Vector256.Load(pa + i) + Vector256.Load(pb + i)).Store(pa + i);
+        for (; i < count; i++) pa[i] += pb[i];
+        return a;
     }
 
     /// <summary>
@@ -87,7 +113,10 @@ internal static unsafe class SmallBatchOps
         for (var r = 0; r < n; r++)
         {
             float* g = p + (long)r * 2 * inter, u = g + inter, o = py + (long)r * inter;
-            for (var i = 0; i < inter; i++)
+            var i = 0;
+            for (; i + 8 <= inter; i += 8)
+                (VectorMath.Silu(Vector256.Load(g + i)) * Vector256.Load(u + i)).Store(o + i);
+            for (; i < inter; i++)
                 o[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
         }
         return y;
@@ -107,7 +136,14 @@ internal static unsafe class SmallBatchOps
         for (var r = 0; r < n; r++)
         {
             float* g = p + (long)r * 2 * inter, u = g + inter, o = py + (long)r * inter;
-            for (var i = 0; i < inter; i++)
+            var i = 0;
+            for (; i + 8 <= inter; i += 8)
+            {
+                var x = Vector256.Load(g + i);
+                var inner = Vector256.Create(sqrt2OverPi) * (x + Vector256.Create(0.044715f) * x * x * x);
+                (Vector256.Create(0.5f) * x * (Vector256<float>.One + VectorMath.Tanh(inner)) * Vector256.Load(u + i)).Store(o + i);
+            }
+            for (; i < inter; i++)
             {
                 var x = g[i];
                 o[i] = 0.5f * x * (1f + MathF.Tanh(sqrt2OverPi * (x + 0.044715f * x * x * x))) * u[i];

@@ -125,15 +125,18 @@ public sealed class PagedKvCacheTests
     /// gathered blocks both attend to exactly keys [position - window + 1, position] with the layer's scale and
     /// soft-cap, checked against a plain loop.
     /// </summary>
+    /// <remarks>Head dims: 8 (one vector), 44 (a 32-column register pass, a vector and a scalar tail), 64 (two passes).</remarks>
     [Theory]
-    [InlineData(0, 0.0)]
-    [InlineData(5, 0.0)]
-    [InlineData(16, 0.0)]
-    [InlineData(0, 1.5)]
-    [InlineData(7, 2.0)]
-    public void Decode_attention_over_blocks_matches_a_plain_loop_with_windows_scales_and_soft_caps(int window, double softcap)
+    [InlineData(0, 0.0, 8)]
+    [InlineData(5, 0.0, 8)]
+    [InlineData(16, 0.0, 8)]
+    [InlineData(0, 1.5, 8)]
+    [InlineData(7, 2.0, 8)]
+    [InlineData(0, 0.0, 44)]
+    [InlineData(16, 1.5, 64)]
+    public void Decode_attention_over_blocks_matches_a_plain_loop_with_windows_scales_and_soft_caps(int window, double softcap, int hd)
     {
-        const int heads = 6, kvHeads = 2, hd = 8, blocks = 6;
+        const int heads = 6, kvHeads = 2, blocks = 6;
         var config = new ModelConfig { NumHiddenLayers = 1, NumAttentionHeads = heads, NumKeyValueHeads = kvHeads, HeadDim = hd, HiddenSize = heads * hd };
         using var cache = new KvCache(config, blocks, ScalarType.Float32);
         using var gathered = new KvCache(config, blocks, ScalarType.Float32, managedKernels: false);
