@@ -25,7 +25,7 @@ public sealed unsafe class WeightKernelTests
             data.Add(format, 5, 13, 70, 0, 1);     // columns not a multiple of 8
             data.Add(format, 16, 64, 256, 0, 5);   // the largest managed batch
             data.Add(format, 3, 301, 128, 0, 1);   // big enough to be shared by two threads
-            data.Add(format, 1, 23, 4200, 0, 3);   // batch 1 with rows too long for x to stay in L1: 4 weight rows a pass, 3 left over
+            data.Add(format, 1, 23, 4200, 0, 3);   // batch 1 with rows too long for x to stay in L1: 8 weight rows a pass, 7 left over
             data.Add(format, 2, 10, 2100, 0, 1);   // two token rows too long for L1 together
             if (format is "int8" or "uint8")
             {
