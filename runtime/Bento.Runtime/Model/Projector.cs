@@ -498,11 +498,19 @@ public sealed unsafe class Projector : IDisposable
     private sealed class RowSplitter : IDisposable
     {
         private const int SpinIterations = 100_000; // on the order of 100 us
-        private const long ChunkBytes = 128 << 10;
+        /// <summary>
+        /// Weight bytes per chunk. One or two token rows (memory-bound): 1 MiB, because every chunk boundary restarts
+        /// the hardware prefetchers on a new stretch of memory. On the 1B benchmark 32 KiB chunks cost 25-40 ms a
+        /// token, 128 KiB ~3 ms, 512 KiB ~0.5-2 ms more than 1 MiB (same-process A/B). Three or more token rows do
+        /// proportionally more arithmetic per byte: 128 KiB keeps their chunks as short in time.
+        /// </summary>
+        private static long ChunkBytes(int tokenRows) => tokenRows <= 2 ? 1 << 20 : 128 << 10;
+
         private const int MaxChunkRows = 1024;
 
-        /// <summary>How long the caller lets a helper finish a chunk before taking it over: a few chunks' worth.</summary>
-        private static readonly long TakeOverTicks = Stopwatch.Frequency / 20_000; // 50 us
+        /// <summary>How long the caller lets a helper finish a chunk before taking it over: a few chunks' worth
+        /// (50 us for 128 KiB, 200 us for 1 MiB: several times a chunk's time at the bandwidth one thread gets).</summary>
+        private static long TakeOverTicks(int tokenRows) => Stopwatch.Frequency / 20_000 * Math.Max(1, ChunkBytes(tokenRows) / (256 << 10));
 
         private const int Free = 0, Helping = 1, Done = 2, TakenOver = 3, Publishing = 4;
 
@@ -570,7 +578,8 @@ public sealed unsafe class Projector : IDisposable
                 return;
             }
             var rowBytes = job.Matrices.Max(m => (long)job.InDim * ElementSize(m.Format));
-            var chunkRows = (int)Math.Clamp(ChunkBytes / rowBytes, 4, MaxChunkRows);
+            var chunkRows = (int)Math.Clamp(ChunkBytes(job.N) / rowBytes, 4, MaxChunkRows);
+            var takeOverTicks = TakeOverTicks(job.N);
             var work = new Work(job, CopyInput(job), chunkRows);
             Volatile.Write(ref _current, work);
             Interlocked.MemoryBarrier();
@@ -595,7 +604,7 @@ public sealed unsafe class Projector : IDisposable
                 {
                     var state = Volatile.Read(ref work.State[c]);
                     if (state == Done) break;
-                    if (state is Free or Helping && Stopwatch.GetTimestamp() - since > TakeOverTicks
+                    if (state is Free or Helping && Stopwatch.GetTimestamp() - since > takeOverTicks
                         && Interlocked.CompareExchange(ref work.State[c], TakenOver, state) == state)
                     {
                         Compute(job, work.First(c), work.End(c));
