@@ -152,6 +152,14 @@ public sealed unsafe class Projector : IDisposable
     }
 
     /// <summary>
+    /// The most bytes of token rows (x) the streaming loop takes: half of a 32 KiB L1 data cache, so that x stays there
+    /// while the weights stream past. Beyond it (one token row over 4096 columns, as down_proj's 8192 are) every x
+    /// load missed L1 in the streaming loop, a third of all misses, and such matrices decoded at half the bytes per
+    /// second of the others; eight weight rows a pass (<see cref="RowDotsEightRows{T}"/>) load x an eighth as often.
+    /// </summary>
+    private const int StreamingXBytes = 16 << 10;
+
+    /// <summary>
     /// y[t, r] = sum over groups g of scale[r, g] * dot(x[t, group g], w[r, group g]) for r &lt; rowCount, t &lt; n;
     /// rows of w are inDim elements of <typeparamref name="T"/> apart, y rows yStride floats apart. Dense weights
     /// have no scales (null) and one group (groupSize = inDim); per-channel scales are one group too.
@@ -169,14 +177,6 @@ public sealed unsafe class Projector : IDisposable
     /// elements are therefore done one by one (all rows and groups share that boundary when a group is a whole number
     /// of blocks), the rest with aligned weight loads; x, small and in L1, takes the unaligned ones.
     /// </remarks>
-    /// <summary>
-    /// The most bytes of token rows (x) the streaming loop takes: half of a 32 KiB L1 data cache, so that x stays there
-    /// while the weights stream past. Beyond it (one token row over 4096 columns, as down_proj's 8192 are) every x
-    /// load missed L1 in the streaming loop, a third of all misses, and such matrices decoded at half the bytes per
-    /// second of the others; eight weight rows a pass (<see cref="RowDotsEightRows{T}"/>) load x an eighth as often.
-    /// </summary>
-    private const int StreamingXBytes = 16 << 10;
-
     internal static void RowDots<T>(float* x, int n, int inDim, byte* w, int rowCount, float* y, int yStride, float* scales, int groupSize)
         where T : struct, IWeightElements
     {
