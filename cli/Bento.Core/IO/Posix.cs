@@ -1,9 +1,11 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Bento.Core.IO;
 
 /// <summary>
-/// The few POSIX calls .NET does not expose: hard links, reflinks and inode identity (for the hash cache).
+/// The few POSIX calls .NET does not expose: hard links, reflinks and inode identity (for the hash cache), and the
+/// memory-mapping advice the runtime gives for weight files.
 /// statx is used rather than stat because its struct layout is the same on every architecture.
 /// </summary>
 public static partial class Posix
@@ -64,13 +66,63 @@ public static partial class Posix
     [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
     private static partial int MadviseNative(nint address, nint length, int advice);
 
-    /// <summary>madvise(MADV_HUGEPAGE) over [address, address + length), widened to whole 4 KiB pages; false when the
-    /// kernel refused (transparent huge pages compiled out, or not a mapping).</summary>
-    public static bool AdviseHugePages(nint address, long length)
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    private static partial nint MmapNative(nint address, nint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    private static partial int MunmapNative(nint address, nint length);
+
+    [LibraryImport("libc", EntryPoint = "posix_fadvise")]
+    private static partial int FadviseNative(int fd, long offset, long length, int advice);
+
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    private static partial int FdatasyncNative(int fd);
+
+    /// <summary>madvise(2) values used here (Linux, the same on every architecture).</summary>
+    public enum MemoryAdvice
     {
-        const int MadvHugepage = 14;
+        /// <summary>Drop this mapping's pages (a private file mapping falls back to the file's bytes).</summary>
+        DontNeed = 4,
+        /// <summary>Map with 2 MiB entries where the memory behind allows it.</summary>
+        HugePage = 14,
+        /// <summary>Fault every page in now (Linux 5.14+).</summary>
+        PopulateRead = 22,
+    }
+
+    /// <summary>madvise over [address, address + length), widened to whole 4 KiB pages; false when the kernel refused
+    /// (an advice it does not know, transparent huge pages compiled out, or not a mapping).</summary>
+    public static bool Advise(nint address, long length, MemoryAdvice advice)
+    {
         var page = address & ~(nint)4095;
-        return MadviseNative(page, (nint)(length + (address - page)), MadvHugepage) == 0;
+        return MadviseNative(page, (nint)(length + (address - page)), (int)advice) == 0;
+    }
+
+    /// <summary>A private read-only mapping of the whole of <paramref name="file"/> (<paramref name="length"/> bytes);
+    /// release it with <see cref="Unmap"/>.</summary>
+    public static nint MapReadOnly(SafeFileHandle file, long length)
+    {
+        const int ProtRead = 1, MapPrivate = 2;
+        var address = MmapNative(0, (nint)length, ProtRead, MapPrivate, (int)file.DangerousGetHandle(), 0);
+        if (address == -1)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"cannot map {length} bytes: {Describe(errno)}", errno);
+        }
+        return address;
+    }
+
+    public static void Unmap(nint address, long length) => _ = MunmapNative(address, (nint)length);
+
+    /// <summary>
+    /// Evicts the file's cached pages that no process maps, after writing back its dirty ones (so they can be evicted
+    /// too). Nothing is lost: the next read loads them from the file again. False when the kernel refused.
+    /// </summary>
+    public static bool DropCachedPages(SafeFileHandle file)
+    {
+        const int FadvDontNeed = 4;
+        var fd = (int)file.DangerousGetHandle();
+        _ = FdatasyncNative(fd);
+        return FadviseNative(fd, 0, 0, FadvDontNeed) == 0;
     }
 
     /// <summary>This process's parent; changes (to 1 or a subreaper) when the parent dies.</summary>

@@ -110,6 +110,7 @@ public sealed class EagerModelRunner : IModelRunner
             ActivationDtype = DtypeName(compute),
             Quantization = DescribeQuantization(_model),
             DecodeKernel = _projector.Describe(),
+            WeightPages = _device.type == DeviceType.CPU && !options.CopyWeights ? WeightFilePages.Describe(checkpoint.Pages) : null,
         };
     }
 

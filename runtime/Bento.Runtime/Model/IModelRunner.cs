@@ -56,6 +56,10 @@ public sealed record RunnerInfo(string Device, string Dtype, bool CudaGraphs, st
 
     /// <summary>What multiplies decode-sized batches.</summary>
     public string? DecodeKernel { get; init; }
+
+    /// <summary>How much of the mapped weights the CPU reads through 2 MiB pages (<see cref="WeightFilePages"/>); null
+    /// when the weights are not read from mapped files or the files are small.</summary>
+    public string? WeightPages { get; init; }
 }
 
 /// <summary>

@@ -18,6 +18,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
 
     private readonly Dictionary<string, (SafetensorsHeader File, SafetensorsTensor Tensor)> _tensors = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Path, ScalarType DType), Tensor> _mappings = [];
+    private readonly Dictionary<string, WeightFilePages?> _pages = new(StringComparer.Ordinal);
     private int _copied;
 
     private SafetensorsCheckpoint(IEnumerable<SafetensorsHeader> files)
@@ -32,6 +33,10 @@ public sealed class SafetensorsCheckpoint : IDisposable
     public IReadOnlyList<string> Files { get; }
     public IEnumerable<string> Names => _tensors.Keys;
     public int CopiedTensors => _copied;
+
+    /// <summary>How the mapped files sit in the page cache (see <see cref="WeightFilePages"/>); files under its
+    /// <see cref="WeightFilePages.MinBytes"/> are not listed.</summary>
+    public IReadOnlyCollection<WeightFilePages> Pages => _pages.Values.OfType<WeightFilePages>().ToList();
 
     /// <summary>Opens a model folder (single file or sharded) or a .safetensors file; reads only the headers.</summary>
     public static SafetensorsCheckpoint Open(string path)
@@ -126,6 +131,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
             return mapping;
         // Hugging Face cache folders hold symlinks to blobs: size the mapping by the file the link points to.
         var elements = Bento.Core.IO.FileLinks.Target(path).Length / elementSize;
+        if (!_pages.ContainsKey(path)) _pages[path] = WeightFilePages.Prepare(path);
         mapping = from_file(path, shared: false, size: elements, dtype: dtype);
         AdviseHugePages(mapping, elements * elementSize);
         _mappings[(path, dtype)] = mapping;
@@ -158,19 +164,12 @@ public sealed class SafetensorsCheckpoint : IDisposable
         return false;
     }
 
-    /// <summary>
-    /// Asks Linux to map the file's pages with 2 MiB entries (MADV_HUGEPAGE). Decode reads every weight once per token,
-    /// a new 4 KiB page every row or two, so with small pages the TLB misses cost ~15% of a bfloat16 decode step here
-    /// (Llama-3.2-1B shape: 85 ms a token with 4 KiB pages, 73 ms with 2 MiB; smaps' FilePmdMapped shows it). The page
-    /// cache holds the file in large folios (ext4 and others since Linux 6.x) and the kernel places the mapping
-    /// 2 MiB-aligned, so the pages stay the shared, file-backed ones: nothing is copied and nothing is counted twice.
-    /// Where transparent huge pages are off or the filesystem has no large folios this changes nothing; a failure is
-    /// ignored for the same reason.
-    /// </summary>
+    /// <summary>Asks Linux to map the file's pages with 2 MiB entries (MADV_HUGEPAGE) where the page cache holds 2 MiB
+    /// folios, which <see cref="WeightFilePages.Prepare"/> saw to; a refusal (no transparent huge pages) changes nothing.</summary>
     private static unsafe void AdviseHugePages(Tensor mapping, long bytes)
     {
         if (!OperatingSystem.IsLinux() || bytes < 2 << 20) return;
-        _ = Bento.Core.IO.Posix.AdviseHugePages((nint)TensorData.Pointer(mapping), bytes);
+        _ = Bento.Core.IO.Posix.Advise((nint)TensorData.Pointer(mapping), bytes, Bento.Core.IO.Posix.MemoryAdvice.HugePage);
     }
 
     /// <summary>Drops this object's references to the mappings; tensors handed out keep theirs.</summary>

@@ -133,6 +133,7 @@ public static class OpenAiEndpoints
                 ["activation_dtype"] = runner?.ActivationDtype,
                 ["quantization"] = runner?.Quantization,
                 ["decode_kernel"] = runner?.DecodeKernel,
+                ["weight_pages"] = runner?.WeightPages,
                 ["cuda_graphs"] = new JsonObject
                 {
                     ["enabled"] = runner?.CudaGraphs ?? false,

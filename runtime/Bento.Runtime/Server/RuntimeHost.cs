@@ -174,10 +174,11 @@ public static class RuntimeHost
                 // The vocabulary trie constrained decoding walks, built off the request path (about a second at 128k tokens).
                 _ = Task.Run(() => Engine.Guided.GuidedCompiler.Prepare(tokenizer));
                 log.LogInformation(
-                    "model {Model} loaded in {Seconds:0.0}s: {Runner} runner on {Device} {Dtype} weights ({Quantization}), {Activations} activations, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB, paged KV cache {Kv} MiB = {Blocks} blocks of {BlockSize} tokens ({Tokens} tokens), up to {Seqs} sequences of at most {Len} tokens",
+                    "model {Model} loaded in {Seconds:0.0}s: {Runner} runner on {Device} {Dtype} weights ({Quantization}), {Activations} activations, enforce_eager={Eager} ({Source}), CUDA graphs: {Graphs}; weights {Weights} MiB{Pages}, paged KV cache {Kv} MiB = {Blocks} blocks of {BlockSize} tokens ({Tokens} tokens), up to {Seqs} sequences of at most {Len} tokens",
                     manifest.Tag, started.Elapsed.TotalSeconds, selection.Kind, info.Device, info.Dtype, info.Quantization ?? "not quantized",
                     info.ActivationDtype, settings.EnforceEager.Value.ToWireName(),
-                    settings.EnforceEager.Source.ToWireName(), info.GraphState, info.WeightBytes >> 20, info.KvCacheBytes >> 20,
+                    settings.EnforceEager.Source.ToWireName(), info.GraphState, info.WeightBytes >> 20,
+                    info.WeightPages is null ? "" : $" ({info.WeightPages})", info.KvCacheBytes >> 20,
                     info.KvBlocks, KvCache.BlockSize, info.KvTokens, engine.Options.MaxNumSeqs, engine.Options.MaxModelLen);
             }
             catch (Exception e)
