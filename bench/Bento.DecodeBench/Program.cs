@@ -50,8 +50,7 @@ if (!File.Exists(gguf) || File.GetLastWriteTimeUtc(gguf) < File.GetLastWriteTime
 var config = ModelConfig.Load(modelDir);
 var parameters = CountParameters(config);
 Log($"model: {parameters / 1e6:F1}M parameters, {new FileInfo(Path.Combine(modelDir, "model.safetensors")).Length / 1e6:F0} MB fp32");
-// Warm the page cache for both files so neither side pays the first read.
-foreach (var f in new[] { Path.Combine(modelDir, "model.safetensors"), gguf }) ReadAll(f);
+foreach (var f in new[] { Path.Combine(modelDir, "model.safetensors"), gguf }) Log($"page cache: {PageCache.ReadAfresh(f)}");
 
 var loadBefore = File.ReadAllText("/proc/loadavg").Split(' ')[0];
 var rng = new Random(1);
@@ -326,13 +325,6 @@ static long CountParameters(ModelConfig c)
     long h = c.HiddenSize, kv = (long)c.NumKeyValueHeads * c.HeadDim, q = (long)c.NumAttentionHeads * c.HeadDim;
     var perLayer = h * q + 2 * h * kv + q * h + 3 * h * c.IntermediateSize + 2 * h;
     return c.NumHiddenLayers * perLayer + c.VocabSize * h * (c.TieWordEmbeddings ? 1 : 2) + h;
-}
-
-static void ReadAll(string path)
-{
-    using var s = File.OpenRead(path);
-    var buffer = new byte[1 << 20];
-    while (s.Read(buffer) > 0) { }
 }
 
 static double ThreadCpu()

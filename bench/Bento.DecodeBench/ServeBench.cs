@@ -91,8 +91,8 @@ static class ServeBench
         Log($"built {int8Bento.Manifest.Tag} in {sw.Elapsed.TotalSeconds:F1} s");
         var int8Weights = int8Bento.Manifest.Model.Files.Where(f => f.Path.EndsWith(".safetensors", StringComparison.Ordinal)).Sum(f => f.Size);
 
-        // Warm the page cache for every file so no side pays the first read.
-        foreach (var f in new[] { weights, f16, q8, Path.Combine(int8Bento.Bento.Directory, "model", "model.safetensors") }) ReadAll(f);
+        foreach (var f in new[] { weights, f16, q8, Path.Combine(int8Bento.Bento.Directory, "model", "model.safetensors") })
+            Log($"page cache: {PageCache.ReadAfresh(f)}");
 
         // 4. Servers (one per bento, both kept up) and llama.cpp contexts.
         using var bf16Server = await Server.StartAsync(repo, store.Root, bf16Bento.Manifest.Tag, 3901, threads);
@@ -195,13 +195,6 @@ static class ServeBench
             row = runner.Step([new StepInput(0, prompt.Length + i, new[] { best })]);
         }
         return (count - 1) / clock.Elapsed.TotalSeconds;
-    }
-
-    private static void ReadAll(string path)
-    {
-        using var s = File.OpenRead(path);
-        var buffer = new byte[1 << 20];
-        while (s.Read(buffer) > 0) { }
     }
 
     private static (long Busy, long Total) CpuJiffies()
