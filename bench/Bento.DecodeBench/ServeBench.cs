@@ -91,8 +91,9 @@ static class ServeBench
         Log($"built {int8Bento.Manifest.Tag} in {sw.Elapsed.TotalSeconds:F1} s");
         var int8Weights = int8Bento.Manifest.Model.Files.Where(f => f.Path.EndsWith(".safetensors", StringComparison.Ordinal)).Sum(f => f.Size);
 
-        foreach (var f in new[] { weights, f16, q8, Path.Combine(int8Bento.Bento.Directory, "model", "model.safetensors") })
-            Log($"page cache: {PageCache.ReadAfresh(f)}");
+        var pageCache = new[] { weights, f16, q8, Path.Combine(int8Bento.Bento.Directory, "model", "model.safetensors") }
+            .Select(PageCache.ReadAfresh).ToList();
+        foreach (var line in pageCache) Log($"page cache: {line}");
 
         // 4. Servers (one per bento, both kept up) and llama.cpp contexts.
         using var bf16Server = await Server.StartAsync(repo, store.Root, bf16Bento.Manifest.Tag, 3901, threads);
@@ -179,6 +180,7 @@ static class ServeBench
         Console.WriteLine($"Where the time goes (diagnostics, measured after the timed rounds): the runner alone in-process (no engine, no HTTP) decodes " +
                           $"bf16 {Median("bf16-runner"):F2} and int8 {Median("int8-runner"):F2} tokens/s (medians); the servers' own mean inter-token latency " +
                           $"(vllm:inter_token_latency_seconds, warm-up included) was bf16 {bf16Itl * 1000:F1} ms and int8 {int8Itl * 1000:F1} ms.");
+        Console.WriteLine($"Page cache before the rounds (each file evicted, then read once in order): {string.Join("; ", pageCache)}.");
         Console.WriteLine($"Start-up lines: bf16 `{bf16Server.StartupLine}`; int8 `{int8Server.StartupLine}`.");
         return 0;
     }

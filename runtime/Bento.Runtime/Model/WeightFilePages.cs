@@ -49,6 +49,9 @@ public sealed record WeightFilePages(string FilePath, long Bytes, long HugeBytes
         if (bytes < MinBytes) return null;
         var off = TransparentHugePagesOff();
         if (off is not null) return new WeightFilePages(path, bytes, 0, false, clock.Elapsed, off);
+        // A file the cache cannot hold would only be read twice for nothing: its first pages are gone by the end.
+        if (bytes > Bento.Core.Serving.HostMemory.Measure().AvailableBytes)
+            return new WeightFilePages(path, bytes, 0, false, clock.Elapsed, "a file larger than the available memory is left as it is");
         var huge = FaultInAndMeasure(file, bytes);
         if (huge >= EnoughHuge * (bytes / HugePage * HugePage))
             return new WeightFilePages(path, bytes, huge, false, clock.Elapsed, null);

@@ -24,11 +24,16 @@ public sealed class WeightFilePagesTests
             return;
         }
 
-        // A cold read through the advised mapping shows what this kernel and file system give at best.
+        // A cold read through the advised mapping shows what this kernel and file system give at best (Linux 6.x with
+        // ext4, XFS or btrfs: 2 MiB folios, as on the CI machine). Where they give none, the report must say why.
         Evict(path);
         var cold = WeightFilePages.Prepare(path)!;
-        Assert.True(cold.HugeBytes >= WeightFilePages.EnoughHuge * cold.HugeCapable,
-            $"a cold read should give 2 MiB folios on Linux 6.x ext4/XFS/btrfs; got {cold}");
+        if (cold.HugeBytes < WeightFilePages.EnoughHuge * cold.HugeCapable)
+        {
+            Assert.True(cold.Reread, $"a file in small pages must be read again: {cold}");
+            Assert.Contains("no 2 MiB folios", cold.Note);
+            return;
+        }
         Assert.False(cold.Reread);
 
         // Readahead off, one 4 KiB page at a time, last page first: the cache now holds the file in small folios,
