@@ -49,6 +49,13 @@ public static class ModelFixture
         }, shards: 1, "gemma3")),
     };
 
+    /// <summary>gemma-3-4b-it's layout (Gemma3ForConditionalGeneration: text_config, language_model.* names, a vision tower).</summary>
+    private static readonly Lazy<Task<string>> Gemma3MultimodalTemplate = new(() => GenerateAsync(new RandomModelSpec
+    {
+        Like = "gemma-3-4b-it", HiddenSize = 64, IntermediateSize = 128, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = 32,
+        MaxPositionEmbeddings = 256,
+    }, shards: 1, "gemma3-multimodal"));
+
     private static async Task<string> GenerateAsync(RandomModelSpec spec, int shards, string name = "llama")
     {
         var dir = Path.Combine(Path.GetTempPath(), $"bento-fixture-{Environment.ProcessId}-{name}-{shards}");
@@ -58,9 +65,10 @@ public static class ModelFixture
     }
 
     /// <summary>Copies a generated model into <paramref name="destination"/> (created if needed) and returns it.</summary>
-    public static async Task<string> CopyToAsync(string destination, bool sharded = false, ModelFamily family = ModelFamily.Llama)
+    /// <param name="multimodal">Gemma 3 only: its multimodal checkpoint layout.</param>
+    public static async Task<string> CopyToAsync(string destination, bool sharded = false, ModelFamily family = ModelFamily.Llama, bool multimodal = false)
     {
-        var source = await (family != ModelFamily.Llama ? FamilyTemplates[family] : sharded ? ShardedTemplate : Template).Value;
+        var source = await (multimodal ? Gemma3MultimodalTemplate : family != ModelFamily.Llama ? FamilyTemplates[family] : sharded ? ShardedTemplate : Template).Value;
         Directory.CreateDirectory(destination);
         foreach (var file in Directory.EnumerateFiles(source))
             File.Copy(file, Path.Combine(destination, Path.GetFileName(file)), overwrite: true);
@@ -69,10 +77,10 @@ public static class ModelFixture
 
     /// <summary>A build directory: model files plus a bentofile.yaml with <paramref name="bentofile"/>.</summary>
     public static async Task<string> BuildDirectoryAsync(TempDirectory temp, string bentofile = "name: fixture\n", string sub = "project", bool sharded = false,
-        ModelFamily family = ModelFamily.Llama)
+        ModelFamily family = ModelFamily.Llama, bool multimodal = false)
     {
         var dir = temp.Combine(sub);
-        await CopyToAsync(dir, sharded, family);
+        await CopyToAsync(dir, sharded, family, multimodal);
         File.WriteAllText(Path.Combine(dir, "bentofile.yaml"), bentofile);
         return dir;
     }

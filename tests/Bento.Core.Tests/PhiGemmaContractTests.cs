@@ -80,7 +80,7 @@ public class PhiGemmaContractTests : StoreTestBase
 
     [Theory]
     [InlineData(ModelFamily.Gemma2, "hidden_activation", "\"silu\"", "hidden_activation: 'silu' is not supported for Gemma2ForCausalLM (supported: gelu_pytorch_tanh)")]
-    [InlineData(ModelFamily.Gemma3, "architectures", "[\"Gemma3ForConditionalGeneration\"]", "the multimodal Gemma 3 checkpoint")]
+    [InlineData(ModelFamily.Gemma3, "architectures", "[\"Gemma3ForConditionalGeneration\"]", "model_type: 'gemma3_text' does not match architecture Gemma3ForConditionalGeneration (expected gemma3)")]
     [InlineData(ModelFamily.Gemma3, "layer_types", "[\"full_attention\"]", "layer_types: expected a list of 2 entries")]
     [InlineData(ModelFamily.Gemma2, "attn_logit_softcapping", "-1.0", "attn_logit_softcapping: -1 must be positive")]
     [InlineData(ModelFamily.Phi3, "partial_rotary_factor", "1.5", "partial_rotary_factor: 1.5 must be in (0, 1]")]

@@ -99,6 +99,11 @@ public sealed record LlamaConfig
     public int? SlidingWindowPattern { get; init; }
     public double? RopeLocalBaseFreq { get; init; }
 
+    /// <summary>Gemma 3 only: write the checkpoint as the multimodal Gemma3ForConditionalGeneration (gemma-3-4b-it and
+    /// larger), this text model nested under text_config and language_model., beside a small vision tower
+    /// (<see cref="Gemma3Multimodal"/>).</summary>
+    public bool Multimodal { get; init; }
+
     /// <summary>"float32", "float16" or "bfloat16": the dtype of the stored weights.</summary>
     public string TorchDtype { get; init; } = "float32";
 
@@ -154,6 +159,8 @@ public sealed record LlamaConfig
             throw new ArgumentException("Gemma configs need a sliding_window.");
         if (RopeScaling is { Type: "longrope" } longRope && (longRope.ShortFactor?.Count != RotaryDim / 2 || longRope.LongFactor?.Count != RotaryDim / 2))
             throw new ArgumentException($"longrope needs {RotaryDim / 2} short and long factors (rotated dimensions / 2).");
+        if (Multimodal && Family != ModelFamily.Gemma3)
+            throw new ArgumentException("only Gemma 3 has a multimodal (ConditionalGeneration) checkpoint layout.");
     }
 
     /// <summary>The safetensors dtype tag ("F32", "F16", "BF16") matching <see cref="TorchDtype"/>.</summary>
@@ -272,6 +279,7 @@ public sealed record LlamaConfig
                 break;
         }
 
+        if (Multimodal) return Gemma3Multimodal.ConfigJson(this, keys);
         return JsonText.Build(w =>
         {
             w.WriteStartObject();

@@ -113,7 +113,7 @@ public static class LlamaWeights
     /// <summary>normal(0, 0.02) values where every chunk of <see cref="TensorSource.ChunkElements"/> has its
     /// own stream, seeded by the tensor seed and the chunk's position, so chunks can be generated in
     /// parallel and still give the same bytes.</summary>
-    private static FloatChunkFiller NormalChunk(ulong tensorSeed) => (firstElement, destination) =>
+    internal static FloatChunkFiller NormalChunk(ulong tensorSeed) => (firstElement, destination) =>
     {
         var chunkIndex = (ulong)(firstElement / TensorSource.ChunkElements);
         var random = new DeterministicRandom(tensorSeed + chunkIndex * 0xD1B54A32D192ED03UL);

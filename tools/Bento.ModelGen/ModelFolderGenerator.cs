@@ -35,6 +35,7 @@ public static class ModelFolderGenerator
                 $"config bos/eos ids ({config.BosTokenId}, {config.EosTokenId}) must be the tokenizer's {LlamaTokenizer.BeginOfText} and {LlamaTokenizer.EndOfText} ({tokenizer.BeginOfTextId}, {tokenizer.EndOfTextId})");
         var weights = options.Weights ?? LlamaWeights.Random(config, options.Seed);
         CheckWeightsMatchConfig(config, weights);
+        if (config.Multimodal) weights = Gemma3Multimodal.Checkpoint(config, weights, options.Seed);
 
         var target = Path.GetFullPath(outDir);
         var parent = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(target))

@@ -48,6 +48,7 @@ public static class PublishedConfigs
         ["phi-4-mini-instruct"] = ModelFamily.Phi3,
         ["gemma-2-2b-it"] = ModelFamily.Gemma2,
         ["gemma-3-1b-it"] = ModelFamily.Gemma3,
+        ["gemma-3-4b-it"] = ModelFamily.Gemma3,
     };
 
     /// <summary>The template a family uses unless one is named (null: Llama and Qwen keep their built-in keys).</summary>
@@ -67,7 +68,9 @@ public static class PublishedConfigs
     /// Phi-3-mini-128k-instruct (131072 context from 4096 by LongRoPE, sliding_window 262144); Phi-4-mini-instruct
     /// (as 128k, plus partial_rotary_factor 0.75, tied, 24/8 heads); gemma-2-2b-it (8192 context, sliding_window 4096
     /// on every other layer, soft-caps 50 / 30, query_pre_attn_scalar 256 = head_dim, rms 1e-6); gemma-3-1b-it (32768
-    /// context, sliding_window 512 on 5 of every 6 layers, rope_theta 1e6 global / 10000 local, q/k norms, no soft-caps).
+    /// context, sliding_window 512 on 5 of every 6 layers, rope_theta 1e6 global / 10000 local, q/k norms, no soft-caps);
+    /// gemma-3-4b-it (Gemma3ForConditionalGeneration: text_config with 131072 context by default, sliding_window 1024,
+    /// linear rope scaling 8 on the global layers, beside a SigLIP vision tower).
     /// </summary>
     public static LlamaConfig Apply(string name, LlamaConfig c)
     {
@@ -121,6 +124,16 @@ public static class PublishedConfigs
                     RmsNormEps = 1e-6, RopeTheta = 10000.0, TieWordEmbeddings = true, RopeScaling = null,
                     SlidingWindow = Scaled(4096, 8192), QueryPreAttnScalar = c.HeadDim,
                     AttnLogitSoftcapping = 50.0, FinalLogitSoftcapping = 30.0,
+                };
+            case "gemma-3-4b-it":
+                // Gemma3ForConditionalGeneration; its text_config leaves everything but the sizes, the linear scaling of
+                // the global layers and the window to Gemma3TextConfig's defaults (131072 context, which the window's
+                // ratio is taken against).
+                return c with
+                {
+                    Multimodal = true, RmsNormEps = 1e-6, RopeTheta = 1_000_000.0, RopeLocalBaseFreq = 10000.0, TieWordEmbeddings = true,
+                    RopeScaling = new RopeScalingSpec("linear", 8.0), SlidingWindow = Math.Max(2, Scaled(1024, 131072)),
+                    SlidingWindowPattern = 6, QueryPreAttnScalar = c.HeadDim,
                 };
             default: // gemma-3-1b-it
                 return c with

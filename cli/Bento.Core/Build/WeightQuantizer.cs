@@ -36,8 +36,11 @@ public static class WeightQuantizer
         var quantization = scheme.ToConfig();
         var config = source.Config with { Quantization = quantization };
         var layout = TensorLayout.For(config);
-        var quantized = TensorLayout.Matrices(config).Where(m => quantization.Quantizes(m.Module, m.IsEmbedding))
+        // By stored name: a multimodal checkpoint keeps its own names (language_model.model...) for the matrices of the
+        // layout's (canonical) names; its vision tower is copied as it is.
+        var layoutNames = TensorLayout.Matrices(config).Where(m => quantization.Quantizes(m.Module, m.IsEmbedding))
             .Select(m => m.Module + ".weight").ToHashSet(StringComparer.Ordinal);
+        bool Quantized(string stored) => config.Family.CanonicalTensorName(stored) is { } name && layoutNames.Contains(name);
 
         Directory.CreateDirectory(outputDirectory);
         var files = new List<ModelFile>();
@@ -52,7 +55,7 @@ public static class WeightQuantizer
                 case ModelFileRole.Weights:
                     observer?.Message($"quantizing {file.RelativePath} to {scheme.Name}");
                     var header = await SafetensorsHeader.ReadAsync(file.FullPath, ct);
-                    await WriteQuantizedAsync(header, output, quantized, scheme, ct);
+                    await WriteQuantizedAsync(header, output, Quantized, scheme, ct);
                     var written = await SafetensorsHeader.ReadAsync(output, ct);
                     headers.Add(written);
                     foreach (var t in written.Tensors) weightMap[t.Name] = file.RelativePath;
@@ -125,7 +128,7 @@ public static class WeightQuantizer
 
     private enum Part { Copy, Packed, Scale, Shape }
 
-    private static async Task WriteQuantizedAsync(SafetensorsHeader source, string output, HashSet<string> quantized, QuantizationScheme scheme, CancellationToken ct)
+    private static async Task WriteQuantizedAsync(SafetensorsHeader source, string output, Func<string, bool> quantized, QuantizationScheme scheme, CancellationToken ct)
     {
         var plan = new List<Planned>();
         long offset = 0;
@@ -136,7 +139,7 @@ public static class WeightQuantizer
         }
         foreach (var t in source.Tensors.OrderBy(t => t.Begin).ThenBy(t => t.Name, StringComparer.Ordinal))
         {
-            if (!quantized.Contains(t.Name))
+            if (!quantized(t.Name))
             {
                 Add(t.Name, t.DType, t.Shape, t.End - t.Begin, t, Part.Copy);
                 continue;

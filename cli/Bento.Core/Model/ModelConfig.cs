@@ -171,6 +171,7 @@ public sealed record ModelConfig
         var modelType = f.String("model_type") ?? supported.ModelTypes[0];
         if (!supported.ModelTypes.Contains(modelType))
             throw f.Fail("model_type", $"'{modelType}' does not match architecture {architecture} (expected {string.Join(" or ", supported.ModelTypes)})");
+        if (supported.TextConfigKey is { } textKey) f = f.Nested(textKey, architecture);
         foreach (var (key, reason) in ModelContract.UnsupportedWhenTrue)
             if (f.Bool(key) == true) throw f.Fail(key, $"true is not supported: {reason}; only checkpoints with {key}: false can be served");
         // Gemma's configs name the activation hidden_activation (Gemma 2 carries both keys); the rest hidden_act.
@@ -179,12 +180,13 @@ public sealed record ModelConfig
         if (act != supported.Activation)
             throw f.Fail(actKey, $"'{act}' is not supported for {architecture} (supported: {supported.Activation})");
 
-        var hidden = f.Dimension("hidden_size", 4096);
-        var heads = f.Dimension("num_attention_heads", 32);
-        var kvHeads = f.Dimension("num_key_value_heads", heads);
+        int Default(string key, int llama) => supported.DimensionDefaults.GetValueOrDefault(key, llama);
+        var hidden = f.Dimension("hidden_size", Default("hidden_size", 4096));
+        var heads = f.Dimension("num_attention_heads", Default("num_attention_heads", 32));
+        var kvHeads = f.Dimension("num_key_value_heads", supported.DimensionDefaults.GetValueOrDefault("num_key_value_heads", heads));
         if (heads % kvHeads != 0)
             throw f.Fail("num_key_value_heads", $"num_attention_heads ({heads}) must be a multiple of num_key_value_heads ({kvHeads})");
-        var headDim = f.Int("head_dim") ?? (hidden % heads == 0 ? hidden / heads : 0);
+        var headDim = f.Int("head_dim") ?? supported.DimensionDefaults.GetValueOrDefault("head_dim", hidden % heads == 0 ? hidden / heads : 0);
         if (headDim <= 0)
             throw f.Fail("head_dim", $"hidden_size ({hidden}) is not a multiple of num_attention_heads ({heads}); give head_dim");
         f.CheckDimension("head_dim", headDim);
@@ -193,8 +195,8 @@ public sealed record ModelConfig
         var rotaryDim = (int)(headDim * partialRotary);
         if (!(partialRotary > 0 && partialRotary <= 1) || rotaryDim < 2 || rotaryDim % 2 != 0)
             throw f.Fail("partial_rotary_factor", $"{partialRotary} must be in (0, 1] and give an even number of rotated dimensions (head_dim {headDim} x {partialRotary} = {headDim * partialRotary})");
-        var layers = f.Dimension("num_hidden_layers", 32);
-        var maxPositions = f.Dimension("max_position_embeddings", 2048);
+        var layers = f.Dimension("num_hidden_layers", Default("num_hidden_layers", 32));
+        var maxPositions = f.Dimension("max_position_embeddings", Default("max_position_embeddings", 2048));
 
         var dtypeKey = f.Has("torch_dtype") ? "torch_dtype" : "dtype";
         var dtypeText = f.String(dtypeKey);
@@ -230,9 +232,9 @@ public sealed record ModelConfig
         {
             Architecture = architecture,
             ModelType = modelType,
-            VocabSize = f.Dimension("vocab_size", 32000),
+            VocabSize = f.Dimension("vocab_size", Default("vocab_size", 32000)),
             HiddenSize = hidden,
-            IntermediateSize = f.Dimension("intermediate_size", 11008),
+            IntermediateSize = f.Dimension("intermediate_size", Default("intermediate_size", 11008)),
             NumHiddenLayers = layers,
             NumAttentionHeads = heads,
             NumKeyValueHeads = kvHeads,
@@ -362,6 +364,8 @@ public sealed record ModelConfig
     {
         private readonly JsonElement _root;
         private readonly string _display;
+        private readonly ConfigFields? _outer;
+        private readonly string _prefix = "";
 
         public ConfigFields(JsonElement root, string display)
         {
@@ -369,18 +373,36 @@ public sealed record ModelConfig
             (_root, _display) = (root, display);
         }
 
-        public BentoException Fail(string key, string message) => new($"{_display}: {key}: {message}");
+        private ConfigFields(JsonElement root, string display, ConfigFields outer, string key)
+        {
+            (_root, _display, _outer, _prefix) = (root, display, outer, key + ".");
+        }
+
+        /// <summary>The object under <paramref name="key"/> (a multimodal config's text_config): its keys first, then
+        /// this object's for keys it lacks; errors name the key where it was found.</summary>
+        public ConfigFields Nested(string key, string architecture) => Get(key) switch
+        {
+            { ValueKind: JsonValueKind.Object } v => new ConfigFields(v, _display, this, key),
+            null => throw Fail(key, $"missing; {architecture} keeps its text model's settings there"),
+            var v => throw Fail(key, $"expected an object, got {Describe(v.Value)}"),
+        };
+
+        /// <summary>An error about <paramref name="key"/>, named as it appears in the file (text_config.hidden_size).</summary>
+        public BentoException Fail(string key, string message) =>
+            _outer is not null && !_root.TryGetProperty(key, out _) && _outer.Present(key) ? _outer.Fail(key, message) : new($"{_display}: {_prefix}{key}: {message}");
 
         public string Display => _display;
 
         public JsonElement? Raw(string key) => Get(key);
 
-        public bool Has(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
+        public bool Has(string key) => Get(key) is not null;
 
         /// <summary>The key is there, even as null (null then means "none", not "the default").</summary>
-        public bool Present(string key) => _root.TryGetProperty(key, out _);
+        public bool Present(string key) => _root.TryGetProperty(key, out _) || _outer?.Present(key) == true;
 
-        private JsonElement? Get(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+        private JsonElement? Get(string key) => _root.TryGetProperty(key, out var v)
+            ? v.ValueKind != JsonValueKind.Null ? v : null
+            : _outer?.Get(key);
 
         public string Architecture()
         {

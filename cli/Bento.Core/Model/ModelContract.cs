@@ -65,13 +65,47 @@ public static class ModelContract
         /// <summary>Sliding-window layers rotate with rope_local_base_freq (unscaled), global ones with rope_theta and
         /// rope_scaling: Gemma 3.</summary>
         public bool LocalRopeBase { get; init; }
+
+        /// <summary>Dimensions config.json may leave out, where they are not Llama's (transformers' per-family config
+        /// defaults; gemma-3-4b-it's text_config names only hidden, intermediate and layer sizes).</summary>
+        public IReadOnlyDictionary<string, int> DimensionDefaults { get; init; } = new Dictionary<string, int>();
+
+        /// <summary>A multimodal checkpoint's key holding the text model's config (Gemma 3's text_config); keys it lacks
+        /// are read from the top level (torch_dtype, eos_token_id, quantization_config), then defaulted.</summary>
+        public string? TextConfigKey { get; init; }
+
+        /// <summary>Stored tensor-name prefixes and the names they stand for: a multimodal checkpoint nests the text
+        /// model (language_model.model.layers.0... is model.layers.0...).</summary>
+        public IReadOnlyList<(string Stored, string Canonical)> TensorPrefixes { get; init; } = [];
+
+        /// <summary>Prefixes of tensors the runtime does not serve and leaves unread (a vision tower and its projector).</summary>
+        public IReadOnlyList<string> IgnoredTensorPrefixes { get; init; } = [];
+
+        /// <summary>The name <see cref="LlamaTensorLayout"/> and the runtime use for stored tensor <paramref name="stored"/>;
+        /// null for a tensor of a part that is not served. Names already canonical stay as they are.</summary>
+        public string? CanonicalTensorName(string stored)
+        {
+            foreach (var ignored in IgnoredTensorPrefixes)
+                if (stored.StartsWith(ignored, StringComparison.Ordinal)) return null;
+            foreach (var (prefix, canonical) in TensorPrefixes)
+                if (stored.StartsWith(prefix, StringComparison.Ordinal)) return canonical + stored[prefix.Length..];
+            return stored;
+        }
     }
+
+    /// <summary>transformers' Gemma3TextConfig defaults for the dimensions (what gemma-3-4b-it's text_config leaves out).</summary>
+    private static readonly Dictionary<string, int> Gemma3TextDimensions = new(StringComparer.Ordinal)
+    {
+        ["vocab_size"] = 262208, ["hidden_size"] = 2304, ["intermediate_size"] = 9216, ["num_hidden_layers"] = 26,
+        ["num_attention_heads"] = 8, ["num_key_value_heads"] = 4, ["head_dim"] = 256, ["max_position_embeddings"] = 131072,
+    };
 
     /// <summary>
     /// Mistral checkpoints are Llama with grouped-query attention and (optionally) a sliding window. Qwen2/Qwen2.5 add
     /// q/k/v biases; Qwen3 (dense) adds q/k norms and may have a head_dim other than hidden_size / heads. Phi-3 and
     /// Phi-4-mini fuse the projections (and may rotate only part of each head, with LongRoPE). Gemma 2 and Gemma 3 (text)
-    /// use Gemma's block, GeGLU and interleaved sliding-window/global layers; Gemma 3 adds q/k norms and a local RoPE base.
+    /// use Gemma's block, GeGLU and interleaved sliding-window/global layers; Gemma 3 adds q/k norms and a local RoPE base,
+    /// and its multimodal checkpoints (Gemma3ForConditionalGeneration) are served as their text model.
     /// </summary>
     public static readonly IReadOnlyList<Architecture> Architectures =
     [
@@ -88,15 +122,23 @@ public static class ModelContract
         new("Gemma3ForCausalLM", ["gemma3_text"])
         {
             GemmaBlock = true, QkNorm = true, Activation = "gelu_pytorch_tanh", TiedByDefault = true, Windows = WindowedLayers.AllButEveryNth,
-            DefaultWindowPattern = 6, DefaultSlidingWindow = 4096, LocalRopeBase = true,
+            DefaultWindowPattern = 6, DefaultSlidingWindow = 4096, LocalRopeBase = true, DimensionDefaults = Gemma3TextDimensions,
+        },
+        // gemma-3-4b/12b/27b-it: the same text model under language_model. (transformers 4.50's layout) or
+        // model.language_model. (4.52 on), beside a SigLIP vision tower; the text model is served, images are not.
+        new("Gemma3ForConditionalGeneration", ["gemma3"])
+        {
+            GemmaBlock = true, QkNorm = true, Activation = "gelu_pytorch_tanh", TiedByDefault = true, Windows = WindowedLayers.AllButEveryNth,
+            DefaultWindowPattern = 6, DefaultSlidingWindow = 4096, LocalRopeBase = true, DimensionDefaults = Gemma3TextDimensions,
+            TextConfigKey = "text_config",
+            TensorPrefixes = [("language_model.model.", "model."), ("language_model.lm_head.", "lm_head."), ("model.language_model.", "model.")],
+            IgnoredTensorPrefixes = ["vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."],
         },
     ];
 
     /// <summary>Architectures people ask for that the runtime does not serve, with what to tell them.</summary>
     public static readonly IReadOnlyDictionary<string, string> KnownUnsupported = new Dictionary<string, string>(StringComparer.Ordinal)
     {
-        ["Gemma3ForConditionalGeneration"] = "the multimodal Gemma 3 checkpoint (vision tower, language_model.* tensor names) is not served; " +
-            "Gemma3ForCausalLM (model_type gemma3_text, e.g. gemma-3-1b-it) is",
         ["Qwen3MoeForCausalLM"] = "mixture-of-experts layers are not implemented",
     };
 

@@ -105,6 +105,7 @@ public static class ModelInspector
         var layout = TensorLayout.For(config);
         var expected = layout.Required;
         var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        var listed = new HashSet<string>(StringComparer.Ordinal);
         var configName = Spec.BentofileParser.DisplayPath(Path.Combine(directory, "config.json"));
         foreach (var header in headers)
         {
@@ -112,30 +113,35 @@ public static class ModelInspector
             var display = Spec.BentofileParser.DisplayPath(header.FilePath);
             foreach (var t in header.Tensors)
             {
-                if (seen.TryGetValue(t.Name, out var other))
-                    throw new BentoException($"{display}: tensor '{t.Name}' also appears in {other}");
-                seen[t.Name] = file;
                 if (weightMap is not null && (!weightMap.TryGetValue(t.Name, out var mapped) || mapped != file))
                     throw new BentoException($"{display}: tensor '{t.Name}' is here but {IndexFile} " +
                         (mapped is null ? "does not list it" : $"says it is in '{mapped}'"));
-                if (LlamaTensorLayout.IsIgnorable(t.Name)) continue;
-                if (!expected.TryGetValue(t.Name, out var shape) && !layout.Optional.TryGetValue(t.Name, out shape))
+                listed.Add(t.Name);
+                // Checked under the name the layout uses (a multimodal checkpoint nests the text model's names); the
+                // parts the runtime does not serve (a vision tower) are not checked.
+                if (config.Family.CanonicalTensorName(t.Name) is not { } name) continue;
+                if (seen.TryGetValue(name, out var other))
+                    throw new BentoException($"{display}: tensor '{t.Name}' also appears in {other}" + (name == t.Name ? "" : $" (both are '{name}')"));
+                seen[name] = file;
+                if (LlamaTensorLayout.IsIgnorable(name)) continue;
+                if (!expected.TryGetValue(name, out var shape) && !layout.Optional.TryGetValue(name, out shape))
                     throw new BentoException($"{display}: unexpected tensor '{t.Name}' for {config.Architecture} with the settings in {configName}" +
                         (config.Quantization is { } q ? $" (quantization_config: {q.Describe()})" : ""));
                 if (!shape.SequenceEqual(t.Shape))
                     throw new BentoException($"{display}: tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}] but {configName} implies [{string.Join(", ", shape)}] " +
                         $"(hidden_size={config.HiddenSize}, vocab_size={config.VocabSize}, num_attention_heads={config.NumAttentionHeads}, num_key_value_heads={config.NumKeyValueHeads}, head_dim={config.HeadDim}, intermediate_size={config.IntermediateSize})");
-                if (layout.DtypeProblem(t.Name, t.DType) is { } problem)
+                if (layout.DtypeProblem(name, t.DType) is { } problem)
                     throw new BentoException($"{display}: {problem}");
             }
         }
         var missing = expected.Keys.Where(k => !seen.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
         if (missing.Count > 0)
             throw new BentoException($"model folder '{Spec.BentofileParser.DisplayPath(directory)}': {missing.Count} tensor(s) that {configName} implies are missing, e.g. '{missing[0]}'" +
+                (config.Family.TensorPrefixes.Count > 0 ? $" (stored as {string.Join(" or ", config.Family.TensorPrefixes.Where(p => missing[0].StartsWith(p.Canonical, StringComparison.Ordinal)).Select(p => $"'{p.Stored}{missing[0][p.Canonical.Length..]}'"))})" : "") +
                 (missing[0] == "lm_head.weight" ? " (set tie_word_embeddings: true if the model shares its embedding)" : ""));
         if (weightMap is not null)
         {
-            var phantom = weightMap.Keys.FirstOrDefault(k => !seen.ContainsKey(k));
+            var phantom = weightMap.Keys.FirstOrDefault(k => !listed.Contains(k));
             if (phantom is not null)
                 throw new BentoException($"{Spec.BentofileParser.DisplayPath(Path.Combine(directory, IndexFile))}: lists '{phantom}' in '{weightMap[phantom]}', which does not hold it");
         }

@@ -119,7 +119,7 @@ public sealed class EagerModelRunner : IModelRunner
     public static EagerModelRunner Open(string modelDirectory, EagerRunnerOptions? options = null, ModelConfig? config = null)
     {
         config ??= ModelConfig.Load(modelDirectory);
-        using var checkpoint = SafetensorsCheckpoint.Open(modelDirectory);
+        using var checkpoint = SafetensorsCheckpoint.Open(modelDirectory, config.Family.CanonicalTensorName);
         return new EagerModelRunner(config, checkpoint, options);
     }
 

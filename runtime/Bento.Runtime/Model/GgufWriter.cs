@@ -158,8 +158,8 @@ public static class LlamaGgufExporter
         "qwen3" => "qwen3",
         "phi3" => "phi3",
         "gemma2" => "gemma2",
-        "gemma3_text" => "gemma3",
-        _ => throw new NotSupportedException($"model_type '{config.ModelType}' has no GGUF export (llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text)"),
+        "gemma3_text" or "gemma3" => "gemma3", // gemma3: a multimodal checkpoint's text model
+        _ => throw new NotSupportedException($"model_type '{config.ModelType}' has no GGUF export (llama, mistral, qwen2, qwen3, phi3, gemma2, gemma3_text, gemma3)"),
     };
 
     public static void Export(string modelDirectory, string outputPath, GgmlType type = GgmlType.F32, string? preTokenizer = "gpt-2")
@@ -201,7 +201,7 @@ public static class LlamaGgufExporter
         if (config.FinalLogitSoftcapping is { } finalCap) writer.AddFloat32($"{arch}.final_logit_softcapping", (float)finalCap);
         AddTokenizer(writer, modelDirectory, config, preTokenizer);
 
-        var headers = OpenHeaders(modelDirectory);
+        var headers = OpenHeaders(modelDirectory, config);
         // Gemma's RMSNorm multiplies by (1 + w); llama.cpp's by w, so its converter stores 1 + w.
         var normOffset = config.GemmaBlock ? 1f : 0f;
         void Matrix(string ggufName, string hfName, int permuteHeads = 0)
@@ -337,14 +337,16 @@ public static class LlamaGgufExporter
         return result;
     }
 
-    private static Dictionary<string, (SafetensorsHeader File, SafetensorsTensor Tensor)> OpenHeaders(string dir)
+    /// <summary>The checkpoint's tensors by the layout's names (a multimodal checkpoint's text model; its vision tower left out).</summary>
+    private static Dictionary<string, (SafetensorsHeader File, SafetensorsTensor Tensor)> OpenHeaders(string dir, ModelConfig config)
     {
         using var checkpoint = SafetensorsCheckpoint.Open(dir);
         var result = new Dictionary<string, (SafetensorsHeader, SafetensorsTensor)>(StringComparer.Ordinal);
         foreach (var path in checkpoint.Files)
         {
             var header = SafetensorsHeader.ReadAsync(path).GetAwaiter().GetResult();
-            foreach (var t in header.Tensors) result[t.Name] = (header, t);
+            foreach (var t in header.Tensors)
+                if (config.Family.CanonicalTensorName(t.Name) is { } name) result[name] = (header, t);
         }
         return result;
     }

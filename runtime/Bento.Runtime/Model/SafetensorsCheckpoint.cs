@@ -21,12 +21,12 @@ public sealed class SafetensorsCheckpoint : IDisposable
     private readonly Dictionary<string, WeightFilePages?> _pages = new(StringComparer.Ordinal);
     private int _copied;
 
-    private SafetensorsCheckpoint(IEnumerable<SafetensorsHeader> files)
+    private SafetensorsCheckpoint(IEnumerable<SafetensorsHeader> files, Func<string, string?> name)
     {
         foreach (var file in files)
             foreach (var t in file.Tensors)
-                if (!_tensors.TryAdd(t.Name, (file, t)))
-                    throw new InvalidDataException($"tensor '{t.Name}' appears in more than one checkpoint file");
+                if (name(t.Name) is { } canonical && !_tensors.TryAdd(canonical, (file, t)))
+                    throw new InvalidDataException($"tensor '{canonical}' appears more than once in the checkpoint" + (canonical == t.Name ? "" : $" (as '{t.Name}')"));
         Files = files.Select(f => f.FilePath).ToList();
     }
 
@@ -39,7 +39,9 @@ public sealed class SafetensorsCheckpoint : IDisposable
     public IReadOnlyCollection<WeightFilePages> Pages => _pages.Values.OfType<WeightFilePages>().ToList();
 
     /// <summary>Opens a model folder (single file or sharded) or a .safetensors file; reads only the headers.</summary>
-    public static SafetensorsCheckpoint Open(string path)
+    /// <param name="name">The name each stored tensor is known by (null: left out), e.g.
+    /// <see cref="ModelContract.Architecture.CanonicalTensorName"/>; default: as stored.</param>
+    public static SafetensorsCheckpoint Open(string path, Func<string, string?>? name = null)
     {
         var files = new List<string>();
         if (File.Exists(path) && path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
@@ -53,7 +55,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
         else
             throw new FileNotFoundException($"{path}: no {SingleFileName} or {IndexFileName}");
         var headers = files.Select(f => SafetensorsHeader.ReadAsync(f).GetAwaiter().GetResult()).ToList();
-        return new SafetensorsCheckpoint(headers);
+        return new SafetensorsCheckpoint(headers, name ?? (n => n));
     }
 
     private static IEnumerable<string> ShardsFromIndex(string indexPath)
