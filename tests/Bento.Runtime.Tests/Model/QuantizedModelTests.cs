@@ -106,19 +106,21 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
     /// <summary>
     /// The families whose layers differ from Llama's, quantized from bfloat16 checkpoints: Phi-3's fused qkv_proj and
     /// gate_up_proj become single int8 matrices, Gemma's int8 embedding keeps its sqrt(hidden) row scale rounded to
-    /// bfloat16 (the checkpoint's dtype) and its tied head. Each tracks its bfloat16 model as the Llama one does.
+    /// bfloat16 (the checkpoint's dtype) and its tied head; gemma-3-4b-it's multimodal layout keeps its stored names.
+    /// Each tracks its bfloat16 model as the Llama one does.
     /// </summary>
     [Theory]
     [InlineData(ModelFamily.Phi3)]
     [InlineData(ModelFamily.Gemma2)]
     [InlineData(ModelFamily.Gemma3)]
-    public async Task OtherFamiliesTrackTheirBfloat16ModelWhenQuantized(ModelFamily family)
+    [InlineData(ModelFamily.Gemma3, "gemma-3-4b-it")]
+    public async Task OtherFamiliesTrackTheirBfloat16ModelWhenQuantized(ModelFamily family, string? like = null)
     {
         using var temp = new TempDirectory("bento-quant-tests-");
         var dense = temp.Combine("dense");
         await GenerateAsync(dense, new RandomModelSpec
         {
-            Family = family, HiddenSize = 256, IntermediateSize = 512, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = 64,
+            Family = family, Like = like, HiddenSize = 256, IntermediateSize = 512, Layers = 2, Heads = 4, KeyValueHeads = 2, HeadDim = 64,
             VocabSize = 1024, TiedEmbeddings = family != ModelFamily.Phi3, MaxPositionEmbeddings = 256, TorchDtype = "bfloat16", Seed = 23,
         }, initStd: 0.1);
         var dir = await QuantizeAsync(dense, temp.Combine("int8"), QuantizationScheme.Int8);
@@ -127,7 +129,7 @@ public sealed class QuantizedModelTests(ITestOutputHelper output)
         Assert.Equal("bfloat16", reference.Info.Dtype);
         Assert.StartsWith("int8 per-channel", quantized.Info.Quantization);
         Assert.DoesNotContain("not quantized", quantized.Info.Quantization);
-        var (agreement, worst, _) = Compare(reference, quantized, Prompt[..6], $"{family} 256x2 bfloat16 -> int8");
+        var (agreement, worst, _) = Compare(reference, quantized, Prompt[..6], $"{like ?? family.ToString()} 256x2 bfloat16 -> int8");
         Assert.True(agreement >= 0.85, $"agreement {agreement:P0}");
         Assert.True(worst < 0.1, $"worst relative logit error {worst:P2}");
     }
