@@ -24,8 +24,9 @@ public static class CommandLine
               and non-size values of a published config.json (sizes from the options above; context-
               tied values scaled): llama-2-7b-chat-hf, llama-3.1-8b-instruct, llama-3.2-1b-instruct,
               phi-3-mini-4k-instruct (phi3's default), phi-3-mini-128k-instruct, phi-4-mini-instruct,
-              gemma-2-2b-it (gemma2's default), gemma-3-1b-it (gemma3's default); its rope_theta and
-              tied embeddings replace --tied
+              gemma-2-2b-it (gemma2's default), gemma-3-1b-it (gemma3's default), gemma-3-4b-it (the
+              multimodal layout: text_config, language_model.* tensors, a small vision tower); its
+              rope_theta and tied embeddings replace --tied
         """;
 
     /// <summary>The output directory and generation options for <paramref name="args"/>.</summary>
