@@ -42,7 +42,7 @@ public class MemoryPlannerTests
         Assert.Equal(16 * 2048 / 16, plan.KvBlocks);
         Assert.Equal(plan.KvBlocks * 16L, plan.KvTokens);
         Assert.Equal(16, plan.Sequences);
-        Assert.Equal(16L * 2048 * plan.KvBytesPerToken, plan.KvCacheBytes);
+        Assert.Equal((16L * 2048 + 16) * plan.KvBytesPerToken, plan.KvCacheBytes); // and the scratch block
         Assert.Empty(plan.GraphCaptures);
         Assert.False(plan.CudaGraphs);
         Assert.Empty(plan.Notes);
@@ -53,17 +53,18 @@ public class MemoryPlannerTests
     public void An_explicit_kv_cache_memory_is_cut_into_blocks_whole()
     {
         var bytesPerToken = MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.Float32); // a CPU's KV cache is float32
-        var plan = MemoryPlanner.Plan(Request(Cpu(24), maxModelLen: 512, maxNumSeqs: 2, kv: 100 * 16 * bytesPerToken + 5));
+        // 101 blocks' worth: 100 usable and the scratch block padding rows write.
+        var plan = MemoryPlanner.Plan(Request(Cpu(24), maxModelLen: 512, maxNumSeqs: 2, kv: 101 * 16 * bytesPerToken + 5));
         Assert.Equal(100, plan.KvBlocks);                             // beyond 2 x 512 tokens: more prefixes stay cached
         Assert.Equal(1600, plan.KvTokens);
-        Assert.Equal(100 * 16 * bytesPerToken, plan.KvCacheBytes);
+        Assert.Equal(101 * 16 * bytesPerToken, plan.KvCacheBytes);
     }
 
     [Fact]
     public void Short_memory_serves_fewer_sequences_and_says_so()
     {
         // On a CPU the KV cache is float32 whatever the weights' dtype (ModelDtype.Activation).
-        var kv = 5L * 2048 * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.Float32) + 1000;
+        var kv = (5L * 2048 + 16) * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.Float32) + 1000; // and the scratch block
         var plan = MemoryPlanner.Plan(Request(Cpu(24), kv: kv));
         Assert.True(plan.Fits);
         Assert.Equal(5, plan.Sequences);
@@ -80,7 +81,7 @@ public class MemoryPlannerTests
         var plan = MemoryPlanner.Plan(Request(Cpu(24), maxModelLen: 4096, kv: 1000L * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.Float32)));
         Assert.False(plan.Fits);
         Assert.Equal(0, plan.Sequences);
-        Assert.Contains("set max_model_len to at most 992", plan.Problem);   // 62 blocks of 16
+        Assert.Contains("set max_model_len to at most 976", plan.Problem);   // 62 blocks of 16, one of them the scratch block
         Assert.Contains("does not fit", plan.Describe());
     }
 

@@ -64,7 +64,7 @@ public sealed record MemoryPlan
     public required long KvBytesPerToken { get; init; }
     /// <summary>What the KV cache may take: the explicit size, or what is left of the budget.</summary>
     public required long KvBudgetBytes { get; init; }
-    /// <summary>What the KV cache will take: <see cref="KvBlocks"/> blocks.</summary>
+    /// <summary>What the KV cache will take: <see cref="KvBlocks"/> blocks and the scratch block padding rows write.</summary>
     public required long KvCacheBytes { get; init; }
     /// <summary>Blocks the runtime allocates (sequences take them 16 tokens at a time, as they grow).</summary>
     public required int KvBlocks { get; init; }
@@ -99,7 +99,7 @@ public sealed record MemoryPlan
         if (GraphCaptures.Count > 0) s.Append($", CUDA graphs {ByteSize.Format(GraphPoolBytes)} for {GraphCaptures.Count} capture sizes");
         s.Append($"; KV budget {ByteSize.Format(KvBudgetBytes)} ({Source})");
         s.Append(Fits
-            ? $"; KV cache {KvBlocks} blocks of {MemoryPlanner.BlockSize} tokens = {KvTokens} tokens ({ByteSize.Format(KvCacheBytes)}), " +
+            ? $"; KV cache {KvBlocks} blocks of {MemoryPlanner.BlockSize} tokens = {KvTokens} tokens ({ByteSize.Format(KvCacheBytes)} with the scratch block), " +
               $"{Sequences} sequences of max_model_len {MaxModelLen} at once, up to max_num_seqs {MaxNumSeqs} shorter ones"
             : $"; does not fit: {Problem}");
         s.Append($"; CUDA graphs {(CudaGraphs ? "on" : "off")}: {GraphDecision}");
@@ -269,7 +269,8 @@ public static class MemoryPlanner
                 notes.Add($"kv_cache_memory {ByteSize.Format(k)} is more than the {ByteSize.Format(Math.Max(0, left))} available after weights and activations");
         }
 
-        var budgetBlocks = Math.Clamp(budget / blockBytes, 0, int.MaxValue);
+        // One block more than the usable ones is allocated: the scratch block that padding rows write (KvCache.ScratchBlock).
+        var budgetBlocks = Math.Clamp(budget / blockBytes - 1, 0, int.MaxValue);
         // On a CPU the default budget is a share of the machine's RAM, shared with everything else: take no more than
         // max_num_seqs sequences of max_model_len can ever use. An explicit kv_cache_memory (and a GPU, whose memory
         // is the engine's by gpu_memory_utilization) is used whole: the blocks beyond that keep more prefixes cached.
@@ -295,7 +296,7 @@ public static class MemoryPlanner
             NonTorchBytes = nonTorch,
             KvBytesPerToken = bytesPerToken,
             KvBudgetBytes = budget,
-            KvCacheBytes = problem is null ? blocks * blockBytes : 0,
+            KvCacheBytes = problem is null ? (blocks + 1L) * blockBytes : 0,
             KvBlocks = problem is null ? blocks : 0,
             KvTokens = problem is null ? tokens : 0,
             Sequences = problem is null ? sequences : 0,

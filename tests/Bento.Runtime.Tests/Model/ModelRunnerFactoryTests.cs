@@ -46,7 +46,7 @@ public sealed class ModelRunnerFactoryTests
         var plan = MemoryPlanner.Plan(new PlanRequest
         {
             Model = ModelConfig.Load(ModelTestSupport.TinyLlama), Parameters = 918_656, Dtype = ModelDtype.Float32, MaxModelLen = 64, MaxNumSeqs = 3,
-            Device = new DeviceMemory("cpu", "test", 1L << 30, 1L << 30), KvCacheMemory = 40 * 16 * 2048, EnforceEager = EagerMode.Auto,
+            Device = new DeviceMemory("cpu", "test", 1L << 30, 1L << 30), KvCacheMemory = 41 * 16 * 2048, EnforceEager = EagerMode.Auto,
         });
         var selection = ModelRunnerFactory.Create(new RunnerRequest
         {
@@ -55,6 +55,7 @@ public sealed class ModelRunnerFactoryTests
         using var runner = selection.Runner;
         Assert.Equal(40, runner.KvBlocks);
         Assert.Equal(40, selection.Info.KvBlocks);
+        Assert.Equal(plan.KvCacheBytes, selection.Info.KvCacheBytes); // 40 blocks and the scratch block, as planned
         Assert.Equal("cpu", selection.Info.Device);
         Assert.StartsWith("unavailable on CPU", selection.Info.GraphState);
     }

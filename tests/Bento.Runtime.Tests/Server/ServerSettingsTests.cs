@@ -68,8 +68,8 @@ public class ServerSettingsTests
         Assert.Equal(HttpStatusCode.OK, (await server.Http.SendAsync(request)).StatusCode);
     }
 
-    /// <summary>The memory plan sizes the KV cache: 3 MiB are 96 blocks, 3 full-length sequences; max_num_seqs still
-    /// bounds how many shorter ones run together.</summary>
+    /// <summary>The memory plan sizes the KV cache: 3 MiB are 96 blocks, 95 usable and the scratch block, so 2
+    /// full-length sequences; max_num_seqs still bounds how many shorter ones run together.</summary>
     [Fact]
     public async Task Kv_cache_memory_sizes_the_engine_from_the_memory_plan()
     {
@@ -79,14 +79,15 @@ public class ServerSettingsTests
         var plan = engine["memory_plan"]!;
         Assert.Equal(2048, plan["kv_bytes_per_token"]!.GetValue<long>());
         Assert.Equal(3L << 20, plan["kv_budget_bytes"]!.GetValue<long>());
-        Assert.Equal(96, plan["kv_blocks"]!.GetValue<int>());
-        Assert.Equal(3, plan["sequences"]!.GetValue<int>());
+        Assert.Equal(95, plan["kv_blocks"]!.GetValue<int>());
+        Assert.Equal(2, plan["sequences"]!.GetValue<int>());
         Assert.Equal(8, plan["max_num_seqs"]!.GetValue<int>());
+        // The plan counts what the runner holds: its 95 blocks plus the scratch block (where padded rows of a graph
+        // bucket write), within the budget.
         Assert.Equal(3L << 20, plan["kv_cache_bytes"]!.GetValue<long>());
-        // The runner holds the plan's 96 blocks plus its scratch block (where padded rows of a graph bucket write).
-        Assert.Equal((3L << 20) + 16 * 2048, engine["kv_cache_bytes"]!.GetValue<long>());
-        Assert.Equal(96, engine["kv_cache"]!["blocks"]!.GetValue<int>());
-        Assert.Equal(96 * 16, engine["kv_cache"]!["tokens"]!.GetValue<long>());
+        Assert.Equal(3L << 20, engine["kv_cache_bytes"]!.GetValue<long>());
+        Assert.Equal(95, engine["kv_cache"]!["blocks"]!.GetValue<int>());
+        Assert.Equal(95 * 16, engine["kv_cache"]!["tokens"]!.GetValue<long>());
         Assert.Equal("cpu", plan["device"]!["kind"]!.GetValue<string>());
         Assert.True(plan["weight_bytes"]!.GetValue<long>() > 0);
     }
@@ -104,7 +105,7 @@ public class ServerSettingsTests
             health = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
         } while (health["status"]!.GetValue<string>() == "loading" && DateTime.UtcNow < deadline);
         Assert.Equal("error", health["status"]!.GetValue<string>());
-        Assert.Contains("set max_model_len to at most 256", health["error"]!.GetValue<string>());
+        Assert.Contains("set max_model_len to at most 240", health["error"]!.GetValue<string>()); // 16 blocks of 16 tokens, one the scratch block
         Assert.False(health["engine"]!["memory_plan"]!["fits"]!.GetValue<bool>());
     }
 
