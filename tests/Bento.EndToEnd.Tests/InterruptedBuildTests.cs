@@ -57,9 +57,7 @@ public sealed class InterruptedBuildTests : EndToEndTest
             var clock = Stopwatch.StartNew();
             while (!build.IsCompleted && clock.Elapsed < TimeSpan.FromMinutes(2))
             {
-                var partial = Directory.Exists(Store.TmpDirectory)
-                    ? Directory.EnumerateFiles(Store.TmpDirectory, "blob-*", SearchOption.AllDirectories).FirstOrDefault(f => new FileInfo(f).Length > 16 << 20) // big.dat's, after the model's blobs are stored
-                    : null;
+                var partial = PartialBigCopy(); // big.dat's, after the model's blobs are stored
                 if (partial is not null)
                 {
                     var pid = int.Parse(Path.GetFileName(Path.GetDirectoryName(partial)!).Split('-')[0]);
@@ -75,5 +73,18 @@ public sealed class InterruptedBuildTests : EndToEndTest
             Cli.AssertSuccess(await Bento("delete", "killed", "-y"));
         }
         throw new Xunit.Sdk.XunitException("could not catch the build in the middle of its copy in three tries");
+    }
+
+    /// <summary>A work-area blob over 16 MiB, or null. The build renames and removes its work files while this looks,
+    /// so a file (or folder) that is gone by the time it is measured counts as not there.</summary>
+    private string? PartialBigCopy()
+    {
+        try
+        {
+            return Directory.Exists(Store.TmpDirectory)
+                ? Directory.EnumerateFiles(Store.TmpDirectory, "blob-*", SearchOption.AllDirectories).FirstOrDefault(f => new FileInfo(f).Length > 16 << 20)
+                : null;
+        }
+        catch (IOException) { return null; } // FileNotFoundException, DirectoryNotFoundException
     }
 }

@@ -39,7 +39,8 @@ public sealed record WeightFilePages(string FilePath, long Bytes, long HugeBytes
     public long HugeCapable => Bytes / HugePage * HugePage;
 
     /// <summary>Checks and, where needed, re-reads <paramref name="path"/> as described in the remarks.
-    /// Null for files under <see cref="MinBytes"/> and on systems other than Linux.</summary>
+    /// Null for files under <see cref="MinBytes"/> and on systems other than Linux. Best effort: a probe that fails
+    /// (no address space for the probe mapping, say) is reported in <see cref="Note"/>, and the weights load as before.</summary>
     public static WeightFilePages? Prepare(string path)
     {
         if (!OperatingSystem.IsLinux()) return null;
@@ -47,18 +48,25 @@ public sealed record WeightFilePages(string FilePath, long Bytes, long HugeBytes
         using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
         var bytes = RandomAccess.GetLength(file);
         if (bytes < MinBytes) return null;
+        try { return Prepare(path, file, bytes, clock); }
+        catch (IOException e) { return new WeightFilePages(path, bytes, 0, false, clock.Elapsed, $"not checked: {e.Message}"); }
+    }
+
+    private static WeightFilePages Prepare(string path, Microsoft.Win32.SafeHandles.SafeFileHandle file, long bytes, Stopwatch clock)
+    {
         var off = TransparentHugePagesOff();
         if (off is not null) return new WeightFilePages(path, bytes, 0, false, clock.Elapsed, off);
         // A file the cache cannot hold would only be read twice for nothing: its first pages are gone by the end.
         if (bytes > Bento.Core.Serving.HostMemory.Measure().AvailableBytes)
             return new WeightFilePages(path, bytes, 0, false, clock.Elapsed, "a file larger than the available memory is left as it is");
+        var enough = EnoughHuge * (bytes / HugePage * HugePage);
         var huge = FaultInAndMeasure(file, bytes);
-        if (huge >= EnoughHuge * (bytes / HugePage * HugePage))
+        if (huge >= enough)
             return new WeightFilePages(path, bytes, huge, false, clock.Elapsed, null);
         if (!Posix.DropCachedPages(file))
             return new WeightFilePages(path, bytes, huge, false, clock.Elapsed, "the kernel refused to evict its cached pages");
         huge = FaultInAndMeasure(file, bytes);
-        var note = huge >= EnoughHuge * (bytes / HugePage * HugePage) ? null
+        var note = huge >= enough ? null
             : "the rest is mapped by other processes in small pages, or the file system or free memory has no 2 MiB folios";
         return new WeightFilePages(path, bytes, huge, true, clock.Elapsed, note);
     }

@@ -114,14 +114,14 @@ public sealed class PagedServingTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// 1 MiB of KV cache holds one 512-token sequence (tiny-llama: 2 KiB per token): a slot cache would serve one
-    /// request at a time. Paged, eight short ones run together, and long ones that outgrow the cache are preempted and
-    /// recomputed rather than refused.
+    /// 1056 KiB of KV cache are 32 blocks and the scratch block: one 512-token sequence (tiny-llama: 2 KiB per token). A
+    /// slot cache would serve one request at a time. Paged, eight short ones run together, and long ones that outgrow
+    /// the cache are preempted and recomputed rather than refused.
     /// </summary>
     [Fact]
     public async Task A_small_kv_cache_runs_short_requests_together_and_preempts_long_ones_without_refusing()
     {
-        await using var server = await RunningServer.StartAsync(new Dictionary<string, string> { ["BENTO_KV_CACHE_MEMORY"] = "1MiB" });
+        await using var server = await RunningServer.StartAsync(new Dictionary<string, string> { ["BENTO_KV_CACHE_MEMORY"] = "1056KiB" });
         var health = JsonNode.Parse(await server.Http.GetStringAsync(new Uri(server.BaseUri, "/health")))!["engine"]!;
         Assert.Equal(1, health["memory_plan"]!["sequences"]!.GetValue<int>());
         Assert.Equal(32, health["kv_cache"]!["blocks"]!.GetValue<int>());
