@@ -9,11 +9,12 @@ using Bento.Runtime.Model;
 internal static class PageCache
 {
     /// <summary>Evicts <paramref name="path"/>'s cached pages, reads it once in order, and says how much of it the
-    /// cache now holds in 2 MiB folios (as a probe mapping sees it).</summary>
+    /// cache now holds in huge folios, as <see cref="WeightFilePages.Prepare"/> sees it (which reads it again itself
+    /// where the in-order read left it in small ones).</summary>
     public static string ReadAfresh(string path)
     {
         using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read))
-            Posix.DropCachedPages(handle);
+            if (!Posix.DropCachedPages(handle)) throw new IOException($"{path}: the kernel refused to evict its cached pages");
         using (var s = File.OpenRead(path))
         {
             var buffer = new byte[1 << 20];

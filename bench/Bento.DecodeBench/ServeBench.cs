@@ -180,7 +180,7 @@ static class ServeBench
         Console.WriteLine($"Where the time goes (diagnostics, measured after the timed rounds): the runner alone in-process (no engine, no HTTP) decodes " +
                           $"bf16 {Median("bf16-runner"):F2} and int8 {Median("int8-runner"):F2} tokens/s (medians); the servers' own mean inter-token latency " +
                           $"(vllm:inter_token_latency_seconds, warm-up included) was bf16 {bf16Itl * 1000:F1} ms and int8 {int8Itl * 1000:F1} ms.");
-        Console.WriteLine($"Page cache before the rounds (each file evicted, then read once in order): {string.Join("; ", pageCache)}.");
+        Console.WriteLine($"Page cache before the rounds (each file evicted, read once in order, then checked as the runtime checks its own): {string.Join("; ", pageCache)}.");
         Console.WriteLine($"Start-up lines: bf16 `{bf16Server.StartupLine}`; int8 `{int8Server.StartupLine}`.");
         return 0;
     }

@@ -59,6 +59,7 @@ public class Gemma3MultimodalContractTests : StoreTestBase
         // From the top level: the checkpoint's dtype and both end tokens (<eos>, <end_of_turn>).
         Assert.Equal(ModelDtype.BFloat16, c.TorchDtype);
         Assert.Equal([1, 106], c.EosTokenIds);
+        Assert.Equal(2, c.BosTokenId); // Gemma3TextConfig's <bos>: the GGUF export adds it as llama.cpp expects
         Assert.True(c.GemmaBlock && c.QkNorm);
         Assert.False(c.IsSlidingLayer(5));
         Assert.True(c.IsSlidingLayer(4));
@@ -74,6 +75,27 @@ public class Gemma3MultimodalContractTests : StoreTestBase
     {
         var e = Assert.Throws<BentoException>(() => ModelConfig.Parse(json));
         Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void A_bad_value_under_a_key_found_at_the_top_level_is_named_there()
+    {
+        var e = Assert.Throws<BentoException>(() => ModelConfig.Parse(
+            """{"architectures":["Gemma3ForConditionalGeneration"],"model_type":"gemma3","rope_scaling":{"rope_type":"linear","factor":"x"},"text_config":{}}"""));
+        Assert.Contains("config.json: rope_scaling.factor: expected a number", e.Message);
+    }
+
+    [Fact]
+    public void A_quantization_config_may_name_modules_as_the_checkpoint_stores_them()
+    {
+        var config = ModelConfig.Parse(Gemma3_4bIt) with
+        {
+            Quantization = new WeightQuantization(WeightQuantization.PackedFormat, WeightQuantization.ChannelStrategy, null,
+                [WeightQuantization.LinearTarget], ["re:language_model\\.model\\.layers\\.0\\..*"]),
+        };
+        var layout = TensorLayout.For(config);
+        Assert.Contains("model.layers.0.mlp.up_proj.weight", layout.Required.Keys);          // ignored by its stored name
+        Assert.Contains("model.layers.1.mlp.up_proj.weight_packed", layout.Required.Keys);   // quantized
     }
 
     [Fact]
@@ -143,7 +165,13 @@ public class Gemma3MultimodalContractTests : StoreTestBase
         var folder = await ModelInspector.InspectAsync(modelDir);
         Assert.Equal("Gemma3ForConditionalGeneration", folder.Config.Architecture);
         Assert.Equal(WeightQuantization.PackedFormat, folder.Config.Quantization!.Format);
-        Assert.NotNull(JsonNode.Parse(File.ReadAllText(Path.Combine(modelDir, "config.json")))!["text_config"]);
+        var written = JsonNode.Parse(File.ReadAllText(Path.Combine(modelDir, "config.json")))!;
+        Assert.NotNull(written["text_config"]);
+        // Any compressed-tensors loader is told the vision tower is not quantized.
+        Assert.Equal(["re:vision_tower\\..*", "re:multi_modal_projector\\..*", "re:model\\.vision_tower\\..*", "re:model\\.multi_modal_projector\\..*"],
+            written["quantization_config"]!["ignore"]!.AsArray().Select(n => n!.GetValue<string>()));
+        Assert.False(folder.Config.Quantization.Quantizes("vision_tower.vision_model.encoder.layers.0.mlp.fc1", isEmbedding: false));
+        Assert.True(folder.Config.Quantization.Quantizes("model.layers.0.mlp.up_proj", isEmbedding: false));
     }
 
     private static JsonObject Header(string path)

@@ -192,6 +192,35 @@ public class MemoryPlannerTests
         Assert.Equal(3 * 1008L, MemoryPlanner.AutoMinimumKvTokens(Request(H100, maxModelLen: 1000, maxNumSeqs: 3)));   // whole blocks
     }
 
+    /// <summary>At the smallest GPU (in steps of one KV block's bytes) on which enforce_eager auto captures graphs, and
+    /// one step up, the cache still holds max_num_seqs full sequences once the scratch block is taken: graphs never cost
+    /// a preemption.</summary>
+    [Fact]
+    public void Auto_captures_graphs_only_where_the_cache_still_holds_max_num_seqs_sequences()
+    {
+        var blockBytes = 16 * MemoryPlanner.KvBytesPerToken(Llama32_1B, ModelDtype.BFloat16);
+        MemoryPlan At(long blocks)
+        {
+            var total = (3L << 30) + blocks * blockBytes;
+            return MemoryPlanner.Plan(Request(new DeviceMemory("cuda", "test", total, total), maxModelLen: 1024, maxNumSeqs: 4, mode: EagerMode.Auto));
+        }
+        long eager = 0, graphs = 1 << 16;
+        Assert.False(At(eager).CudaGraphs);
+        Assert.True(At(graphs).CudaGraphs);
+        while (graphs - eager > 1)
+        {
+            var mid = (eager + graphs) / 2;
+            if (At(mid).CudaGraphs) graphs = mid; else eager = mid;
+        }
+        foreach (var plan in new[] { At(graphs), At(graphs + 1) })
+        {
+            Assert.True(plan.CudaGraphs);
+            Assert.True(plan.KvTokens >= 4 * 1024, $"graphs on with a cache of {plan.KvTokens} tokens: {plan.Describe()}");
+            Assert.Equal(4, plan.Sequences);
+            Assert.DoesNotContain(plan.Notes, n => n.Contains("fewer than max_num_seqs"));
+        }
+    }
+
     [Fact]
     public void Capture_sizes_follow_vllm_and_stop_at_twice_max_num_seqs()
     {

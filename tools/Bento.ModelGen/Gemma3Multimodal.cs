@@ -46,7 +46,9 @@ public static class Gemma3Multimodal
             w.WriteNumber("mm_tokens_per_image", 256);
             w.WriteString("model_type", "gemma3");
             w.WriteStartObject("text_config");
-            foreach (var key in TextKeys) textKeys[key](w);
+            // Left out, max_position_embeddings means Gemma3TextConfig's 131072; a generated model with another says so.
+            var keys = c.MaxPositionEmbeddings == 131072 ? TextKeys : [.. TextKeys, "max_position_embeddings"];
+            foreach (var key in keys.Order(StringComparer.Ordinal)) textKeys[key](w);
             w.WriteEndObject();
             w.WriteString("torch_dtype", c.TorchDtype);
             w.WriteStartObject("vision_config");

@@ -34,11 +34,18 @@ public static class WeightQuantizer
             throw new BentoException($"{Spec.BentofileParser.DisplayPath(configFile.FullPath)}: quantization_config: the checkpoint is already quantized " +
                                      $"({already.Describe()}); remove 'quantize: {scheme.Name}' from the bentofile's model to serve it as it is");
         var quantization = scheme.ToConfig();
+        // The parts the runtime does not serve (a vision tower) are copied as they are; the config says so, for any
+        // compressed-tensors loader.
+        if (source.Config.Family.IgnoredTensorPrefixes.Count > 0)
+            quantization = quantization with
+            {
+                Ignore = source.Config.Family.IgnoredTensorPrefixes.Select(p => "re:" + System.Text.RegularExpressions.Regex.Escape(p) + ".*").ToList(),
+            };
         var config = source.Config with { Quantization = quantization };
         var layout = TensorLayout.For(config);
         // By stored name: a multimodal checkpoint keeps its own names (language_model.model...) for the matrices of the
         // layout's (canonical) names; its vision tower is copied as it is.
-        var layoutNames = TensorLayout.Matrices(config).Where(m => quantization.Quantizes(m.Module, m.IsEmbedding))
+        var layoutNames = TensorLayout.Matrices(config).Where(m => quantization.Quantizes(m.Module, m.IsEmbedding, config.Family.StoredTensorNames(m.Module)))
             .Select(m => m.Module + ".weight").ToHashSet(StringComparer.Ordinal);
         bool Quantized(string stored) => config.Family.CanonicalTensorName(stored) is { } name && layoutNames.Contains(name);
 

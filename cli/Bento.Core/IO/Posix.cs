@@ -81,8 +81,6 @@ public static partial class Posix
     /// <summary>madvise(2) values used here (Linux, the same on every architecture).</summary>
     public enum MemoryAdvice
     {
-        /// <summary>Drop this mapping's pages (a private file mapping falls back to the file's bytes).</summary>
-        DontNeed = 4,
         /// <summary>Map with 2 MiB entries where the memory behind allows it.</summary>
         HugePage = 14,
         /// <summary>Fault every page in now (Linux 5.14+).</summary>
@@ -97,12 +95,12 @@ public static partial class Posix
         return MadviseNative(page, (nint)(length + (address - page)), (int)advice) == 0;
     }
 
-    /// <summary>A private read-only mapping of the whole of <paramref name="file"/> (<paramref name="length"/> bytes);
-    /// release it with <see cref="Unmap"/>.</summary>
-    public static nint MapReadOnly(SafeFileHandle file, long length)
+    /// <summary>A private read-only mapping of <paramref name="length"/> bytes of <paramref name="file"/> from
+    /// <paramref name="offset"/> (a multiple of the page size); release it with <see cref="Unmap"/>.</summary>
+    public static nint MapReadOnly(SafeFileHandle file, long offset, long length)
     {
         const int ProtRead = 1, MapPrivate = 2;
-        var address = MmapNative(0, (nint)length, ProtRead, MapPrivate, (int)file.DangerousGetHandle(), 0);
+        var address = MmapNative(0, (nint)length, ProtRead, MapPrivate, (int)file.DangerousGetHandle(), offset);
         if (address == -1)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -114,15 +112,16 @@ public static partial class Posix
     public static void Unmap(nint address, long length) => _ = MunmapNative(address, (nint)length);
 
     /// <summary>
-    /// Evicts the file's cached pages that no process maps, after writing back its dirty ones (so they can be evicted
-    /// too). Nothing is lost: the next read loads them from the file again. False when the kernel refused.
+    /// Evicts the file's cached pages in [offset, offset + length) that no process maps (length 0: to the end), after
+    /// writing back its dirty ones (so they can be evicted too). Nothing is lost: the next read loads them from the
+    /// file again. False when the kernel refused.
     /// </summary>
-    public static bool DropCachedPages(SafeFileHandle file)
+    public static bool DropCachedPages(SafeFileHandle file, long offset = 0, long length = 0)
     {
         const int FadvDontNeed = 4;
         var fd = (int)file.DangerousGetHandle();
         _ = FdatasyncNative(fd);
-        return FadviseNative(fd, 0, 0, FadvDontNeed) == 0;
+        return FadviseNative(fd, offset, length, FadvDontNeed) == 0;
     }
 
     /// <summary>This process's parent; changes (to 1 or a subreaper) when the parent dies.</summary>

@@ -257,7 +257,7 @@ public sealed record ModelConfig
             AttnLogitSoftcapping = supported.GemmaBlock ? f.OptionalPositive("attn_logit_softcapping", supported.DefaultAttnLogitSoftcapping) : null,
             FinalLogitSoftcapping = supported.GemmaBlock ? f.OptionalPositive("final_logit_softcapping", supported.DefaultFinalLogitSoftcapping) : null,
             RopeLocalBaseFreq = localRopeBase,
-            BosTokenId = f.Int("bos_token_id"),
+            BosTokenId = f.Int("bos_token_id") ?? supported.DefaultBosTokenId,
             EosTokenIds = f.IntOrInts("eos_token_id"),
         };
     }
@@ -389,7 +389,9 @@ public sealed record ModelConfig
 
         /// <summary>An error about <paramref name="key"/>, named as it appears in the file (text_config.hidden_size).</summary>
         public BentoException Fail(string key, string message) =>
-            _outer is not null && !_root.TryGetProperty(key, out _) && _outer.Present(key) ? _outer.Fail(key, message) : new($"{_display}: {_prefix}{key}: {message}");
+            _outer is not null && !_root.TryGetProperty(key.Split('.')[0], out _) && _outer.Present(key.Split('.')[0])
+                ? _outer.Fail(key, message)
+                : new($"{_display}: {_prefix}{key}: {message}");
 
         public string Display => _display;
 

@@ -70,6 +70,9 @@ public static class ModelContract
         /// defaults; gemma-3-4b-it's text_config names only hidden, intermediate and layer sizes).</summary>
         public IReadOnlyDictionary<string, int> DimensionDefaults { get; init; } = new Dictionary<string, int>();
 
+        /// <summary>bos_token_id when config.json leaves it out (Gemma3TextConfig's 2; gemma-3-4b-it's config names none).</summary>
+        public int? DefaultBosTokenId { get; init; }
+
         /// <summary>A multimodal checkpoint's key holding the text model's config (Gemma 3's text_config); keys it lacks
         /// are read from the top level (torch_dtype, eos_token_id, quantization_config), then defaulted.</summary>
         public string? TextConfigKey { get; init; }
@@ -80,6 +83,10 @@ public static class ModelContract
 
         /// <summary>Prefixes of tensors the runtime does not serve and leaves unread (a vision tower and its projector).</summary>
         public IReadOnlyList<string> IgnoredTensorPrefixes { get; init; } = [];
+
+        /// <summary>The names a checkpoint of this architecture may store layout tensor (or module) <paramref name="canonical"/> under, besides its own.</summary>
+        public IEnumerable<string> StoredTensorNames(string canonical) =>
+            TensorPrefixes.Where(p => canonical.StartsWith(p.Canonical, StringComparison.Ordinal)).Select(p => p.Stored + canonical[p.Canonical.Length..]);
 
         /// <summary>The name <see cref="LlamaTensorLayout"/> and the runtime use for stored tensor <paramref name="stored"/>;
         /// null for a tensor of a part that is not served. Names already canonical stay as they are.</summary>
@@ -122,14 +129,14 @@ public static class ModelContract
         new("Gemma3ForCausalLM", ["gemma3_text"])
         {
             GemmaBlock = true, QkNorm = true, Activation = "gelu_pytorch_tanh", TiedByDefault = true, Windows = WindowedLayers.AllButEveryNth,
-            DefaultWindowPattern = 6, DefaultSlidingWindow = 4096, LocalRopeBase = true, DimensionDefaults = Gemma3TextDimensions,
+            DefaultWindowPattern = 6, DefaultSlidingWindow = 4096, LocalRopeBase = true, DimensionDefaults = Gemma3TextDimensions, DefaultBosTokenId = 2,
         },
         // gemma-3-4b/12b/27b-it: the same text model under language_model. (transformers 4.50's layout) or
         // model.language_model. (4.52 on), beside a SigLIP vision tower; the text model is served, images are not.
         new("Gemma3ForConditionalGeneration", ["gemma3"])
         {
             GemmaBlock = true, QkNorm = true, Activation = "gelu_pytorch_tanh", TiedByDefault = true, Windows = WindowedLayers.AllButEveryNth,
-            DefaultWindowPattern = 6, DefaultSlidingWindow = 4096, LocalRopeBase = true, DimensionDefaults = Gemma3TextDimensions,
+            DefaultWindowPattern = 6, DefaultSlidingWindow = 4096, LocalRopeBase = true, DimensionDefaults = Gemma3TextDimensions, DefaultBosTokenId = 2,
             TextConfigKey = "text_config",
             TensorPrefixes = [("language_model.model.", "model."), ("language_model.lm_head.", "lm_head."), ("model.language_model.", "model.")],
             IgnoredTensorPrefixes = ["vision_tower.", "multi_modal_projector.", "model.vision_tower.", "model.multi_modal_projector."],

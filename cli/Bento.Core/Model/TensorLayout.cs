@@ -50,7 +50,7 @@ public sealed class TensorLayout
         if (config.Quantization is { } q)
             foreach (var (module, shape, isEmbedding) in Matrices(config).ToList())
             {
-                if (!q.Quantizes(module, isEmbedding)) continue;
+                if (!q.Quantizes(module, isEmbedding, config.Family.StoredTensorNames(module))) continue;
                 long rows = shape[0], columns = shape[1];
                 if (q.Strategy == WeightQuantization.GroupStrategy && columns % q.GroupSize!.Value != 0)
                     throw new BentoException($"config.json: quantization_config: group_size {q.GroupSize} does not divide the {columns} columns of '{module}.weight'");

@@ -70,9 +70,14 @@ public sealed record WeightQuantization(string Format, string Strategy, int? Gro
     public string Describe() =>
         $"int8 {(Strategy == GroupStrategy ? $"group {GroupSize}" : "per-channel")} ({Method} {Format})";
 
-    /// <summary>Whether the module (a tensor name without ".weight") is quantized: targeted and not ignored.</summary>
-    public bool Quantizes(string module, bool isEmbedding) =>
-        Targets.Any(t => Matches(t, module, isEmbedding)) && !Ignore.Any(t => Matches(t, module, isEmbedding));
+    /// <summary>Whether the module (a tensor name without ".weight") is quantized: targeted and not ignored, under its
+    /// layout name or any name a checkpoint stores it under (<paramref name="storedNames"/>: a multimodal checkpoint's
+    /// language_model.model.layers.0..., which its config's lists may name).</summary>
+    public bool Quantizes(string module, bool isEmbedding, IEnumerable<string>? storedNames = null)
+    {
+        string[] names = [module, .. storedNames ?? []];
+        return Targets.Any(t => names.Any(n => Matches(t, n, isEmbedding))) && !Ignore.Any(t => names.Any(n => Matches(t, n, isEmbedding)));
+    }
 
     private static bool Matches(string target, string module, bool isEmbedding)
     {

@@ -66,7 +66,7 @@ public sealed record MemoryPlan
     public required long KvBudgetBytes { get; init; }
     /// <summary>What the KV cache will take: <see cref="KvBlocks"/> blocks and the scratch block padding rows write.</summary>
     public required long KvCacheBytes { get; init; }
-    /// <summary>Blocks the runtime allocates (sequences take them 16 tokens at a time, as they grow).</summary>
+    /// <summary>Blocks sequences can use (16 tokens each, taken as they grow); the runtime allocates one more, the scratch block.</summary>
     public required int KvBlocks { get; init; }
     /// <summary>Tokens the blocks hold, summed over all sequences.</summary>
     public required long KvTokens { get; init; }
@@ -240,7 +240,7 @@ public static class MemoryPlanner
                     }
                     else
                     {
-                        var withGraphs = Math.Max(0, left - pool) / blockBytes * BlockSize;
+                        var withGraphs = Math.Max(0, Math.Max(0, left - pool) / blockBytes - 1) * BlockSize; // less the scratch block
                         graphs = AutoGraphsFit(withGraphs, minimum);
                         decision = graphs
                             ? $"enforce_eager auto: after the pool (about {ByteSize.Format(pool)}) the KV cache still holds {withGraphs} tokens, " +
@@ -283,7 +283,8 @@ public static class MemoryPlanner
                       (r.Device.IsCuda ? "raise gpu_memory_utilization, use a smaller dtype or a bigger GPU" : "free memory, use a smaller dtype or a bigger machine");
         else if (sequences < 1)
             problem = $"the KV cache holds {tokens} tokens, fewer than one sequence of max_model_len {r.MaxModelLen}; " +
-                      $"set max_model_len to at most {tokens} or give the KV cache more memory (kv_cache_memory{(r.Device.IsCuda ? ", gpu_memory_utilization" : "")})";
+                      (tokens > 0 ? $"set max_model_len to at most {tokens} or give" : $"its budget ({ByteSize.Format(budget)}) is less than two blocks of {BlockSize} tokens ({ByteSize.Format(2 * blockBytes)}, one of them the scratch block); give") +
+                      $" the KV cache more memory (kv_cache_memory{(r.Device.IsCuda ? ", gpu_memory_utilization" : "")})";
         else if (sequences < r.MaxNumSeqs)
             notes.Add($"the KV cache holds {sequences} sequences of max_model_len {r.MaxModelLen} at once, fewer than max_num_seqs {r.MaxNumSeqs}: " +
                       $"up to {r.MaxNumSeqs} run together while their real lengths fit its {tokens} tokens; when they outgrow it, the newest are preempted and recomputed later");

@@ -110,7 +110,7 @@ public sealed class EagerModelRunner : IModelRunner
             ActivationDtype = DtypeName(compute),
             Quantization = DescribeQuantization(_model),
             DecodeKernel = _projector.Describe(),
-            WeightPages = _device.type == DeviceType.CPU && !options.CopyWeights ? WeightFilePages.Describe(checkpoint.Pages) : null,
+            WeightPages = WeightFilePages.Describe(checkpoint.Pages),
         };
     }
 
@@ -119,7 +119,9 @@ public sealed class EagerModelRunner : IModelRunner
     public static EagerModelRunner Open(string modelDirectory, EagerRunnerOptions? options = null, ModelConfig? config = null)
     {
         config ??= ModelConfig.Load(modelDirectory);
-        using var checkpoint = SafetensorsCheckpoint.Open(modelDirectory, config.Family.CanonicalTensorName);
+        options ??= new EagerRunnerOptions();
+        using var checkpoint = SafetensorsCheckpoint.Open(modelDirectory, config.Family.CanonicalTensorName,
+            preparePages: new Device(options.Device).type == DeviceType.CPU && !options.CopyWeights);
         return new EagerModelRunner(config, checkpoint, options);
     }
 

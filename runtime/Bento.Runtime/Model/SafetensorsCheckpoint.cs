@@ -21,8 +21,11 @@ public sealed class SafetensorsCheckpoint : IDisposable
     private readonly Dictionary<string, WeightFilePages?> _pages = new(StringComparer.Ordinal);
     private int _copied;
 
-    private SafetensorsCheckpoint(IEnumerable<SafetensorsHeader> files, Func<string, string?> name)
+    private readonly bool _preparePages;
+
+    private SafetensorsCheckpoint(IEnumerable<SafetensorsHeader> files, Func<string, string?> name, bool preparePages)
     {
+        _preparePages = preparePages;
         foreach (var file in files)
             foreach (var t in file.Tensors)
                 if (name(t.Name) is { } canonical && !_tensors.TryAdd(canonical, (file, t)))
@@ -34,14 +37,16 @@ public sealed class SafetensorsCheckpoint : IDisposable
     public IEnumerable<string> Names => _tensors.Keys;
     public int CopiedTensors => _copied;
 
-    /// <summary>How the mapped files sit in the page cache (see <see cref="WeightFilePages"/>); files under its
-    /// <see cref="WeightFilePages.MinBytes"/> are not listed.</summary>
+    /// <summary>How the mapped files sit in the page cache (see <see cref="WeightFilePages"/>) when opened to prepare
+    /// them; files under its <see cref="WeightFilePages.MinBytes"/> are not listed.</summary>
     public IReadOnlyCollection<WeightFilePages> Pages => _pages.Values.OfType<WeightFilePages>().ToList();
 
     /// <summary>Opens a model folder (single file or sharded) or a .safetensors file; reads only the headers.</summary>
     /// <param name="name">The name each stored tensor is known by (null: left out), e.g.
     /// <see cref="ModelContract.Architecture.CanonicalTensorName"/>; default: as stored.</param>
-    public static SafetensorsCheckpoint Open(string path, Func<string, string?>? name = null)
+    /// <param name="preparePages">Bring each file into huge pages before mapping it (<see cref="WeightFilePages"/>): for
+    /// weights the CPU decodes from the mapping, not for ones copied elsewhere.</param>
+    public static SafetensorsCheckpoint Open(string path, Func<string, string?>? name = null, bool preparePages = false)
     {
         var files = new List<string>();
         if (File.Exists(path) && path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
@@ -55,7 +60,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
         else
             throw new FileNotFoundException($"{path}: no {SingleFileName} or {IndexFileName}");
         var headers = files.Select(f => SafetensorsHeader.ReadAsync(f).GetAwaiter().GetResult()).ToList();
-        return new SafetensorsCheckpoint(headers, name ?? (n => n));
+        return new SafetensorsCheckpoint(headers, name ?? (n => n), preparePages);
     }
 
     private static IEnumerable<string> ShardsFromIndex(string indexPath)
@@ -133,7 +138,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
             return mapping;
         // Hugging Face cache folders hold symlinks to blobs: size the mapping by the file the link points to.
         var elements = Bento.Core.IO.FileLinks.Target(path).Length / elementSize;
-        if (!_pages.ContainsKey(path)) _pages[path] = WeightFilePages.Prepare(path);
+        if (_preparePages && !_pages.ContainsKey(path)) _pages[path] = WeightFilePages.Prepare(path);
         mapping = from_file(path, shared: false, size: elements, dtype: dtype);
         AdviseHugePages(mapping, elements * elementSize);
         _mappings[(path, dtype)] = mapping;

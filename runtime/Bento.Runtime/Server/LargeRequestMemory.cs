@@ -36,9 +36,11 @@ internal static class LargeRequestMemory
     public static void Noted(long bytes)
     {
         if (bytes < LargeBodyBytes) return;
-        if (Interlocked.Add(ref _sinceCollection, bytes) >= CollectAfterBytes)
+        // Only the request whose body crosses the mark collects; the count starts again from what it had reached.
+        var after = Interlocked.Add(ref _sinceCollection, bytes);
+        if (after >= CollectAfterBytes && after - bytes < CollectAfterBytes)
         {
-            Interlocked.Exchange(ref _sinceCollection, 0);
+            Interlocked.Add(ref _sinceCollection, -after);
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
         }
         lock (Gate)

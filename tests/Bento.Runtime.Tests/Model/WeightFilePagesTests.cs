@@ -24,16 +24,18 @@ public sealed class WeightFilePagesTests
             return;
         }
 
-        // A cold read through the advised mapping shows what this kernel and file system give at best (Linux 6.x with
-        // ext4, XFS or btrfs: 2 MiB folios, as on the CI machine). Where they give none, the report must say why.
+        // A cold read through the advised mapping gives huge folios where the kernel and file system have large folios
+        // (as on the CI machine: ext4 on Linux 6.18); there the whole path must work. Elsewhere the report must say
+        // why there are none, and a 4 MiB trial must have spared the file a second full read.
         Evict(path);
         var cold = WeightFilePages.Prepare(path)!;
-        if (cold.HugeBytes < WeightFilePages.EnoughHuge * cold.HugeCapable)
+        if (!LargeFoliosExpected(path) && cold.HugeBytes < WeightFilePages.EnoughHuge * cold.HugeCapable)
         {
-            Assert.True(cold.Reread, $"a file in small pages must be read again: {cold}");
-            Assert.Contains("no 2 MiB folios", cold.Note);
+            Assert.False(cold.Reread, $"read again although the trial range came back in small folios: {cold}");
+            Assert.Contains("gives it no huge folios", cold.Note);
             return;
         }
+        Assert.True(cold.HugeBytes >= WeightFilePages.EnoughHuge * cold.HugeCapable, $"a cold read gave no huge folios: {cold}");
         Assert.False(cold.Reread);
 
         // Readahead off, one 4 KiB page at a time, last page first: the cache now holds the file in small folios,
@@ -47,15 +49,18 @@ public sealed class WeightFilePagesTests
         var again = WeightFilePages.Prepare(path)!;
         Assert.False(again.Reread);
         Assert.Equal(small.HugeBytes, again.HugeBytes);
-        Assert.Equal(FileBytes / (2 << 20) * (2L << 20), again.HugeCapable);
+        Assert.Equal(FileBytes / WeightFilePages.HugePage * WeightFilePages.HugePage, again.HugeCapable);
     }
 
     [Fact]
-    public void The_checkpoint_prepares_each_big_file_once_and_its_tensors_read_the_same_bytes()
+    public void The_checkpoint_prepares_a_big_file_only_when_asked_and_its_tensors_read_the_same_bytes()
     {
         using var temp = new TempDirectory("bento-pages-", AppContext.BaseDirectory);
         var path = WriteSafetensors(temp.Combine("model.safetensors"));
-        using var checkpoint = SafetensorsCheckpoint.Open(temp.Path);
+        using (var unprepared = SafetensorsCheckpoint.Open(temp.Path))
+        using (unprepared.Get("w"))
+            Assert.Empty(unprepared.Pages); // weights copied elsewhere (a GPU, a float32 copy) leave the cache alone
+        using var checkpoint = SafetensorsCheckpoint.Open(temp.Path, preparePages: true);
         using var w = checkpoint.Get("w");
         using var again = checkpoint.Get("w");
         var pages = Assert.Single(checkpoint.Pages);
@@ -83,8 +88,9 @@ public sealed class WeightFilePagesTests
         var a = new WeightFilePages("a", 3L << 30, 3L << 30, true, TimeSpan.FromSeconds(0.25), null);
         var b = new WeightFilePages("b", 1L << 30, 512L << 20, true, TimeSpan.FromSeconds(0.5), "why");
         var c = new WeightFilePages("c", 1L << 30, 1L << 30, false, TimeSpan.FromSeconds(9), null);
-        Assert.Equal("2 MiB pages for 4608 of 5120 MiB of weights (page cache re-read in 0.8 s): why", WeightFilePages.Describe([a, b, c]));
-        Assert.Equal("2 MiB pages for 1024 of 1024 MiB of weights", WeightFilePages.Describe([c]));
+        var size = $"{WeightFilePages.HugePage >> 20} MiB pages";
+        Assert.Equal($"{size} for 4608 of 5120 MiB of weight files (page cache re-read in 0.8 s): why", WeightFilePages.Describe([a, b, c]));
+        Assert.Equal($"{size} for 1024 of 1024 MiB of weight files", WeightFilePages.Describe([c]));
         Assert.Null(WeightFilePages.Describe([]));
     }
 
@@ -121,6 +127,19 @@ public sealed class WeightFilePagesTests
         var page = new byte[4096];
         for (var offset = (RandomAccess.GetLength(file) - 1) / 4096 * 4096; offset >= 0; offset -= 4096)
             RandomAccess.Read(file, page, offset);
+    }
+
+    /// <summary>Whether the test folder's file system gives a cold read huge folios on this kernel: XFS since Linux 6.1
+    /// (large folios since 5.18), ext4 since 6.16; other file systems are not assumed either way.</summary>
+    private static bool LargeFoliosExpected(string path)
+    {
+        var kernel = Environment.OSVersion.Version;
+        return new DriveInfo(path).DriveFormat switch
+        {
+            "ext4" => kernel >= new Version(6, 16),
+            "xfs" => kernel >= new Version(6, 1),
+            _ => false,
+        };
     }
 
     private static bool ThpOff() =>
