@@ -180,13 +180,14 @@ public sealed record ModelConfig
         if (act != supported.Activation)
             throw f.Fail(actKey, $"'{act}' is not supported for {architecture} (supported: {supported.Activation})");
 
-        int Default(string key, int llama) => supported.DimensionDefaults.GetValueOrDefault(key, llama);
+        // The family's default where it has one (Gemma3TextConfig's), else Llama's or the derived value.
+        int Default(string key, int otherwise) => supported.DimensionDefaults.GetValueOrDefault(key, otherwise);
         var hidden = f.Dimension("hidden_size", Default("hidden_size", 4096));
         var heads = f.Dimension("num_attention_heads", Default("num_attention_heads", 32));
-        var kvHeads = f.Dimension("num_key_value_heads", supported.DimensionDefaults.GetValueOrDefault("num_key_value_heads", heads));
+        var kvHeads = f.Dimension("num_key_value_heads", Default("num_key_value_heads", heads));
         if (heads % kvHeads != 0)
             throw f.Fail("num_key_value_heads", $"num_attention_heads ({heads}) must be a multiple of num_key_value_heads ({kvHeads})");
-        var headDim = f.Int("head_dim") ?? supported.DimensionDefaults.GetValueOrDefault("head_dim", hidden % heads == 0 ? hidden / heads : 0);
+        var headDim = f.Int("head_dim") ?? Default("head_dim", hidden % heads == 0 ? hidden / heads : 0);
         if (headDim <= 0)
             throw f.Fail("head_dim", $"hidden_size ({hidden}) is not a multiple of num_attention_heads ({heads}); give head_dim");
         f.CheckDimension("head_dim", headDim);

@@ -43,7 +43,9 @@ public sealed record WeightFilePages(string FilePath, long Bytes, long HugeBytes
     public static long HugePage { get; } = ReadHugePageSize();
 
     /// <summary>The bytes that could be mapped with huge entries: the file's whole huge pages.</summary>
-    public long HugeCapable => Bytes / HugePage * HugePage;
+    public long HugeCapable => WholeHugePages(Bytes);
+
+    private static long WholeHugePages(long bytes) => bytes / HugePage * HugePage;
 
     /// <summary>Checks and, where needed, re-reads <paramref name="path"/> as described in the remarks.
     /// Null for files under <see cref="MinBytes"/> and on systems other than Linux. Best effort: whatever goes wrong
@@ -75,7 +77,7 @@ public sealed record WeightFilePages(string FilePath, long Bytes, long HugeBytes
         if (bytes > Bento.Core.Serving.HostMemory.Measure().TotalBytes)
             return Result(0, false, "a file larger than the memory is left as it is");
         if (bytes < 3 * HugePage) return Result(0, false, $"smaller than three huge pages of {HugePage >> 20} MiB");
-        var enough = EnoughHuge * (bytes / HugePage * HugePage);
+        var enough = EnoughHuge * WholeHugePages(bytes);
         var huge = FaultInAndMeasure(file, 0, bytes);
         if (huge >= enough) return Result(huge, false, null);
         // One range first: a kernel or file system without large folios must not cost a whole second read.
